@@ -1,0 +1,38 @@
+# podsearch: the two commands a user needs are `make setup && make run` (the demo) and
+# `make test` (everything CI checks). See README.md.
+GO          ?= go
+BIN         := bin/podsearch
+STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
+PORT        ?= 8080
+
+.PHONY: build setup run test vet staticcheck fmt-check wasm wasm-check bench clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/podsearch
+
+## setup: fetch the USE-lite weights and ONNX Runtime into $$PODSEARCH_HOME and export the model.
+setup: build
+	./$(BIN) setup
+
+## run: the local demo (index the bundled corpus on first run, start encoder + edge).
+run: build
+	./$(BIN) demo --addr 127.0.0.1:$(PORT)
+
+## test: formatting, vet, staticcheck and the race-enabled test suite.
+test: fmt-check vet staticcheck
+	$(GO) test -race -timeout 45m ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+staticcheck:
+	$(STATICCHECK) ./...
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchtime 2x ./...
+
+clean:
+	rm -rf bin
