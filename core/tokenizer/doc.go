@@ -1,0 +1,11 @@
+// Package tokenizer turns text into the token ids a sentence encoder reads.
+//
+// It holds one model today, the SentencePiece unigram tokenizer of Universal Sentence
+// Encoder Lite (Unigram), reproducing the reference JavaScript implementation exactly,
+// quirks included (see unigram.go). The Tokenizer interface is what callers use, so a
+// WordPiece or tokenizer.json model can be added beside it later.
+//
+// The package is pure Go without cgo: the same code is compiled to WebAssembly for the
+// edge's tokenizer guest, which loads the vocabulary in the compact binary form of
+// MarshalBinary instead of JSON (parsing JSON inside a guest is 12x slower).
+package tokenizer
