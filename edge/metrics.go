@@ -1,0 +1,69 @@
+package edge
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+)
+
+// metrics are the node's Prometheus series, in a registry of its own so several nodes can
+// run in one process (tests, the demo).
+type metrics struct {
+	reg         *prometheus.Registry
+	requests    *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+	stage       *prometheus.HistogramVec
+	rateLimited prometheus.Counter
+	peerErrors  *prometheus.CounterVec
+	partial     prometheus.Counter
+	degraded    prometheus.Counter
+	reloads     *prometheus.CounterVec
+	inflight    prometheus.Gauge
+	ready       prometheus.Gauge
+	handler     fasthttp.RequestHandler
+}
+
+func newMetrics() *metrics {
+	reg := prometheus.NewRegistry()
+	buckets := prometheus.ExponentialBuckets(0.0001, 2, 16) // 100us .. 3.3s
+	m := &metrics{
+		reg: reg,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "podsearch_edge_requests_total", Help: "HTTP requests by route and status code.",
+		}, []string{"route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "podsearch_edge_request_duration_seconds", Help: "Request latency by route.", Buckets: buckets,
+		}, []string{"route"}),
+		stage: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "podsearch_edge_stage_duration_seconds", Help: "Time per pipeline stage of search requests.", Buckets: buckets,
+		}, []string{"stage"}),
+		rateLimited: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "podsearch_edge_rate_limited_total", Help: "Requests refused with 429 by the per-client rate limit.",
+		}),
+		peerErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "podsearch_edge_peer_errors_total", Help: "Failed or late fan-out calls by peer.",
+		}, []string{"peer"}),
+		partial: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "podsearch_edge_partial_responses_total", Help: "Responses flagged partial because a peer's shards were missing.",
+		}),
+		degraded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "podsearch_edge_degraded_queries_total", Help: "Hybrid queries answered keyword-only because embedding failed.",
+		}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "podsearch_edge_reloads_total", Help: "Shard reloads by result.",
+		}, []string{"result"}),
+		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "podsearch_edge_inflight_requests", Help: "Search requests being served.",
+		}),
+		ready: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "podsearch_edge_ready", Help: "1 when shards are loaded and the node is not draining.",
+		}),
+	}
+	reg.MustRegister(m.requests, m.duration, m.stage, m.rateLimited, m.peerErrors, m.partial,
+		m.degraded, m.reloads, m.inflight, m.ready,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.handler = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return m
+}

@@ -1,0 +1,145 @@
+package edge
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Tokenizer turns a normalised query into model token ids. core/tokenizer's Tokenizer and
+// the wasm tokenizer pool both satisfy it.
+type Tokenizer interface {
+	Encode(text string) []int32
+}
+
+// Mode selects the retrieval method of a query.
+type Mode string
+
+// The retrieval modes.
+const (
+	// ModeDense ranks by the cosine of the query and episode embeddings.
+	ModeDense Mode = "dense"
+	// ModeKeyword ranks by BM25 over the episode text; it needs no encoder.
+	ModeKeyword Mode = "keyword"
+	// ModeHybrid fuses the dense and keyword rankings.
+	ModeHybrid Mode = "hybrid"
+)
+
+// ParseMode returns the Mode named s; the empty string means def.
+func ParseMode(s string, def Mode) (Mode, error) {
+	switch Mode(s) {
+	case "":
+		return def, nil
+	case ModeDense, ModeKeyword, ModeHybrid:
+		return Mode(s), nil
+	}
+	return "", fmt.Errorf("mode must be dense, keyword or hybrid, not %q", truncate(s, 32))
+}
+
+// Filters restrict a search to matching episodes; zero fields do not restrict.
+type Filters struct {
+	// Language is a language code such as "en" (matched case-insensitively).
+	Language string `json:"lang,omitempty"`
+	// ShowID keeps the episodes of one show (the source's show or series id).
+	ShowID string `json:"show,omitempty"`
+	// From and To bound the publication date, both inclusive.
+	From time.Time `json:"from,omitzero"`
+	To   time.Time `json:"to,omitzero"`
+}
+
+// Match reports whether an episode with these attributes passes the filters. Searchers
+// apply filters inside the search; Match is the reference definition they share.
+func (f Filters) Match(lang, showID string, date time.Time) bool {
+	if f.Language != "" && !equalFoldASCII(f.Language, lang) {
+		return false
+	}
+	if f.ShowID != "" && f.ShowID != showID {
+		return false
+	}
+	if !f.From.IsZero() && (date.IsZero() || date.Before(f.From)) {
+		return false
+	}
+	if !f.To.IsZero() && (date.IsZero() || date.After(f.To)) {
+		return false
+	}
+	return true
+}
+
+// ShardQuery is one query as a Searcher sees it.
+type ShardQuery struct {
+	// Vector is the unit-length query embedding; nil in keyword mode.
+	Vector []float32 `json:"vector,omitempty"`
+	// Keywords is the normalised query text for keyword retrieval.
+	Keywords string `json:"keywords"`
+	// Filters restrict the episodes searched.
+	Filters Filters `json:"filters"`
+	// K is how many hits to return.
+	K int `json:"k"`
+	// Mode is the retrieval method.
+	Mode Mode `json:"mode"`
+}
+
+// Hit is one search result.
+type Hit struct {
+	// ID is the source's own episode id (Taddy uuid, RSS guid, ...).
+	ID string `json:"id"`
+	// Title is the episode title.
+	Title string `json:"title"`
+	// ShowTitle is the title of the show, when known.
+	ShowTitle string `json:"show_title"`
+	// Date is the publication date, YYYY-MM-DD, when known.
+	Date string `json:"date,omitempty"`
+	// Score orders the hits, higher is better; its scale depends on the mode.
+	Score float64 `json:"score"`
+	// Snippet is a short plain-text excerpt of the description around the query words.
+	Snippet string `json:"snippet"`
+	// Text is the description the snippet is cut from; never sent to clients.
+	Text string `json:"-"`
+}
+
+// Searcher searches the shards one edge node holds. Implementations must be safe for
+// concurrent use; the edge closes one only after every query that used it has finished.
+type Searcher interface {
+	// Search returns at most q.K hits, best first.
+	Search(ctx context.Context, q ShardQuery) ([]Hit, error)
+	// IndexVersion names the loaded shards (changes on every reload of new shards).
+	IndexVersion() string
+	// Fingerprint is the model fingerprint of the stored episode vectors; "" when the
+	// searcher holds no vectors (keyword only).
+	Fingerprint() string
+	// Close releases the shards.
+	Close() error
+}
+
+// Opener loads the node's shards; the edge calls it at start and on every reload.
+type Opener func(ctx context.Context) (Searcher, error)
+
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		ca, cb := a[i], b[i]
+		if 'A' <= ca && ca <= 'Z' {
+			ca += 'a' - 'A'
+		}
+		if 'A' <= cb && cb <= 'Z' {
+			cb += 'a' - 'A'
+		}
+		if ca != cb {
+			return false
+		}
+	}
+	return true
+}
+
+// truncate cuts s to at most n bytes for error messages, on a rune boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && n < len(s) && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n] + "..."
+}
