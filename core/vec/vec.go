@@ -1,0 +1,76 @@
+package vec
+
+import "math"
+
+// Dot returns the inner product of a and b, which must have the same length.
+func Dot(a, b []float32) float32 {
+	b = b[:len(a)]
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(a); i += 4 {
+		s0 += a[i] * b[i]
+		s1 += a[i+1] * b[i+1]
+		s2 += a[i+2] * b[i+2]
+		s3 += a[i+3] * b[i+3]
+	}
+	for ; i < len(a); i++ {
+		s0 += a[i] * b[i]
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// L2Sq returns the squared Euclidean distance between a and b (same length).
+func L2Sq(a, b []float32) float32 {
+	b = b[:len(a)]
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(a); i += 4 {
+		d0 := a[i] - b[i]
+		d1 := a[i+1] - b[i+1]
+		d2 := a[i+2] - b[i+2]
+		d3 := a[i+3] - b[i+3]
+		s0 += d0 * d0
+		s1 += d1 * d1
+		s2 += d2 * d2
+		s3 += d3 * d3
+	}
+	for ; i < len(a); i++ {
+		d := a[i] - b[i]
+		s0 += d * d
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// Norm returns the Euclidean length of a.
+func Norm(a []float32) float32 {
+	return float32(math.Sqrt(float64(Dot(a, a))))
+}
+
+// Normalize scales a in place to unit length; a zero vector is left unchanged.
+// It reports whether a was non-zero.
+func Normalize(a []float32) bool {
+	n := Norm(a)
+	if n == 0 || math.IsNaN(float64(n)) || math.IsInf(float64(n), 0) {
+		return false
+	}
+	inv := 1 / n
+	for i := range a {
+		a[i] *= inv
+	}
+	return true
+}
+
+// Sub writes a - b into dst (all the same length) and returns dst.
+func Sub(dst, a, b []float32) []float32 {
+	dst = dst[:len(a)]
+	b = b[:len(a)]
+	for i := range a {
+		dst[i] = a[i] - b[i]
+	}
+	return dst
+}
+
+// Row returns row i of a row-major matrix data with d columns.
+func Row(data []float32, d, i int) []float32 {
+	return data[i*d : (i+1)*d : (i+1)*d]
+}
