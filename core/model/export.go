@@ -86,8 +86,8 @@ func Export(tf map[string]Tensor) ([]byte, error) {
 	shapeIDs := g.op("Shape", nil, ids)
 	seqLen := g.op("Gather", []*onnx.AttributeProto{attrInt("axis", 0)}, shapeIDs, g.int64s(nil, 1))
 	seqLenF := g.op("Cast", []*onnx.AttributeProto{attrInt("to", int64(onnx.TensorProto_FLOAT))}, seqLen)
-	pos := g.op("Range", nil, g.scalar(0), seqLenF, g.scalar(1))                 // [T]
-	pos2 := g.op("Unsqueeze", nil, pos, g.int64s([]int{1}, 1))                    // [T,1]
+	pos := g.op("Range", nil, g.scalar(0), seqLenF, g.scalar(1))                                         // [T]
+	pos2 := g.op("Unsqueeze", nil, pos, g.int64s([]int{1}, 1))                                           // [T,1]
 	scaled := g.op("Mul", nil, pos2, g.floats("inv_timescales", invTimescales.Shape, invTimescales.F32)) // [T,128]
 	timing := g.op("Concat", []*onnx.AttributeProto{attrInt("axis", 1)}, g.op("Sin", nil, scaled), g.op("Cos", nil, scaled))
 	x := g.op("Mul", nil, g.op("Add", nil, e2, timing), valid3)
