@@ -213,3 +213,15 @@ func TestConcurrentEmbed(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestCorruptModelFile(t *testing.T) {
+	openSession(t) // the runtime must be loadable for this test to mean anything
+	dir := t.TempDir()
+	bad := dir + "/bad.onnx"
+	if err := os.WriteFile(bad, []byte("this is not an onnx model"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(Options{ModelPath: bad}); err == nil {
+		t.Fatal("a corrupt model file was accepted")
+	}
+}
