@@ -11,8 +11,8 @@ import (
 // Qrels maps a document id to its relevance grade for one query; grades >= 1 are relevant.
 type Qrels map[string]int
 
-// relevantCount is the number of documents graded relevant.
-func (q Qrels) relevantCount() int {
+// Count is the number of documents graded relevant (grade >= 1).
+func (q Qrels) Count() int {
 	n := 0
 	for _, g := range q {
 		if g >= 1 {
@@ -36,7 +36,7 @@ func ReciprocalRank(ranked []string, rel Qrels, k int) float64 {
 // Recall is the fraction of the relevant documents found in the top k of ranked; 0 when the
 // query has no relevant document.
 func Recall(ranked []string, rel Qrels, k int) float64 {
-	n := rel.relevantCount()
+	n := rel.Count()
 	if n == 0 {
 		return 0
 	}

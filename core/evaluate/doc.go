@@ -1,0 +1,16 @@
+// Package evaluate measures retrieval quality, base encoder against tuned (adapter) side by
+// side: in-batch ranking of eval pairs (sentence-transformers' RerankingEvaluator: each query
+// ranks its positive among all eval episodes; MRR@5 and Recall@1), full exact retrieval over
+// the test split (Recall and MRR at 1, 10, 30), a hand-written queries file against a corpus
+// (Recall@10/30, MRR@30, nDCG@10) and BEIR folders (nDCG@10, Recall@100, MRR@10), with rows
+// per retrieval method (dense, BM25, hybrid), per language and per pair-generation method.
+// Reports are written as JSON and Markdown, and Recall@k curves as a PNG plot.
+//
+// The math takes vectors ([][]float32); encoding texts is the caller's job (the eval and train
+// commands do it and cache the vectors with core/evaluate/vcache), so everything here is
+// testable without the model.
+//
+// Why these dependencies: gonum.org/v1/gonum/blas/blas32 gives a blocked, parallel float32
+// matrix multiply for exact search (queries x documents scores in chunks); gonum.org/v1/plot
+// is the maintained plotting library for Go and writes the PNG.
+package evaluate
