@@ -7,6 +7,7 @@ import (
 	"errors"
 	"math"
 	"os"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -225,3 +226,32 @@ func TestCorruptModelFile(t *testing.T) {
 		t.Fatal("a corrupt model file was accepted")
 	}
 }
+
+// BenchmarkEmbed measures encoder throughput on real texts at several batch sizes: the
+// golden set's short queries (lines 0-31) and its episode texts (lines 32-199, clipped at
+// 128 tokens). It reports sentences/s.
+func BenchmarkEmbed(b *testing.B) {
+	s := openSession(b)
+	gs := readGolden(b)
+	sets := map[string][]goldenLine{"queries": gs[:32], "episodes": gs[32:]}
+	for _, kind := range []string{"queries", "episodes"} {
+		set := sets[kind]
+		for _, size := range []int{1, 8, 32, 128} {
+			b.Run(kind+"/batch="+itoa(size), func(b *testing.B) {
+				ids := make([][]int32, size)
+				for i := range ids {
+					ids[i] = Clip(set[i%len(set)].IDs)
+				}
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					if _, err := s.Embed(context.Background(), ids); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(size*b.N)/b.Elapsed().Seconds(), "sentences/s")
+			})
+		}
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
