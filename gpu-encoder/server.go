@@ -1,0 +1,449 @@
+package gpuencoder
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+
+	"github.com/podsearch/podsearch/core/encoder"
+	"github.com/podsearch/podsearch/core/tokenizer"
+	"github.com/podsearch/podsearch/gpu-encoder/wire"
+)
+
+// Config configures a Server.
+type Config struct {
+	// Backends are the model sessions; each gets its own batch worker. All must share one
+	// fingerprint. At least one is required.
+	Backends []encoder.Embedder
+	// Tokenizer turns "texts" input into token ids; nil refuses texts (token ids only).
+	Tokenizer tokenizer.Tokenizer
+	// Batch sets dynamic batching and the queue bound.
+	Batch BatchConfig
+	// MaxRequestSeqs is the most sequences or texts in one request. Default 256.
+	MaxRequestSeqs int
+	// MaxSeqTokens is the most token ids in one sequence. Default encoder.MaxTokens (texts
+	// are clipped to it after tokenizing, as the model would).
+	MaxSeqTokens int
+	// MaxTextBytes is the longest text accepted, in bytes. Default 64 KiB.
+	MaxTextBytes int
+	// MaxBodyBytes is the largest request body. Default 4 MiB.
+	MaxBodyBytes int
+	// Token, when set, is the bearer token every /v1/embed request must carry.
+	Token string
+	// DefaultTimeout bounds requests that carry no deadline header. Default 30s.
+	DefaultTimeout time.Duration
+	// Registry receives the metrics and is served on /metrics; nil makes a private one.
+	Registry *prometheus.Registry
+	// Logger logs service events; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Server is the encoder service. Create it with New, run it with Serve, stop it with Shutdown.
+type Server struct {
+	cfg     Config
+	model   string
+	limits  wire.Limits
+	b       *batcher
+	m       *metrics
+	log     *slog.Logger
+	http    *fasthttp.Server
+	metrics fasthttp.RequestHandler
+	ready   atomic.Bool
+}
+
+// New checks cfg, starts the batch workers and returns a Server ready to Serve.
+func New(cfg Config) (*Server, error) {
+	if len(cfg.Backends) == 0 {
+		return nil, errors.New("gpuencoder: no backend sessions")
+	}
+	for i, be := range cfg.Backends {
+		if be == nil {
+			return nil, fmt.Errorf("gpuencoder: backend %d is nil", i)
+		}
+	}
+	model := cfg.Backends[0].Fingerprint()
+	for i, be := range cfg.Backends {
+		if fp := be.Fingerprint(); fp != model {
+			return nil, fmt.Errorf("gpuencoder: backend %d has fingerprint %q, backend 0 has %q", i, fp, model)
+		}
+	}
+	if cfg.MaxRequestSeqs <= 0 {
+		cfg.MaxRequestSeqs = 256
+	}
+	if cfg.MaxSeqTokens <= 0 {
+		cfg.MaxSeqTokens = encoder.MaxTokens
+	}
+	if cfg.MaxTextBytes <= 0 {
+		cfg.MaxTextBytes = 64 << 10
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 4 << 20
+	}
+	if cfg.DefaultTimeout <= 0 {
+		cfg.DefaultTimeout = 30 * time.Second
+	}
+	cfg.Batch.fill()
+	if cfg.MaxRequestSeqs > cfg.Batch.MaxQueueSeqs {
+		return nil, fmt.Errorf("gpuencoder: MaxRequestSeqs %d exceeds MaxQueueSeqs %d: such requests could never queue",
+			cfg.MaxRequestSeqs, cfg.Batch.MaxQueueSeqs)
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{
+		cfg:    cfg,
+		model:  model,
+		limits: wire.Limits{MaxSeqs: cfg.MaxRequestSeqs, MaxSeqTokens: cfg.MaxSeqTokens},
+		m:      newMetrics(cfg.Registry),
+		log:    cfg.Logger,
+	}
+	s.b = newBatcher(cfg.Batch, cfg.Backends, cfg.MaxSeqTokens, s.m)
+	s.metrics = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
+	s.http = &fasthttp.Server{
+		Handler:            s.Handle,
+		Name:               "podsearch-encoder",
+		MaxRequestBodySize: cfg.MaxBodyBytes,
+		ReadTimeout:        time.Minute,
+		IdleTimeout:        time.Minute,
+		ErrorHandler:       s.httpError,
+		NoDefaultDate:      true,
+		Logger:             fasthttpLogger{cfg.Logger},
+	}
+	s.ready.Store(true)
+	return s, nil
+}
+
+// Model returns the fingerprint of the model the server runs.
+func (s *Server) Model() string { return s.model }
+
+// Serve answers requests on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	s.log.Info("encoder service listening", "addr", ln.Addr().String(), "sessions", len(s.cfg.Backends),
+		"model", s.model, "max_batch_tokens", s.cfg.Batch.MaxBatchTokens, "max_batch_seqs", s.cfg.Batch.MaxBatchSeqs,
+		"max_wait", s.cfg.Batch.MaxWait, "max_queue_seqs", s.cfg.Batch.MaxQueueSeqs, "auth", s.cfg.Token != "")
+	return s.http.Serve(ln)
+}
+
+// Shutdown stops accepting connections, lets in-flight requests finish (their batches
+// run), then stops the batch workers. It returns ctx's error if ctx ends first.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.ready.Store(false)
+	err := s.http.ShutdownWithContext(ctx)
+	done := make(chan struct{})
+	go func() { s.b.close(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		if err == nil {
+			err = ctx.Err()
+		}
+	}
+	s.log.Info("encoder service stopped", "err", err)
+	return err
+}
+
+// Handle is the fasthttp handler of every route.
+func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
+	switch string(ctx.Path()) {
+	case wire.EmbedPath:
+		if !ctx.IsPost() {
+			ctx.Response.Header.Set("Allow", "POST")
+			writeError(ctx, fasthttp.StatusMethodNotAllowed, "use POST "+wire.EmbedPath)
+			return
+		}
+		start := time.Now()
+		s.embed(ctx)
+		code := strconv.Itoa(ctx.Response.StatusCode())
+		s.m.requests.WithLabelValues(code).Inc()
+		s.m.latency.WithLabelValues(code).Observe(time.Since(start).Seconds())
+	case "/healthz":
+		ctx.SetContentType("text/plain; charset=utf-8")
+		ctx.SetBodyString("ok\n")
+	case "/readyz":
+		if !s.ready.Load() {
+			writeError(ctx, fasthttp.StatusServiceUnavailable, "not ready: shutting down")
+			return
+		}
+		ctx.SetContentType(wire.ContentTypeJSON)
+		body, _ := json.Marshal(map[string]any{"ready": true, "model": s.model, "queue_depth": s.b.depth()})
+		ctx.SetBody(body)
+	case "/metrics":
+		s.metrics(ctx)
+	default:
+		writeError(ctx, fasthttp.StatusNotFound, "no such route; try POST "+wire.EmbedPath)
+	}
+}
+
+// embed answers POST /v1/embed.
+func (s *Server) embed(ctx *fasthttp.RequestCtx) {
+	if s.cfg.Token != "" && !s.authorized(ctx.Request.Header.Peek("Authorization")) {
+		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="podsearch-encoder"`)
+		writeError(ctx, fasthttp.StatusUnauthorized, "missing or wrong bearer token")
+		return
+	}
+	deadline, err := s.deadline(ctx)
+	if err != nil {
+		writeError(ctx, fasthttp.StatusBadRequest, err.Error())
+		return
+	}
+	if !time.Now().Before(deadline) {
+		s.m.rejected.WithLabelValues("expired").Inc()
+		writeError(ctx, fasthttp.StatusGatewayTimeout, "deadline already expired on arrival; nothing was run")
+		return
+	}
+	respType, ok := negotiate(ctx.Request.Header.Peek("Accept"))
+	if !ok {
+		writeError(ctx, fasthttp.StatusNotAcceptable, fmt.Sprintf("Accept %q names no type this service writes: %s, %s or %s",
+			ctx.Request.Header.Peek("Accept"), wire.ContentTypeJSON, wire.ContentTypeF32, wire.ContentTypeF16))
+		return
+	}
+	seqs, status, err := s.decode(ctx)
+	if err != nil {
+		s.m.rejected.WithLabelValues("bad_input").Inc()
+		writeError(ctx, status, err.Error())
+		return
+	}
+	j := newJob(seqs, deadline)
+	if err := s.b.submit(j); err != nil {
+		if errors.Is(err, errQueueFull) {
+			s.m.rejected.WithLabelValues("queue_full").Inc()
+			ctx.Response.Header.Set("Retry-After", strconv.Itoa(s.b.retryAfter()))
+			writeError(ctx, fasthttp.StatusTooManyRequests, fmt.Sprintf("overloaded: the queue holds its limit of %d sequences; retry later or elsewhere", s.cfg.Batch.MaxQueueSeqs))
+			return
+		}
+		writeError(ctx, fasthttp.StatusServiceUnavailable, err.Error())
+		return
+	}
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-j.done:
+	case <-t.C:
+		j.fail(errExpired)
+	}
+	<-j.done
+	if j.err != nil {
+		if errors.Is(j.err, errExpired) {
+			writeError(ctx, fasthttp.StatusGatewayTimeout, j.err.Error())
+			return
+		}
+		s.log.Warn("embed failed", "err", j.err)
+		writeError(ctx, fasthttp.StatusInternalServerError, j.err.Error())
+		return
+	}
+	ctx.Response.Header.Set(wire.HeaderModel, s.model)
+	ctx.SetContentType(respType)
+	switch respType {
+	case wire.ContentTypeF32:
+		ctx.SetBody(wire.EncodeEmbeddings(nil, s.model, j.out, wire.Float32))
+	case wire.ContentTypeF16:
+		ctx.SetBody(wire.EncodeEmbeddings(nil, s.model, j.out, wire.Float16))
+	default:
+		ctx.SetBody(wire.AppendJSONEmbeddings(make([]byte, 0, 16+len(j.out)*encoder.Dim*11), s.model, j.out))
+	}
+}
+
+func (s *Server) authorized(h []byte) bool {
+	tok, ok := bytes.CutPrefix(h, []byte("Bearer "))
+	if !ok {
+		return false
+	}
+	return subtle.ConstantTimeCompare(bytes.TrimSpace(tok), []byte(s.cfg.Token)) == 1
+}
+
+// deadline reads X-Deadline-Ms (milliseconds the caller still waits), capped by the
+// server's default timeout.
+func (s *Server) deadline(ctx *fasthttp.RequestCtx) (time.Time, error) {
+	now := time.Now()
+	d := s.cfg.DefaultTimeout
+	if h := ctx.Request.Header.Peek(wire.HeaderDeadline); len(h) > 0 {
+		ms, err := strconv.ParseInt(string(bytes.TrimSpace(h)), 10, 64)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("header %s must be whole milliseconds, got %q", wire.HeaderDeadline, h)
+		}
+		if ms <= 0 {
+			return now, nil
+		}
+		d = min(d, time.Duration(ms)*time.Millisecond)
+	}
+	return now.Add(d), nil
+}
+
+// decode reads the body into token-id sequences, answering the HTTP status to use on error.
+func (s *Server) decode(ctx *fasthttp.RequestCtx) ([][]int32, int, error) {
+	ct := string(ctx.Request.Header.ContentType())
+	if i := strings.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	ct = strings.ToLower(strings.TrimSpace(ct))
+	body := ctx.PostBody()
+	var (
+		seqs [][]int32
+		err  error
+	)
+	switch ct {
+	case wire.ContentTypeTokens:
+		seqs, err = wire.DecodeTokens(body, s.limits)
+	case wire.ContentTypeJSON, "", "text/plain", "application/x-www-form-urlencoded":
+		seqs, err = s.decodeJSON(body)
+	default:
+		return nil, fasthttp.StatusUnsupportedMediaType, fmt.Errorf("Content-Type %q is not supported: send %s or %s",
+			ct, wire.ContentTypeJSON, wire.ContentTypeTokens)
+	}
+	if err != nil {
+		if errors.Is(err, wire.ErrLimit) {
+			return nil, fasthttp.StatusRequestEntityTooLarge, err
+		}
+		return nil, fasthttp.StatusBadRequest, err
+	}
+	return seqs, 0, nil
+}
+
+func (s *Server) decodeJSON(body []byte) ([][]int32, error) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, errors.New(`empty body: send {"texts": [...]} or {"token_ids": [[...], ...]}`)
+	}
+	if !utf8.Valid(body) {
+		return nil, fmt.Errorf("body is not valid UTF-8 (byte offset %d): texts must be UTF-8", invalidUTF8At(body))
+	}
+	var req wire.JSONRequest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && strings.HasPrefix(te.Field, "token_ids") {
+			return nil, fmt.Errorf("wrong dtype: token_ids must be arrays of integers 0..%d, got a JSON %s", wire.VocabSize-1, te.Value)
+		}
+		if errors.As(err, &te) && strings.HasPrefix(te.Field, "texts") {
+			return nil, fmt.Errorf("wrong dtype: texts must be an array of strings, got a JSON %s", te.Value)
+		}
+		return nil, fmt.Errorf("invalid JSON: %v", err)
+	}
+	if dec.More() {
+		return nil, errors.New("invalid JSON: more than one value in the body")
+	}
+	switch {
+	case req.Texts != nil && req.TokenIDs != nil:
+		return nil, errors.New(`send either "texts" or "token_ids", not both`)
+	case req.TokenIDs != nil:
+		return req.TokenIDs, wire.ValidateTokens(req.TokenIDs, s.limits)
+	case req.Texts != nil:
+		return s.tokenize(req.Texts)
+	}
+	return nil, errors.New(`no input: send {"texts": [...]} or {"token_ids": [[...], ...]}`)
+}
+
+// tokenize turns texts into token ids, clipped to MaxSeqTokens as the model clips.
+func (s *Server) tokenize(texts []string) ([][]int32, error) {
+	if s.cfg.Tokenizer == nil {
+		return nil, errors.New(`this service has no tokenizer: send "token_ids"`)
+	}
+	if len(texts) == 0 {
+		return nil, errors.New("no texts: send at least one")
+	}
+	if len(texts) > s.cfg.MaxRequestSeqs {
+		return nil, fmt.Errorf("%w: %d texts in one request; the limit is %d", wire.ErrLimit, len(texts), s.cfg.MaxRequestSeqs)
+	}
+	seqs := make([][]int32, len(texts))
+	for i, t := range texts {
+		if len(t) > s.cfg.MaxTextBytes {
+			return nil, fmt.Errorf("%w: texts[%d] is %d bytes; the limit is %d", wire.ErrLimit, i, len(t), s.cfg.MaxTextBytes)
+		}
+		if strings.TrimSpace(t) == "" {
+			return nil, fmt.Errorf("texts[%d] is empty", i)
+		}
+		ids := s.cfg.Tokenizer.Encode(t)
+		if len(ids) == 0 {
+			return nil, fmt.Errorf("texts[%d] has no tokens", i)
+		}
+		seqs[i] = ids[:min(len(ids), s.cfg.MaxSeqTokens)]
+	}
+	return seqs, wire.ValidateTokens(seqs, s.limits)
+}
+
+func invalidUTF8At(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return i
+		}
+		i += n
+	}
+	return -1
+}
+
+// negotiate picks the response type from an Accept header: the acceptable type of highest
+// q, the earliest among equals; JSON when the header is absent or says */*.
+func negotiate(accept []byte) (string, bool) {
+	if len(bytes.TrimSpace(accept)) == 0 {
+		return wire.ContentTypeJSON, true
+	}
+	best, bestQ := "", 0.0
+	for _, part := range strings.Split(string(accept), ",") {
+		fields := strings.Split(part, ";")
+		mt := strings.ToLower(strings.TrimSpace(fields[0]))
+		q := 1.0
+		for _, p := range fields[1:] {
+			if k, v, ok := strings.Cut(strings.TrimSpace(p), "="); ok && strings.EqualFold(k, "q") {
+				if f, err := strconv.ParseFloat(v, 64); err == nil {
+					q = f
+				}
+			}
+		}
+		var t string
+		switch mt {
+		case wire.ContentTypeJSON, "*/*", "application/*":
+			t = wire.ContentTypeJSON
+		case wire.ContentTypeF32, wire.ContentTypeF16:
+			t = mt
+		default:
+			continue
+		}
+		if q > bestQ {
+			best, bestQ = t, q
+		}
+	}
+	return best, best != ""
+}
+
+// httpError answers requests fasthttp could not read (too large, malformed).
+func (s *Server) httpError(ctx *fasthttp.RequestCtx, err error) {
+	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		writeError(ctx, fasthttp.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds the limit of %d bytes", s.cfg.MaxBodyBytes))
+		return
+	}
+	writeError(ctx, fasthttp.StatusBadRequest, "malformed HTTP request: "+err.Error())
+}
+
+func writeError(ctx *fasthttp.RequestCtx, status int, msg string) {
+	body, _ := json.Marshal(wire.JSONError{Error: msg})
+	ctx.SetStatusCode(status)
+	ctx.SetContentType(wire.ContentTypeJSON)
+	ctx.SetBody(append(body, '\n'))
+}
+
+// fasthttpLogger sends fasthttp's own messages (mostly broken connections) to slog at debug
+// level: the client already got its answer.
+type fasthttpLogger struct{ log *slog.Logger }
+
+func (l fasthttpLogger) Printf(format string, args ...any) {
+	l.log.Debug("fasthttp: " + fmt.Sprintf(format, args...))
+}
