@@ -1,0 +1,207 @@
+package edge
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/podsearch/podsearch/internal/testenv"
+)
+
+// The edge tests search real episodes with real model outputs: the episodes behind the
+// reference encoder's golden texts (Taddy and RSS episodes whose "title. description" the
+// reference embedded), with the reference embeddings as episode vectors, and the golden
+// short queries with their reference token ids and embeddings. goldenTokenizer and
+// goldenEmbedder replay those reference outputs, so the tests need neither the model nor
+// ONNX Runtime, only the shared data.
+
+type goldenLine struct {
+	Text      string    `json:"text"`
+	IDs       []int32   `json:"ids"`
+	Embedding []float32 `json:"embedding"`
+}
+
+type fixture struct {
+	episodes []Episode
+	queries  []goldenLine // golden short queries whose text is already normalised
+	ids      map[string][]int32
+	vecs     map[string][]float32 // by idsKey
+}
+
+var (
+	fixtureOnce sync.Once
+	fixtureData *fixture
+	fixtureErr  error
+)
+
+// loadFixture reads the golden outputs and the source episodes (once per test binary).
+func loadFixture(t testing.TB) *fixture {
+	t.Helper()
+	golden := testenv.Shared(t, "golden/use-lite/use-lite-golden.jsonl")
+	taddy := testenv.Shared(t, "data/podcasts/taddy_sample/episodes.jsonl")
+	rss := testenv.Shared(t, "data/podcasts/rss_feeds/episodes.jsonl")
+	fixtureOnce.Do(func() { fixtureData, fixtureErr = buildFixture(golden, taddy, rss) })
+	if fixtureErr != nil {
+		t.Fatal(fixtureErr)
+	}
+	return fixtureData
+}
+
+func readJSONL[T any](path string, each func(T)) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<26)
+	for sc.Scan() {
+		var v T
+		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		each(v)
+	}
+	return sc.Err()
+}
+
+func buildFixture(goldenPath, taddyPath, rssPath string) (*fixture, error) {
+	fx := &fixture{ids: map[string][]int32{}, vecs: map[string][]float32{}}
+	var lines []goldenLine
+	if err := readJSONL(goldenPath, func(g goldenLine) { lines = append(lines, g) }); err != nil {
+		return nil, err
+	}
+	// Source episodes by "title. " prefix.
+	type src struct {
+		ep   Episode
+		desc string
+	}
+	byTitle := map[string][]src{}
+	add := func(title, desc string, ep Episode) {
+		if title == "" {
+			return
+		}
+		ep.Title, ep.Text = title, desc
+		byTitle[title] = append(byTitle[title], src{ep, desc})
+	}
+	err := readJSONL(taddyPath, func(e struct {
+		UUID          string `json:"uuid"`
+		SeriesUUID    string `json:"series_uuid"`
+		Name          string `json:"name"`
+		Description   string `json:"description"`
+		DatePublished string `json:"date_published"`
+	}) {
+		d, _ := time.Parse("2006-01-02 15:04:05-07", e.DatePublished)
+		add(e.Name, e.Description, Episode{ID: e.UUID, ShowID: e.SeriesUUID, Date: d})
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = readJSONL(rssPath, func(e struct {
+		EpisodeTitle       string `json:"episode_title"`
+		EpisodeDescription string `json:"episode_description"`
+		GUID               string `json:"guid"`
+		PubDate            string `json:"pub_date"`
+		ShowTitle          string `json:"show_title"`
+		Language           string `json:"language"`
+		FeedFile           string `json:"feed_file"`
+	}) {
+		d, err := time.Parse(time.RFC1123Z, e.PubDate)
+		if err != nil {
+			d, _ = time.Parse(time.RFC1123, e.PubDate)
+		}
+		lang, _, _ := strings.Cut(strings.ToLower(e.Language), "-")
+		add(e.EpisodeTitle, e.EpisodeDescription, Episode{ID: e.GUID, ShowID: e.FeedFile, ShowTitle: e.ShowTitle, Language: lang, Date: d})
+	})
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	for i, g := range lines {
+		fx.ids[g.Text] = g.IDs
+		fx.vecs[idsKey(g.IDs)] = g.Embedding
+		if i < 32 {
+			if Normalize(g.Text) == g.Text && len(g.IDs) > 0 {
+				fx.queries = append(fx.queries, g)
+			}
+			continue
+		}
+		title, rest, ok := strings.Cut(g.Text, ". ")
+		if !ok {
+			continue
+		}
+		var match []Episode
+		for _, s := range byTitle[title] {
+			n := min(40, len(rest), len(s.desc))
+			if rest[:n] == s.desc[:n] {
+				match = append(match, s.ep)
+			}
+		}
+		if len(match) != 1 || seen[match[0].ID] {
+			continue
+		}
+		seen[match[0].ID] = true
+		ep := match[0]
+		ep.Vector = g.Embedding
+		fx.episodes = append(fx.episodes, ep)
+	}
+	if len(fx.episodes) < 100 || len(fx.queries) < 20 {
+		return nil, fmt.Errorf("fixture: matched only %d episodes and %d queries", len(fx.episodes), len(fx.queries))
+	}
+	return fx, nil
+}
+
+func idsKey(ids []int32) string { return fmt.Sprint(ids) }
+
+// goldenTokenizer replays the reference tokenizer's ids for the golden texts.
+type goldenTokenizer struct{ fx *fixture }
+
+func (g goldenTokenizer) Encode(text string) []int32 { return g.fx.ids[text] }
+
+// goldenFingerprint names the reference embeddings in these tests.
+const goldenFingerprint = "use-lite-reference-golden"
+
+// goldenEmbedder replays the reference embeddings; fail makes it fail like a dead encoder
+// pool, and calls counts its calls.
+type goldenEmbedder struct {
+	fx    *fixture
+	fail  atomic.Bool
+	calls atomic.Int64
+}
+
+func (g *goldenEmbedder) Embed(ctx context.Context, ids [][]int32) ([][]float32, error) {
+	g.calls.Add(1)
+	if g.fail.Load() {
+		return nil, errors.New("encoder pool: all members failed")
+	}
+	out := make([][]float32, len(ids))
+	for i, x := range ids {
+		v, ok := g.fx.vecs[idsKey(x)]
+		if !ok {
+			return nil, fmt.Errorf("no reference embedding for ids %v", x)
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+func (g *goldenEmbedder) Fingerprint() string { return goldenFingerprint }
+
+// countingSearcher wraps a Searcher and records when it is closed.
+type countingSearcher struct {
+	Searcher
+	closed atomic.Bool
+}
+
+func (c *countingSearcher) Close() error {
+	c.closed.Store(true)
+	return c.Searcher.Close()
+}
