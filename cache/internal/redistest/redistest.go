@@ -1,0 +1,306 @@
+package redistest
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// binary finds a Redis program or skips (or fails when PODSEARCH_REQUIRE_REDIS=1).
+func binary(tb testing.TB, name string) string {
+	tb.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("PODSEARCH_REQUIRE_REDIS") == "1" {
+			tb.Fatalf("%s is required (PODSEARCH_REQUIRE_REDIS=1) but not installed: %v", name, err)
+		}
+		tb.Skipf("%s is not installed (apt-get install redis-server redis-tools): skipping", name)
+	}
+	return p
+}
+
+// Server is one redis-server process on 127.0.0.1.
+type Server struct {
+	tb    testing.TB
+	bin   string
+	dir   string
+	port  int
+	extra []string
+	mu    sync.Mutex
+	cmd   *exec.Cmd
+	exit  chan struct{}
+}
+
+// Start starts a standalone redis-server on a free loopback port; extra arguments are
+// appended to its command line (e.g. "--maxmemory", "10mb"). It is stopped when tb ends.
+func Start(tb testing.TB, extra ...string) *Server {
+	tb.Helper()
+	s := &Server{tb: tb, bin: binary(tb, "redis-server"), dir: tb.TempDir(), extra: extra}
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		s.port, err = freePort(false)
+		if err != nil {
+			continue
+		}
+		if err = s.start(); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		tb.Fatalf("redistest: cannot start redis-server: %v", err)
+	}
+	tb.Cleanup(s.Kill)
+	return s
+}
+
+// Addr is host:port.
+func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
+
+// URL is redis://127.0.0.1:PORT.
+func (s *Server) URL() string { return "redis://" + s.Addr() }
+
+func (s *Server) args() []string {
+	a := []string{
+		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--dir", s.dir, "--daemonize", "no", "--loglevel", "warning",
+		"--logfile", filepath.Join(s.dir, "redis-"+strconv.Itoa(s.port)+".log"),
+	}
+	return append(a, s.extra...)
+}
+
+func (s *Server) start() error {
+	cmd := exec.Command(s.bin, s.args()...)
+	cmd.Dir = s.dir
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	exit := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exit) }()
+	if err := waitReady(s.Addr(), exit); err != nil {
+		_ = cmd.Process.Kill()
+		<-exit
+		log, _ := os.ReadFile(filepath.Join(s.dir, "redis-"+strconv.Itoa(s.port)+".log"))
+		return fmt.Errorf("%v; log: %s", err, strings.TrimSpace(string(log)))
+	}
+	s.mu.Lock()
+	s.cmd, s.exit = cmd, exit
+	s.mu.Unlock()
+	return nil
+}
+
+// Kill stops the server with SIGKILL (by PID) and waits for it to exit: a crash, not a
+// shutdown. Calling it on a stopped server does nothing.
+func (s *Server) Kill() {
+	s.mu.Lock()
+	cmd, exit := s.cmd, s.exit
+	s.cmd = nil
+	s.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Kill()
+	<-exit
+}
+
+// Restart starts the server again on the same port (empty: there is no persistence).
+func (s *Server) Restart() {
+	s.tb.Helper()
+	var err error
+	for attempt := 0; attempt < 50; attempt++ {
+		if err = s.start(); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.tb.Fatalf("redistest: cannot restart redis-server on %s: %v", s.Addr(), err)
+}
+
+// Do sends one command over a fresh connection and returns the reply as text (bulk strings
+// and integers as their value, arrays one element per line). An error reply is an error.
+func (s *Server) Do(args ...string) (string, error) { return Do(s.Addr(), args...) }
+
+// Do sends one command to addr; see Server.Do.
+func Do(addr string, args ...string) (string, error) {
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	var b strings.Builder
+	fmt.Fprintf(&b, "*%d\r\n", len(args))
+	for _, a := range args {
+		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+	}
+	if _, err := c.Write([]byte(b.String())); err != nil {
+		return "", err
+	}
+	return readReply(bufio.NewReader(c))
+}
+
+func readReply(r *bufio.Reader) (string, error) {
+	line, err := r.ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	line = strings.TrimSuffix(line, "\r\n")
+	if line == "" {
+		return "", fmt.Errorf("empty reply line")
+	}
+	switch line[0] {
+	case '+', ':':
+		return line[1:], nil
+	case '-':
+		return "", fmt.Errorf("redis: %s", line[1:])
+	case '$':
+		n, err := strconv.Atoi(line[1:])
+		if err != nil {
+			return "", err
+		}
+		if n < 0 {
+			return "", nil
+		}
+		buf := make([]byte, n+2)
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return "", err
+		}
+		return string(buf[:n]), nil
+	case '*':
+		n, err := strconv.Atoi(line[1:])
+		if err != nil {
+			return "", err
+		}
+		parts := make([]string, 0, max(n, 0))
+		for i := 0; i < n; i++ {
+			p, err := readReply(r)
+			if err != nil {
+				return "", err
+			}
+			parts = append(parts, p)
+		}
+		return strings.Join(parts, "\n"), nil
+	}
+	return "", fmt.Errorf("unexpected reply %q", line)
+}
+
+// waitReady polls PING until the server answers, the process exits, or 10 s pass.
+func waitReady(addr string, exit <-chan struct{}) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-exit:
+			return fmt.Errorf("redis-server on %s exited during start", addr)
+		default:
+		}
+		if r, err := Do(addr, "PING"); err == nil && r == "PONG" {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("redis-server on %s did not answer PING within 10s", addr)
+}
+
+// freePort returns a loopback TCP port that is free now; with bus, port+10000 (the Redis
+// Cluster bus port) is free too.
+func freePort(bus bool) (int, error) {
+	for attempt := 0; attempt < 50; attempt++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		if !bus {
+			l.Close()
+			return port, nil
+		}
+		if port+10000 > 65535 {
+			l.Close()
+			continue
+		}
+		l2, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port+10000))
+		l.Close()
+		if err != nil {
+			continue
+		}
+		l2.Close()
+		return port, nil
+	}
+	return 0, fmt.Errorf("no free port pair for a cluster node")
+}
+
+// Cluster is a Redis Cluster of masters (no replicas) on loopback.
+type Cluster struct {
+	Nodes []*Server
+}
+
+// StartCluster starts n (at least 3) cluster-enabled redis-server processes, joins them
+// with redis-cli --cluster create, and waits until every node reports cluster_state:ok.
+func StartCluster(tb testing.TB, n int) *Cluster {
+	tb.Helper()
+	if n < 3 {
+		tb.Fatalf("redistest: a Redis Cluster needs at least 3 masters, not %d", n)
+	}
+	cli := binary(tb, "redis-cli")
+	bin := binary(tb, "redis-server")
+	c := &Cluster{}
+	for i := 0; i < n; i++ {
+		s := &Server{tb: tb, bin: bin, dir: tb.TempDir()}
+		var err error
+		for attempt := 0; attempt < 5; attempt++ {
+			if s.port, err = freePort(true); err != nil {
+				continue
+			}
+			s.extra = []string{"--cluster-enabled", "yes",
+				"--cluster-config-file", "nodes-" + strconv.Itoa(s.port) + ".conf",
+				"--cluster-node-timeout", "2000"}
+			if err = s.start(); err == nil {
+				break
+			}
+		}
+		if err != nil {
+			tb.Fatalf("redistest: cannot start cluster node: %v", err)
+		}
+		tb.Cleanup(s.Kill)
+		c.Nodes = append(c.Nodes, s)
+	}
+	args := []string{"--cluster", "create"}
+	for _, s := range c.Nodes {
+		args = append(args, s.Addr())
+	}
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
+		tb.Fatalf("redistest: redis-cli --cluster create: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for _, s := range c.Nodes {
+		for {
+			info, err := s.Do("CLUSTER", "INFO")
+			if err == nil && strings.Contains(info, "cluster_state:ok") {
+				break
+			}
+			if time.Now().After(deadline) {
+				tb.Fatalf("redistest: cluster node %s not ok after 20s: %v %s", s.Addr(), err, info)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return c
+}
+
+// URL is a cache URL naming every node as a seed (cluster mode).
+func (c *Cluster) URL() string {
+	u := "redis://" + c.Nodes[0].Addr() + "?mode=cluster"
+	for _, s := range c.Nodes[1:] {
+		u += "&addr=" + s.Addr()
+	}
+	return u
+}
