@@ -168,7 +168,19 @@ func TestSegmentsDeletesMergeAndEncoding(t *testing.T) {
 		viewIDs = append(viewIDs, ids[start:start+400])
 	}
 	split := NewScorer(views, DefaultParams)
-	merged := Merge(segs, func(si int, d uint32) bool { return !deleted(si*400 + int(d)) })
+	newNum := map[int]uint32{}
+	for i := 0; i < n; i++ {
+		if !deleted(i) {
+			newNum[i] = uint32(len(newNum))
+		}
+	}
+	merged, err := Merge(segs, len(newNum), func(si int, d uint32) (uint32, bool) {
+		nd, ok := newNum[si*400+int(d)]
+		return nd, ok
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	mergedScorer := NewScorer([]View{{Seg: merged}}, DefaultParams)
 	checked := 0
 	for _, q := range sf.queries {

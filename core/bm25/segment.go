@@ -86,32 +86,47 @@ func (s *Segment) Postings(term string) (docs []uint32, tfs []uint16) {
 	return s.docs[a:b], s.tfs[a:b]
 }
 
-// Merge concatenates segments into one, keeping only the documents keep(seg, doc) accepts,
-// renumbered in order (segment by segment, document by document).
-func Merge(segs []*Segment, keep func(seg int, doc uint32) bool) *Segment {
+// Merge builds one segment of n documents from the documents of segs: remap(seg, doc)
+// gives a kept document's new number (each of 0..n-1 exactly once) or false to drop it.
+func Merge(segs []*Segment, n int, remap func(seg int, doc uint32) (uint32, bool)) (*Segment, error) {
 	b := NewBuilder()
-	remap := make([][]int64, len(segs))
+	b.docLen = make([]uint32, n)
+	seen := make([]bool, n)
+	maps := make([][]int64, len(segs))
 	for si, s := range segs {
-		remap[si] = make([]int64, s.NumDocs())
+		maps[si] = make([]int64, s.NumDocs())
 		for d := range s.docLen {
-			if keep(si, uint32(d)) {
-				remap[si][d] = int64(len(b.docLen))
-				b.docLen = append(b.docLen, s.docLen[d])
-			} else {
-				remap[si][d] = -1
+			nd, ok := remap(si, uint32(d))
+			if !ok {
+				maps[si][d] = -1
+				continue
 			}
+			if int(nd) >= n || seen[nd] {
+				return nil, fmt.Errorf("bm25: merge maps two documents, or one out of range, to %d", nd)
+			}
+			seen[nd] = true
+			maps[si][d] = int64(nd)
+			b.docLen[nd] = s.docLen[d]
+		}
+	}
+	for nd, ok := range seen {
+		if !ok {
+			return nil, fmt.Errorf("bm25: merge leaves document %d empty", nd)
 		}
 	}
 	for si, s := range segs {
 		for ti, t := range s.terms {
 			for p := s.offsets[ti]; p < s.offsets[ti+1]; p++ {
-				if nd := remap[si][s.docs[p]]; nd >= 0 {
+				if nd := maps[si][s.docs[p]]; nd >= 0 {
 					b.postings[t] = append(b.postings[t], posting{uint32(nd), s.tfs[p]})
 				}
 			}
 		}
 	}
-	return b.Build()
+	for _, ps := range b.postings {
+		slices.SortFunc(ps, func(x, y posting) int { return int(x.doc) - int(y.doc) })
+	}
+	return b.Build(), nil
 }
 
 const segMagic = "BM25SEG1"

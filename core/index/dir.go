@@ -1,0 +1,485 @@
+package index
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"sync"
+
+	"github.com/podsearch/podsearch/core/vec"
+)
+
+// ManifestName is the file naming an index directory's segments and tombstones.
+const ManifestName = "manifest.json"
+
+// manifest is the JSON document that makes a folder an index. It is replaced atomically
+// (temporary file + rename) on every change, so a reader sees the old or the new state.
+type manifest struct {
+	Format      string        `json:"format"`
+	Version     int           `json:"version"`
+	Fingerprint string        `json:"fingerprint"`
+	ModelID     string        `json:"model_id"`
+	Model       string        `json:"model"`
+	Shards      int           `json:"shards"`
+	NextSeq     int           `json:"next_seq"`
+	Segments    []segmentInfo `json:"segments"`
+	// Deleted maps a deleted episode id to the sequence number of the newest segment at the
+	// time of deletion: copies in segments up to that number are deleted, a later re-add is
+	// not.
+	Deleted map[string]int `json:"deleted,omitempty"`
+}
+
+type segmentInfo struct {
+	File     string `json:"file"`
+	Shard    int    `json:"shard"`
+	Seq      int    `json:"seq"`
+	Episodes int    `json:"episodes"`
+}
+
+const manifestFormat = "podsearch-index"
+
+// Index is an index folder: N shards, each a base segment plus delta segments from Add,
+// tombstones from Delete, all searched together. Searches are safe for concurrent use with
+// each other and with Add, Delete and Compact.
+type Index struct {
+	dir string
+	fp  string
+
+	mu       sync.Mutex // serialises writers
+	man      manifest
+	segs     []*Segment // aligned with man.Segments
+	searcher *Searcher
+	retired  []*Segment // replaced by compaction; unmapped at Close
+	rmu      sync.RWMutex
+}
+
+// ShardOf is the shard an episode id belongs to among n shards.
+func ShardOf(id string, n int) int { return int(HashID(id) % uint64(n)) }
+
+func segName(shard, seq int) string { return fmt.Sprintf("shard-%03d-%06d.seg", shard, seq) }
+
+// Create writes a new index of docs and their vectors into dir (made if absent), in
+// shards segments assigned by hash of episode id, encoded with model. An index already in
+// dir is replaced.
+func Create(dir string, model *Model, shards int, docs []Doc, vectors []float32) error {
+	if shards <= 0 || shards > 1000 {
+		return fmt.Errorf("index: %d shards, want 1..1000", shards)
+	}
+	if len(docs) == 0 {
+		return errors.New("index: no episodes to index")
+	}
+	if len(vectors) != len(docs)*model.D {
+		return fmt.Errorf("index: %d vector values for %d episodes of width %d", len(vectors), len(docs), model.D)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	old, _ := readManifest(dir)
+	man := manifest{Format: manifestFormat, Version: formatVersion, Fingerprint: model.Fingerprint,
+		ModelID: model.ID(), Model: model.String(), Shards: shards, NextSeq: 1}
+	if old != nil {
+		man.NextSeq = old.NextSeq
+	}
+	seq := man.NextSeq
+	man.NextSeq++
+	parts, pvecs := split(docs, vectors, model.D, shards)
+	for sh := 0; sh < shards; sh++ {
+		if len(parts[sh]) == 0 {
+			continue
+		}
+		seg, err := BuildSegment(model, parts[sh], pvecs[sh])
+		if err != nil {
+			return err
+		}
+		name := segName(sh, seq)
+		if err := WriteSegment(filepath.Join(dir, name), seg); err != nil {
+			return err
+		}
+		man.Segments = append(man.Segments, segmentInfo{File: name, Shard: sh, Seq: seq, Episodes: seg.Len()})
+	}
+	if err := writeManifest(dir, &man); err != nil {
+		return err
+	}
+	if old != nil {
+		removeUnlisted(dir, old, &man)
+	}
+	return nil
+}
+
+// split groups docs and vectors by shard, keeping their order.
+func split(docs []Doc, vectors []float32, d, shards int) ([][]Doc, [][]float32) {
+	parts := make([][]Doc, shards)
+	pvecs := make([][]float32, shards)
+	for i, doc := range docs {
+		sh := ShardOf(doc.ID, shards)
+		parts[sh] = append(parts[sh], doc)
+		pvecs[sh] = append(pvecs[sh], vec.Row(vectors, d, i)...)
+	}
+	return parts, pvecs
+}
+
+func readManifest(dir string) (*manifest, error) {
+	b, err := os.ReadFile(filepath.Join(dir, ManifestName))
+	if err != nil {
+		return nil, err
+	}
+	var m manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, ManifestName, err)
+	}
+	if m.Format != manifestFormat {
+		return nil, fmt.Errorf("%w: %s is not a podsearch index manifest", ErrCorrupt, ManifestName)
+	}
+	if m.Version != formatVersion {
+		return nil, fmt.Errorf("%w: manifest version %d, this build reads %d", ErrVersion, m.Version, formatVersion)
+	}
+	if m.Shards <= 0 || len(m.Segments) == 0 {
+		return nil, fmt.Errorf("%w: manifest lists %d shards and %d segments", ErrCorrupt, m.Shards, len(m.Segments))
+	}
+	for _, s := range m.Segments {
+		if s.Shard < 0 || s.Shard >= m.Shards || s.Seq <= 0 || s.Seq >= m.NextSeq || filepath.Base(s.File) != s.File {
+			return nil, fmt.Errorf("%w: manifest segment %+v is out of range", ErrCorrupt, s)
+		}
+	}
+	return &m, nil
+}
+
+func writeManifest(dir string, m *manifest) error {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeAtomic(filepath.Join(dir, ManifestName), append(b, '\n'))
+}
+
+// removeUnlisted deletes the segment files old listed that cur does not.
+func removeUnlisted(dir string, old, cur *manifest) {
+	keep := map[string]bool{}
+	for _, s := range cur.Segments {
+		keep[s.File] = true
+	}
+	for _, s := range old.Segments {
+		if !keep[s.File] {
+			if err := os.Remove(filepath.Join(dir, s.File)); err != nil && !os.IsNotExist(err) {
+				slog.Warn("index: removing a replaced segment", "file", s.File, "err", err)
+			}
+		}
+	}
+}
+
+// Open opens the index in dir, memory-mapping and verifying every segment. A non-empty
+// fingerprint must equal the one the index was built with (ErrWrongModel otherwise).
+func Open(dir, fingerprint string) (*Index, error) {
+	man, err := readManifest(dir)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, fmt.Errorf("index: %s holds no index (no %s): build one with `podsearch index`", dir, ManifestName)
+		}
+		return nil, err
+	}
+	if fingerprint != "" && man.Fingerprint != fingerprint {
+		return nil, fmt.Errorf("%w: %s was built with model %q, the encoder is %q (rebuild the index)", ErrWrongModel, dir, man.Fingerprint, fingerprint)
+	}
+	ix := &Index{dir: dir, fp: man.Fingerprint, man: *man}
+	for _, si := range man.Segments {
+		seg, err := OpenSegment(filepath.Join(dir, si.File), man.Fingerprint)
+		if err != nil {
+			ix.closeAll()
+			return nil, err
+		}
+		ix.segs = append(ix.segs, seg)
+		if seg.Len() != si.Episodes || seg.model.ID() != man.ModelID {
+			ix.closeAll()
+			return nil, fmt.Errorf("%w: %s does not match the manifest (episodes %d vs %d, model %s vs %s)",
+				ErrCorrupt, si.File, seg.Len(), si.Episodes, seg.model.ID(), man.ModelID)
+		}
+	}
+	if err := ix.refresh(); err != nil {
+		ix.closeAll()
+		return nil, err
+	}
+	return ix, nil
+}
+
+func (ix *Index) closeAll() {
+	for _, s := range ix.segs {
+		s.Close()
+	}
+	for _, s := range ix.retired {
+		s.Close()
+	}
+	ix.segs, ix.retired = nil, nil
+}
+
+// Close unmaps every segment; the Index and hits' backing arrays must not be used after.
+func (ix *Index) Close() error {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	ix.rmu.Lock()
+	defer ix.rmu.Unlock()
+	ix.closeAll()
+	ix.searcher = nil
+	return nil
+}
+
+// refresh rebuilds the searcher from the segments and tombstones.
+func (ix *Index) refresh() error {
+	views := make([]View, len(ix.segs))
+	for i, seg := range ix.segs {
+		si := ix.man.Segments[i]
+		views[i] = View{Seg: seg, Shard: si.Shard}
+		for id, upTo := range ix.man.Deleted {
+			if si.Seq > upTo {
+				continue
+			}
+			if p, ok := seg.byID[id]; ok {
+				if views[i].Deleted == nil {
+					views[i].Deleted = make([]bool, seg.Len())
+				}
+				views[i].Deleted[p] = true
+			}
+		}
+	}
+	s, err := NewSearcher(views)
+	if err != nil {
+		return err
+	}
+	ix.rmu.Lock()
+	ix.searcher = s
+	ix.rmu.Unlock()
+	return nil
+}
+
+// Searcher returns a snapshot of the index for searching; later changes do not affect it.
+func (ix *Index) Searcher() *Searcher {
+	ix.rmu.RLock()
+	defer ix.rmu.RUnlock()
+	return ix.searcher
+}
+
+// Model is the index's model.
+func (ix *Index) Model() *Model { return ix.segs[0].model }
+
+// Shards is the number of shards.
+func (ix *Index) Shards() int { return ix.man.Shards }
+
+// Segments is the number of segment files.
+func (ix *Index) Segments() int { return len(ix.man.Segments) }
+
+// Len is the number of live episodes.
+func (ix *Index) Len() int { return ix.Searcher().Len() }
+
+// Search is Searcher().Search.
+func (ix *Index) Search(query []float32, opts SearchOptions) ([]Hit, error) {
+	s := ix.Searcher()
+	if s == nil {
+		return nil, errors.New("index: closed")
+	}
+	return s.Search(query, opts)
+}
+
+// Add encodes new episodes into delta segments (one per shard that receives episodes),
+// searched with the others from now on. An id already in the index is replaced: its old
+// copy gets a tombstone.
+func (ix *Index) Add(docs []Doc, vectors []float32) error {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if len(docs) == 0 {
+		return nil
+	}
+	model := ix.Model()
+	if len(vectors) != len(docs)*model.D {
+		return fmt.Errorf("index: %d vector values for %d episodes of width %d", len(vectors), len(docs), model.D)
+	}
+	man := ix.man
+	man.Segments = slices.Clone(man.Segments)
+	man.Deleted = cloneMap(man.Deleted)
+	seq := man.NextSeq
+	man.NextSeq++
+	for _, doc := range docs {
+		for _, seg := range ix.segs {
+			if _, ok := seg.byID[doc.ID]; ok {
+				if man.Deleted == nil {
+					man.Deleted = map[string]int{}
+				}
+				man.Deleted[doc.ID] = seq - 1
+				break
+			}
+		}
+	}
+	parts, pvecs := split(docs, vectors, model.D, man.Shards)
+	var added []*Segment
+	var files []string
+	cleanup := func() {
+		for i, s := range added {
+			s.Close()
+			os.Remove(filepath.Join(ix.dir, files[i]))
+		}
+	}
+	for sh, part := range parts {
+		if len(part) == 0 {
+			continue
+		}
+		seg, err := BuildSegment(model, part, pvecs[sh])
+		if err != nil {
+			cleanup()
+			return err
+		}
+		name := segName(sh, seq)
+		path := filepath.Join(ix.dir, name)
+		if err := WriteSegment(path, seg); err != nil {
+			cleanup()
+			return err
+		}
+		mapped, err := OpenSegment(path, ix.fp)
+		if err != nil {
+			cleanup()
+			return err
+		}
+		added = append(added, mapped)
+		files = append(files, name)
+		man.Segments = append(man.Segments, segmentInfo{File: name, Shard: sh, Seq: seq, Episodes: seg.Len()})
+	}
+	if err := writeManifest(ix.dir, &man); err != nil {
+		cleanup()
+		return err
+	}
+	ix.man = man
+	ix.segs = append(ix.segs, added...)
+	return ix.refresh()
+}
+
+func cloneMap(m map[string]int) map[string]int {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]int, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// Delete tombstones the episodes with these ids; it returns how many live episodes it
+// deleted (unknown ids are ignored).
+func (ix *Index) Delete(ids []string) (int, error) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	man := ix.man
+	man.Deleted = cloneMap(man.Deleted)
+	if man.Deleted == nil {
+		man.Deleted = map[string]int{}
+	}
+	top := man.NextSeq - 1
+	cur := ix.Searcher()
+	n := 0
+	for _, id := range ids {
+		if ix.liveIn(cur, id) {
+			n++
+			man.Deleted[id] = top
+		}
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	if err := writeManifest(ix.dir, &man); err != nil {
+		return 0, err
+	}
+	ix.man = man
+	return n, ix.refresh()
+}
+
+func (ix *Index) liveIn(s *Searcher, id string) bool {
+	for _, v := range s.views {
+		if p, ok := v.Seg.byID[id]; ok && (v.Deleted == nil || !v.Deleted[p]) {
+			return true
+		}
+	}
+	return false
+}
+
+// Compact merges each shard's segments into one, dropping deleted episodes, and clears the
+// tombstones. Codes are copied, not re-encoded: the result equals a fresh build of the live
+// episodes with the same model.
+func (ix *Index) Compact() error {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	cur := ix.Searcher()
+	man := ix.man
+	man.Segments = nil
+	man.Deleted = nil
+	seq := man.NextSeq
+	man.NextSeq++
+	byShard := map[int][]int{}
+	for i, si := range ix.man.Segments {
+		byShard[si.Shard] = append(byShard[si.Shard], i)
+	}
+	shards := make([]int, 0, len(byShard))
+	for sh := range byShard {
+		shards = append(shards, sh)
+	}
+	sort.Ints(shards)
+	var segs []*Segment
+	for _, sh := range shards {
+		idx := byShard[sh]
+		in := make([]*Segment, len(idx))
+		for j, i := range idx {
+			in[j] = ix.segs[i]
+		}
+		merged, err := MergeSegments(in, func(j int, p uint32) bool {
+			del := cur.views[idx[j]].Deleted
+			return del == nil || !del[p]
+		})
+		if err != nil {
+			return err
+		}
+		if merged.Len() == 0 {
+			continue
+		}
+		name := segName(sh, seq)
+		path := filepath.Join(ix.dir, name)
+		if err := WriteSegment(path, merged); err != nil {
+			return err
+		}
+		mapped, err := OpenSegment(path, ix.fp)
+		if err != nil {
+			return err
+		}
+		segs = append(segs, mapped)
+		man.Segments = append(man.Segments, segmentInfo{File: name, Shard: sh, Seq: seq, Episodes: merged.Len()})
+	}
+	if len(segs) == 0 {
+		return errors.New("index: compaction would leave no episodes; delete the folder instead")
+	}
+	if err := writeManifest(ix.dir, &man); err != nil {
+		return err
+	}
+	old := ix.man
+	ix.retired = append(ix.retired, ix.segs...)
+	ix.man, ix.segs = man, segs
+	removeUnlisted(ix.dir, &old, &man)
+	return ix.refresh()
+}
+
+// SearchKeyword is Searcher().SearchKeyword.
+func (ix *Index) SearchKeyword(text string, k int, filter *Filter) ([]Hit, error) {
+	s := ix.Searcher()
+	if s == nil {
+		return nil, errors.New("index: closed")
+	}
+	return s.SearchKeyword(text, k, filter), nil
+}
+
+// SearchHybrid is Searcher().SearchHybrid.
+func (ix *Index) SearchHybrid(query []float32, text string, opts HybridOptions) ([]Hit, error) {
+	s := ix.Searcher()
+	if s == nil {
+		return nil, errors.New("index: closed")
+	}
+	return s.SearchHybrid(query, text, opts)
+}

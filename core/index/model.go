@@ -1,0 +1,160 @@
+package index
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+
+	"github.com/podsearch/podsearch/core/kmeans"
+	"github.com/podsearch/podsearch/core/pq"
+	"github.com/podsearch/podsearch/core/sq"
+	"github.com/podsearch/podsearch/core/vec"
+)
+
+// Model is what training learns and every segment of an index shares: the coarse
+// quantizer (IVF centroids), the product quantizer of residuals, and the scalar quantizer
+// used for re-ranking. Encoding a vector depends only on the Model, so segments encoded
+// with the same Model can be searched together and merged without re-encoding.
+type Model struct {
+	// Metric is the similarity; D the vector width.
+	Metric Metric
+	D      int
+	// Coarse holds NList centroids, row-major.
+	Coarse []float32
+	NList  int
+	// PQ encodes residuals (vector minus its list's centroid).
+	PQ *pq.Quantizer
+	// SQ encodes the (normalised, for cosine) vectors for re-ranking; nil for none.
+	SQ *sq.Quantizer
+	// Fingerprint names the encoder model the vectors come from.
+	Fingerprint string
+}
+
+// Train learns a Model from the n = len(vectors)/d row vectors (a sample of at most
+// cfg.TrainSize of them).
+func Train(vectors []float32, d int, cfg Config) (*Model, error) {
+	if d <= 0 || len(vectors) == 0 || len(vectors)%d != 0 {
+		return nil, fmt.Errorf("index: %d values are not a positive number of %d-d vectors", len(vectors), d)
+	}
+	n := len(vectors) / d
+	cfg, err := cfg.withDefaults(n, d)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkFinite(vectors); err != nil {
+		return nil, err
+	}
+	train := vectors
+	if n > cfg.TrainSize {
+		rng := rand.New(rand.NewPCG(cfg.Seed, 0x7472616e))
+		perm := rng.Perm(n)[:cfg.TrainSize]
+		train = make([]float32, 0, cfg.TrainSize*d)
+		for _, i := range perm {
+			train = append(train, vec.Row(vectors, d, i)...)
+		}
+	} else {
+		train = append([]float32(nil), vectors...)
+	}
+	if cfg.Metric == Cosine {
+		normalizeRows(train, d)
+	}
+	nt := len(train) / d
+	opts := kmeans.Options{Iters: cfg.Iters, Seed: cfg.Seed}
+	coarse, err := kmeans.Train(train, d, cfg.NList, opts)
+	if err != nil {
+		return nil, fmt.Errorf("index: coarse quantizer: %w", err)
+	}
+	m := &Model{Metric: cfg.Metric, D: d, Coarse: coarse, NList: cfg.NList, Fingerprint: cfg.Fingerprint}
+	assign := make([]int32, nt)
+	kmeans.Assign(train, d, coarse, assign, make([]float32, nt), runtime.GOMAXPROCS(0))
+	resid := make([]float32, len(train))
+	for i := 0; i < nt; i++ {
+		vec.Sub(vec.Row(resid, d, i), vec.Row(train, d, i), vec.Row(coarse, d, int(assign[i])))
+	}
+	if nt < 1<<cfg.Bits {
+		return nil, fmt.Errorf("index: %d training vectors, PQ with %d bits needs at least %d", nt, cfg.Bits, 1<<cfg.Bits)
+	}
+	if m.PQ, err = pq.Train(resid, d, cfg.M, cfg.Bits, opts); err != nil {
+		return nil, fmt.Errorf("index: product quantizer: %w", err)
+	}
+	if cfg.RerankBits > 0 {
+		if m.SQ, err = sq.Train(train, d, cfg.RerankBits); err != nil {
+			return nil, fmt.Errorf("index: re-rank quantizer: %w", err)
+		}
+	}
+	return m, nil
+}
+
+func checkFinite(v []float32) error {
+	for i, x := range v {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return fmt.Errorf("index: value %d of the vectors is %v", i, x)
+		}
+	}
+	return nil
+}
+
+func normalizeRows(data []float32, d int) {
+	for i := 0; i < len(data)/d; i++ {
+		vec.Normalize(vec.Row(data, d, i))
+	}
+}
+
+// RerankBits is the re-rank code width (8 or 4), or 0 when the model has none.
+func (m *Model) RerankBits() int {
+	if m.SQ == nil {
+		return 0
+	}
+	return m.SQ.Bits
+}
+
+// BytesPerVector is the memory one vector's codes take in a segment: the PQ code, the
+// re-rank code and, for L2, a float32 norm (metadata and ids not counted).
+func (m *Model) BytesPerVector() float64 {
+	b := float64(m.PQ.M*m.PQ.Bits) / 8
+	if m.SQ != nil {
+		b += float64(m.SQ.CodeSize())
+	}
+	if m.Metric == L2 {
+		b += 4
+	}
+	return b
+}
+
+// ID is a short hash of the model's parameters: segments of one index must share it.
+func (m *Model) ID() string {
+	h := sha256.New()
+	var hdr [24]byte
+	binary.LittleEndian.PutUint32(hdr[0:], uint32(m.Metric))
+	binary.LittleEndian.PutUint32(hdr[4:], uint32(m.D))
+	binary.LittleEndian.PutUint32(hdr[8:], uint32(m.NList))
+	binary.LittleEndian.PutUint32(hdr[12:], uint32(m.PQ.M))
+	binary.LittleEndian.PutUint32(hdr[16:], uint32(m.PQ.Bits))
+	binary.LittleEndian.PutUint32(hdr[20:], uint32(m.RerankBits()))
+	h.Write(hdr[:])
+	h.Write([]byte(m.Fingerprint))
+	h.Write(f32Bytes(m.Coarse))
+	h.Write(f32Bytes(m.PQ.Centroids))
+	if m.SQ != nil {
+		h.Write(f32Bytes(m.SQ.Min))
+		h.Write(f32Bytes(m.SQ.Scale))
+	}
+	return hex.EncodeToString(h.Sum(nil)[:8])
+}
+
+// String describes the model's shape, e.g. "IVF64,PQ32x4fs,SQ8,cosine".
+func (m *Model) String() string {
+	pqs := fmt.Sprintf("PQ%dx%d", m.PQ.M, m.PQ.Bits)
+	if m.PQ.Bits == 4 {
+		pqs += "fs"
+	}
+	rr := "noRerank"
+	if m.SQ != nil {
+		rr = fmt.Sprintf("SQ%d", m.SQ.Bits)
+	}
+	return fmt.Sprintf("IVF%d,%s,%s,%s", m.NList, pqs, rr, m.Metric)
+}

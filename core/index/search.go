@@ -1,0 +1,522 @@
+package index
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/podsearch/podsearch/core/bm25"
+	"github.com/podsearch/podsearch/core/pq"
+	"github.com/podsearch/podsearch/core/sq"
+	"github.com/podsearch/podsearch/core/vec"
+)
+
+// Filter restricts a search to episodes matching every non-empty field. It is applied
+// inside the scan: an episode that does not match never takes a place among the
+// candidates, so a selective filter still returns K hits when K exist in the probed lists.
+type Filter struct {
+	// Languages keeps episodes in any of these languages.
+	Languages []string
+	// ShowIDs keeps episodes of any of these shows.
+	ShowIDs []string
+	// From and To bound the publication date, inclusive; a zero time leaves that side open.
+	// Episodes without a date are excluded when either bound is set.
+	From, To time.Time
+}
+
+func (f *Filter) empty() bool {
+	return f == nil || (len(f.Languages) == 0 && len(f.ShowIDs) == 0 && f.From.IsZero() && f.To.IsZero())
+}
+
+// SearchOptions tunes one dense search.
+type SearchOptions struct {
+	// K is the number of hits (default 10).
+	K int
+	// NProbe is the number of inverted lists scanned (default 16, at most NList).
+	NProbe int
+	// RerankFactor: the K*RerankFactor best PQ candidates are re-ranked with the re-rank
+	// codes (default 4; 1 or a model without re-rank codes keeps PQ distances).
+	RerankFactor int
+	// Filter restricts the hits; nil keeps all.
+	Filter *Filter
+}
+
+func (o SearchOptions) withDefaults(nlist int) SearchOptions {
+	if o.K <= 0 {
+		o.K = 10
+	}
+	if o.NProbe <= 0 {
+		o.NProbe = 16
+	}
+	o.NProbe = min(o.NProbe, nlist)
+	if o.RerankFactor <= 0 {
+		o.RerankFactor = 4
+	}
+	return o
+}
+
+// Hit is one search result.
+type Hit struct {
+	// Doc is the episode's stored metadata (Text is empty: it is not stored).
+	Doc
+	// Score is higher for closer episodes: the cosine similarity or inner product, the
+	// negative squared L2 distance, the BM25 score, or the fused score.
+	Score float32
+	// Shard is the shard the episode lives in.
+	Shard int
+}
+
+// View is a segment as searched: its shard and its deleted episodes.
+type View struct {
+	Seg   *Segment
+	Shard int
+	// Deleted marks deleted episodes by number (nil: none).
+	Deleted []bool
+}
+
+// Searcher searches a fixed set of segments of one model together. It is safe for
+// concurrent use.
+type Searcher struct {
+	model   *Model
+	views   []View
+	scratch sync.Pool
+	scorers sync.Pool
+}
+
+// NewSearcher checks that all views share one model and returns their Searcher.
+func NewSearcher(views []View) (*Searcher, error) {
+	if len(views) == 0 {
+		return nil, errors.New("index: no segments to search")
+	}
+	m := views[0].Seg.model
+	id := m.ID()
+	for _, v := range views[1:] {
+		if v.Seg.model != m && v.Seg.model.ID() != id {
+			return nil, fmt.Errorf("index: segments of different models (%s and %s) cannot be searched together", id, v.Seg.model.ID())
+		}
+	}
+	for _, v := range views {
+		if v.Deleted != nil && len(v.Deleted) != v.Seg.n {
+			return nil, fmt.Errorf("index: %d tombstone flags for %d episodes", len(v.Deleted), v.Seg.n)
+		}
+	}
+	s := &Searcher{model: m, views: views}
+	s.scorers.New = func() any {
+		bv := make([]bm25.View, len(views))
+		for i, v := range views {
+			bv[i] = bm25.View{Seg: v.Seg.bm}
+			if del := v.Deleted; del != nil {
+				bv[i].Deleted = func(d uint32) bool { return del[d] }
+			}
+		}
+		return bm25.NewScorer(bv, bm25.DefaultParams)
+	}
+	return s, nil
+}
+
+// Model is the model of the searched segments.
+func (s *Searcher) Model() *Model { return s.model }
+
+// Len is the number of live (not deleted) episodes.
+func (s *Searcher) Len() int {
+	n := 0
+	for _, v := range s.views {
+		n += v.Seg.n
+		for _, d := range v.Deleted {
+			if d {
+				n--
+			}
+		}
+	}
+	return n
+}
+
+type scratch struct {
+	q      []float32
+	coarse topK
+	lut    []float32
+	qlut   []uint8
+	pair   *pq.PairTable
+	out16  []uint16
+	outF   []float32
+	cands  topK
+	final  topK
+	filt   []viewFilter
+}
+
+func (s *Searcher) getScratch() *scratch {
+	if sc, ok := s.scratch.Get().(*scratch); ok {
+		return sc
+	}
+	m := s.model
+	sc := &scratch{q: make([]float32, m.D), lut: make([]float32, m.PQ.M*m.PQ.Ksub())}
+	if m.PQ.Bits == 4 {
+		sc.qlut = make([]uint8, m.PQ.M*16)
+		sc.pair, _ = pq.NewPairTable(sc.qlut, m.PQ.M)
+	}
+	sc.filt = make([]viewFilter, len(s.views))
+	return sc
+}
+
+// viewFilter is a Filter resolved against one segment's dictionaries.
+type viewFilter struct {
+	active   bool
+	langOK   []bool
+	showOK   []bool
+	from, to int64
+	dated    bool
+}
+
+func (f *viewFilter) resolve(flt *Filter, seg *Segment) {
+	*f = viewFilter{}
+	if flt.empty() {
+		return
+	}
+	f.active = true
+	if len(flt.Languages) > 0 {
+		f.langOK = make([]bool, len(seg.langDict))
+		for _, l := range flt.Languages {
+			if i, ok := seg.langIndex[l]; ok {
+				f.langOK[i] = true
+			}
+		}
+	}
+	if len(flt.ShowIDs) > 0 {
+		f.showOK = make([]bool, len(seg.showDict))
+		for _, id := range flt.ShowIDs {
+			if i, ok := seg.showIndex[id]; ok {
+				f.showOK[i] = true
+			}
+		}
+	}
+	f.from, f.to = math.MinInt64+1, math.MaxInt64
+	if !flt.From.IsZero() {
+		f.from, f.dated = flt.From.Unix(), true
+	}
+	if !flt.To.IsZero() {
+		f.to, f.dated = flt.To.Unix(), true
+	}
+}
+
+func (f *viewFilter) pass(seg *Segment, p int) bool {
+	if !f.active {
+		return true
+	}
+	if f.langOK != nil && !f.langOK[seg.langs[p]] {
+		return false
+	}
+	if f.showOK != nil && !f.showOK[seg.shows[p]] {
+		return false
+	}
+	if f.dated {
+		d := seg.dates[p]
+		if d == noDate || d < f.from || d > f.to {
+			return false
+		}
+	}
+	return true
+}
+
+// Search returns the opts.K episodes closest to query.
+func (s *Searcher) Search(query []float32, opts SearchOptions) ([]Hit, error) {
+	sc := s.getScratch()
+	defer s.scratch.Put(sc)
+	es, err := s.search(sc, query, opts)
+	if err != nil {
+		return nil, err
+	}
+	return s.hits(es, func(e entry) float32 { return -e.dist }), nil
+}
+
+func (s *Searcher) hits(es []entry, score func(entry) float32) []Hit {
+	out := make([]Hit, len(es))
+	for i, e := range es {
+		v := s.views[e.view]
+		out[i] = Hit{Doc: v.Seg.doc(int(e.doc)), Score: score(e), Shard: v.Shard}
+	}
+	return out
+}
+
+func (s *Searcher) search(sc *scratch, query []float32, opts SearchOptions) ([]entry, error) {
+	m := s.model
+	if len(query) != m.D {
+		return nil, fmt.Errorf("index: query has %d values, the index holds %d-d vectors", len(query), m.D)
+	}
+	if err := checkFinite(query); err != nil {
+		return nil, err
+	}
+	opts = opts.withDefaults(m.NList)
+	q := sc.q
+	copy(q, query)
+	if m.Metric == Cosine {
+		vec.Normalize(q)
+	}
+	for i := range s.views {
+		sc.filt[i].resolve(opts.Filter, s.views[i].Seg)
+	}
+	// Coarse step: lists to probe and their distance offsets.
+	var qq float32
+	sc.coarse.reset(opts.NProbe)
+	if m.Metric == L2 {
+		qq = vec.Dot(q, q)
+	}
+	for l := 0; l < m.NList; l++ {
+		c := vec.Row(m.Coarse, m.D, l)
+		var d float32
+		if m.Metric == L2 {
+			d = vec.L2Sq(q, c)
+		} else {
+			d = -vec.Dot(q, c)
+		}
+		sc.coarse.push(entry{dist: d, key: uint64(l)})
+	}
+	probes := sc.coarse.sorted()
+	// LUT: IP: -<q_j, centroid>; L2: -2<q_j, centroid>, the residual part of
+	// |q - c - r|^2 = |q|^2 + |c + r|^2 - 2<q, c> - 2<q, r> with |c + r|^2 stored per episode.
+	lutScale := float32(-1)
+	if m.Metric == L2 {
+		lutScale = -2
+	}
+	m.PQ.InnerProductLUT(q, lutScale, sc.lut)
+	var bias, inv float32
+	if m.PQ.Bits == 4 {
+		var scale float32
+		bias, scale = pq.QuantizeLUT(sc.lut, m.PQ.M, 16, sc.qlut)
+		inv = 1 / scale
+		sc.pair.Reset(sc.qlut)
+	}
+	useRerank := m.SQ != nil && opts.RerankFactor > 1
+	nc := opts.K
+	if useRerank {
+		nc = opts.K * opts.RerankFactor
+	}
+	sc.cands.reset(nc)
+	M := m.PQ.M
+	for _, pr := range probes {
+		l := int(pr.key)
+		c := vec.Row(m.Coarse, m.D, l)
+		var off float32
+		if m.Metric == L2 {
+			off = qq - 2*vec.Dot(q, c)
+		} else {
+			off = -vec.Dot(q, c)
+		}
+		for vi := range s.views {
+			v := &s.views[vi]
+			seg := v.Seg
+			a, b := int(seg.listStart[l]), int(seg.listStart[l+1])
+			if a == b {
+				continue
+			}
+			f := &sc.filt[vi]
+			if m.PQ.Bits == 4 {
+				b0, b1 := int(seg.blockStart[l]), int(seg.blockStart[l+1])
+				need := (b1 - b0) * pq.BlockSize
+				if cap(sc.out16) < need {
+					sc.out16 = make([]uint16, need)
+				}
+				out := sc.out16[:need]
+				if err := sc.pair.Scan(seg.codes[b0*M*16:b1*M*16], out); err != nil {
+					return nil, err
+				}
+				base := off + bias
+				for i := 0; i < b-a; i++ {
+					dist := base + float32(out[i])*inv
+					if seg.norms != nil {
+						dist += seg.norms[a+i]
+					}
+					s.offer(sc, v, vi, f, a+i, dist)
+				}
+			} else {
+				if cap(sc.outF) < b-a {
+					sc.outF = make([]float32, b-a)
+				}
+				out := sc.outF[:b-a]
+				if err := pq.Scan8(seg.codes[a*M:b*M], M, sc.lut, out); err != nil {
+					return nil, err
+				}
+				for i, d := range out {
+					dist := off + d
+					if seg.norms != nil {
+						dist += seg.norms[a+i]
+					}
+					s.offer(sc, v, vi, f, a+i, dist)
+				}
+			}
+		}
+	}
+	cands := sc.cands.sorted()
+	if !useRerank {
+		return cands, nil
+	}
+	var sqq *sq.Query
+	if m.Metric == L2 {
+		sqq = m.SQ.PrepareL2(q)
+	} else {
+		sqq = m.SQ.PrepareIP(q)
+	}
+	cs := m.SQ.CodeSize()
+	sc.final.reset(opts.K)
+	for _, e := range cands {
+		seg := s.views[e.view].Seg
+		p := int(e.doc)
+		e.dist = sqq.Distance(seg.sqCodes[p*cs : (p+1)*cs])
+		sc.final.push(e)
+	}
+	return sc.final.sorted(), nil
+}
+
+// offer puts episode p of view vi among the candidates if it is live, passes the filter and
+// is close enough.
+func (s *Searcher) offer(sc *scratch, v *View, vi int, f *viewFilter, p int, dist float32) {
+	if !sc.cands.admits(dist) {
+		return
+	}
+	if v.Deleted != nil && v.Deleted[p] {
+		return
+	}
+	if !f.pass(v.Seg, p) {
+		return
+	}
+	sc.cands.push(entry{dist: dist, key: v.Seg.hashes[p], view: int32(vi), doc: uint32(p)})
+}
+
+// SearchKeyword returns the k episodes with the best BM25 scores for text, filtered.
+func (s *Searcher) SearchKeyword(text string, k int, filter *Filter) []Hit {
+	es := s.keyword(text, k, filter)
+	return s.hits(es, func(e entry) float32 { return -e.dist })
+}
+
+func (s *Searcher) keyword(text string, k int, filter *Filter) []entry {
+	if k <= 0 {
+		k = 10
+	}
+	filt := make([]viewFilter, len(s.views))
+	for i := range s.views {
+		filt[i].resolve(filter, s.views[i].Seg)
+	}
+	var h topK
+	h.reset(k)
+	scorer := s.scorers.Get().(*bm25.Scorer)
+	defer s.scorers.Put(scorer)
+	scorer.Score(text, func(vi int, doc uint32, score float32) {
+		seg := s.views[vi].Seg
+		if !h.admits(-score) || !filt[vi].pass(seg, int(doc)) {
+			return
+		}
+		h.push(entry{dist: -score, key: seg.hashes[doc], view: int32(vi), doc: doc})
+	})
+	return h.sorted()
+}
+
+// Fusion names a way to combine dense and keyword rankings.
+type Fusion string
+
+const (
+	// Convex fuses min-max-normalised scores: w*dense + (1-w)*keyword, an episode missing
+	// from one list scoring 0 there. It measured best here (never below BM25 alone).
+	Convex Fusion = "convex"
+	// RRF is reciprocal rank fusion: sum over lists of 1/(RRFK + rank), rank from 1.
+	RRF Fusion = "rrf"
+)
+
+// HybridOptions tunes SearchHybrid.
+type HybridOptions struct {
+	// Dense configures the dense side (its K is the final number of hits).
+	Dense SearchOptions
+	// Fusion is Convex (default) or RRF.
+	Fusion Fusion
+	// DenseWeight is w of the convex combination (default 0.3); for RRF it weights the
+	// dense list's terms (and 1-w the keyword's) when set, equal weights otherwise.
+	DenseWeight float64
+	// RRFK is RRF's rank offset (default 60).
+	RRFK float64
+	// Depth is how many candidates each side contributes (default max(100, 4K)).
+	Depth int
+}
+
+// SearchHybrid fuses a dense search for query with a BM25 search for text.
+func (s *Searcher) SearchHybrid(query []float32, text string, opts HybridOptions) ([]Hit, error) {
+	k := opts.Dense.K
+	if k <= 0 {
+		k = 10
+	}
+	if opts.Fusion == "" {
+		opts.Fusion = Convex
+	}
+	if opts.Fusion != Convex && opts.Fusion != RRF {
+		return nil, fmt.Errorf("index: unknown fusion %q (want convex or rrf)", opts.Fusion)
+	}
+	if opts.DenseWeight < 0 || opts.DenseWeight > 1 {
+		return nil, fmt.Errorf("index: dense weight %v outside [0, 1]", opts.DenseWeight)
+	}
+	if opts.DenseWeight == 0 {
+		opts.DenseWeight = 0.3
+		if opts.Fusion == RRF {
+			opts.DenseWeight = 0.5
+		}
+	}
+	if opts.RRFK <= 0 {
+		opts.RRFK = 60
+	}
+	if opts.Depth <= 0 {
+		opts.Depth = max(100, 4*k)
+	}
+	dopts := opts.Dense
+	dopts.K = opts.Depth
+	sc := s.getScratch()
+	dense, err := s.search(sc, query, dopts)
+	s.scratch.Put(sc)
+	if err != nil {
+		return nil, err
+	}
+	kw := s.keyword(text, opts.Depth, opts.Dense.Filter)
+	type ref struct {
+		view int32
+		doc  uint32
+	}
+	fused := map[ref]float64{}
+	keys := map[ref]uint64{}
+	add := func(list []entry, w float64, sim func(entry) float64) {
+		if len(list) == 0 {
+			return
+		}
+		lo, hi := sim(list[len(list)-1]), sim(list[0])
+		for rank, e := range list {
+			r := ref{e.view, e.doc}
+			keys[r] = e.key
+			var v float64
+			if opts.Fusion == RRF {
+				v = w / (opts.RRFK + float64(rank+1))
+			} else if hi > lo {
+				v = w * (sim(e) - lo) / (hi - lo)
+			} else {
+				v = w
+			}
+			fused[r] += v
+		}
+	}
+	neg := func(e entry) float64 { return -float64(e.dist) }
+	add(dense, opts.DenseWeight, neg)
+	add(kw, 1-opts.DenseWeight, neg)
+	out := make([]entry, 0, len(fused))
+	for r, v := range fused {
+		out = append(out, entry{dist: float32(-v), key: keys[r], view: r.view, doc: r.doc})
+	}
+	slices.SortFunc(out, func(a, b entry) int {
+		if a.less(b) {
+			return -1
+		}
+		if b.less(a) {
+			return 1
+		}
+		return 0
+	})
+	if len(out) > k {
+		out = out[:k]
+	}
+	return s.hits(out, func(e entry) float32 { return -e.dist }), nil
+}

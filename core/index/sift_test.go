@@ -1,0 +1,108 @@
+package index
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"os"
+	"strconv"
+	"testing"
+
+	"github.com/podsearch/podsearch/internal/testenv"
+)
+
+// readVecs reads an .fvecs (float32) or .ivecs (int32) file: per row an int32 width, then
+// width values.
+func readVecs(t testing.TB, path string, ints bool) ([]float32, [][]int32, int) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := int(binary.LittleEndian.Uint32(b))
+	row := 4 + 4*d
+	n := len(b) / row
+	var fl []float32
+	var in [][]int32
+	for i := 0; i < n; i++ {
+		r := b[i*row+4 : (i+1)*row]
+		if ints {
+			v := make([]int32, d)
+			for j := range v {
+				v[j] = int32(binary.LittleEndian.Uint32(r[4*j:]))
+			}
+			in = append(in, v)
+			continue
+		}
+		for j := 0; j < d; j++ {
+			fl = append(fl, math.Float32frombits(binary.LittleEndian.Uint32(r[4*j:])))
+		}
+	}
+	return fl, in, d
+}
+
+type siftData struct {
+	base, queries []float32
+	gt            [][]int32
+	d             int
+	docs          []Doc
+}
+
+func loadSIFT(t testing.TB) *siftData {
+	dir := testenv.Shared(t, "data/ann/sift10k")
+	s := &siftData{}
+	s.base, _, s.d = readVecs(t, dir+"/siftsmall_base.fvecs", false)
+	s.queries, _, _ = readVecs(t, dir+"/siftsmall_query.fvecs", false)
+	_, s.gt, _ = readVecs(t, dir+"/siftsmall_groundtruth.ivecs", true)
+	for i := 0; i < len(s.base)/s.d; i++ {
+		s.docs = append(s.docs, Doc{ID: strconv.Itoa(i)})
+	}
+	return s
+}
+
+func recallAt(hits []Hit, gt []int32, k int) float64 {
+	want := map[string]bool{}
+	for _, g := range gt[:k] {
+		want[strconv.Itoa(int(g))] = true
+	}
+	n := 0
+	for i := 0; i < k && i < len(hits); i++ {
+		if want[hits[i].ID] {
+			n++
+		}
+	}
+	return float64(n) / float64(k)
+}
+
+func TestSIFTRecall(t *testing.T) {
+	s := loadSIFT(t)
+	for _, cfg := range []Config{
+		{Metric: L2, NList: 64, Bits: 4, M: 32, RerankBits: 8},
+		{Metric: L2, NList: 64, Bits: 8, M: 16, RerankBits: -1},
+	} {
+		cfg.Iters = 8
+		m, err := Train(s.base, s.d, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seg, err := BuildSegment(m, s.docs, s.base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sr, err := NewSearcher([]View{{Seg: seg}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r1, r10 float64
+		nq := len(s.queries) / s.d
+		for qi := 0; qi < nq; qi++ {
+			hits, err := sr.Search(s.queries[qi*s.d:(qi+1)*s.d], SearchOptions{K: 10, NProbe: 8})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r1 += recallAt(hits, s.gt[qi], 1)
+			r10 += recallAt(hits, s.gt[qi], 10)
+		}
+		fmt.Printf("%s: R@1 %.3f R@10 %.3f\n", m, r1/float64(nq), r10/float64(nq))
+	}
+}
