@@ -355,7 +355,9 @@ func (b *batcher) run(be encoder.Embedder, batch []item) {
 		longest = max(longest, len(ids[i]))
 	}
 	start := time.Now()
+	b.m.running.Inc()
 	vecs, err := be.Embed(context.Background(), ids)
+	b.m.running.Dec()
 	el := time.Since(start)
 	b.m.batchSeqs.Observe(float64(len(live)))
 	b.m.batchTokens.Observe(float64(len(live) * longest))

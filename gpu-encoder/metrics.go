@@ -8,6 +8,7 @@ import (
 // that several servers can live in one process (tests, the batching benchmark).
 type metrics struct {
 	queueDepth    prometheus.Gauge
+	running       prometheus.Gauge
 	batchSeqs     prometheus.Histogram
 	batchTokens   prometheus.Histogram
 	batchDuration prometheus.Histogram
@@ -25,6 +26,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		queueDepth: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "queue_depth",
 			Help: "Sequences waiting for a batch."}),
+		running: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "batches_running",
+			Help: "Batches on the model now."}),
 		batchSeqs: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "batch_size",
 			Help: "Sequences per model batch.", Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256}}),
 		batchTokens: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "batch_padded_tokens",
@@ -46,7 +49,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		backendErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "backend_errors_total",
 			Help: "Model batches that failed."}),
 	}
-	reg.MustRegister(m.queueDepth, m.batchSeqs, m.batchTokens, m.batchDuration, m.requests, m.latency,
+	reg.MustRegister(m.queueDepth, m.running, m.batchSeqs, m.batchTokens, m.batchDuration, m.requests, m.latency,
 		m.tokens, m.seqs, m.expired, m.rejected, m.backendErrors)
 	return m
 }
