@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/maypok86/otter/v2"
@@ -101,9 +102,8 @@ func (c *Config) setDefaults() error {
 // encoder.Embedder and is safe for concurrent use.
 type Cache struct {
 	backing encoder.Embedder
-	fp      string
-	tag     fpTag
-	keys    keyer
+	prefix  string
+	model   atomic.Pointer[model] // follows backing.Fingerprint()
 	enc     Encoding
 	mem     *otter.Cache[string, []float32]
 	redis   *redisTier // nil without Redis
@@ -115,15 +115,19 @@ type Cache struct {
 
 var _ encoder.Embedder = (*Cache)(nil)
 
-// New returns a cache in front of backing. The backing Embedder must report a model
-// fingerprint: it is part of every key.
+// model is what keys and values depend on: the backing model's fingerprint.
+type model struct {
+	fp   string
+	tag  fpTag
+	keys keyer
+}
+
+// New returns a cache in front of backing. Keys and values carry the backing Embedder's
+// model fingerprint, read at every call: while it reports none (a pool that has not reached
+// a member yet), calls go straight to it, uncached.
 func New(backing encoder.Embedder, cfg Config) (*Cache, error) {
 	if backing == nil {
 		return nil, errors.New("cache: no backing embedder")
-	}
-	fp := backing.Fingerprint()
-	if fp == "" {
-		return nil, errors.New("cache: the backing embedder reports no model fingerprint")
 	}
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
@@ -144,9 +148,7 @@ func New(backing encoder.Embedder, cfg Config) (*Cache, error) {
 	}
 	c := &Cache{
 		backing: backing,
-		fp:      fp,
-		tag:     newFPTag(fp),
-		keys:    newKeyer(cfg.Prefix, fp),
+		prefix:  cfg.Prefix,
 		enc:     cfg.Encoding,
 		mem:     mem,
 		m:       m,
@@ -161,19 +163,39 @@ func New(backing encoder.Embedder, cfg Config) (*Cache, error) {
 }
 
 // Fingerprint implements encoder.Embedder: the backing model's fingerprint.
-func (c *Cache) Fingerprint() string { return c.fp }
+func (c *Cache) Fingerprint() string { return c.backing.Fingerprint() }
+
+// current returns the model state for the backing Embedder's fingerprint now, or nil when
+// it reports none.
+func (c *Cache) current() *model {
+	fp := c.backing.Fingerprint()
+	if fp == "" {
+		return nil
+	}
+	if m := c.model.Load(); m != nil && m.fp == fp {
+		return m
+	}
+	m := &model{fp: fp, tag: newFPTag(fp), keys: newKeyer(c.prefix, fp)}
+	c.model.Store(m)
+	return m
+}
 
 // Embed implements encoder.Embedder. Each sequence is answered by the in-process tier, else
 // Redis, else the backing Embedder; concurrent misses of one sequence (within a call or
 // across calls) cost one lookup and one encoder call. Only the backing Embedder's own
 // failure (or ctx ending) fails the call; Redis trouble turns into misses.
 func (c *Cache) Embed(ctx context.Context, tokenIDs [][]int32) ([][]float32, error) {
+	md := c.current()
+	if md == nil {
+		c.m.encoded.Add(float64(len(tokenIDs)))
+		return c.backing.Embed(ctx, tokenIDs)
+	}
 	out := make([][]float32, len(tokenIDs))
 	keys := make([]string, len(tokenIDs))
 	ids := make(map[string][]int32, len(tokenIDs))
 	var missing []string
 	for i, seq := range tokenIDs {
-		k := c.keys.key(seq)
+		k := md.keys.key(seq)
 		keys[i] = k
 		if v, ok := c.mem.GetIfPresent(k); ok {
 			out[i] = v
@@ -189,7 +211,7 @@ func (c *Cache) Embed(ctx context.Context, tokenIDs [][]int32) ([][]float32, err
 		c.m.lookups.WithLabelValues(tierMemory, resMiss).Add(float64(len(missing)))
 		got, err := c.mem.BulkGet(ctx, missing, otter.BulkLoaderFunc[string, []float32](
 			func(ctx context.Context, keys []string) (map[string][]float32, error) {
-				return c.load(ctx, keys, ids)
+				return c.load(ctx, md, keys, ids)
 			}))
 		if err != nil {
 			return nil, err
@@ -214,11 +236,11 @@ func (c *Cache) Embed(ctx context.Context, tokenIDs [][]int32) ([][]float32, err
 
 // load fills the in-process tier's misses: Redis first, the backing Embedder for the rest,
 // whose vectors go to Redis in the background.
-func (c *Cache) load(ctx context.Context, keys []string, ids map[string][]int32) (map[string][]float32, error) {
+func (c *Cache) load(ctx context.Context, md *model, keys []string, ids map[string][]int32) (map[string][]float32, error) {
 	found := make(map[string][]float32, len(keys))
 	rest := keys
 	if c.redis != nil {
-		found, rest = c.fromRedis(ctx, keys, c.lookTO)
+		found, rest = c.fromRedis(ctx, md, keys, c.lookTO)
 	}
 	if len(rest) == 0 {
 		return found, nil
@@ -239,7 +261,7 @@ func (c *Cache) load(ctx context.Context, keys []string, ids map[string][]int32)
 	for i, k := range rest {
 		found[k] = vecs[i]
 		if c.redis != nil {
-			if b, err := encodeValue(c.enc, c.tag, vecs[i]); err == nil {
+			if b, err := encodeValue(c.enc, md.tag, vecs[i]); err == nil {
 				items = append(items, kv{k, b})
 			} else {
 				c.log.Warn("query cache: not caching a vector", "err", err)
@@ -254,7 +276,7 @@ func (c *Cache) load(ctx context.Context, keys []string, ids map[string][]int32)
 
 // fromRedis looks keys up in Redis; it returns what it found and the keys still missing.
 // Failures, open breaker, corrupted and foreign values all count as misses.
-func (c *Cache) fromRedis(ctx context.Context, keys []string, timeout time.Duration) (map[string][]float32, []string) {
+func (c *Cache) fromRedis(ctx context.Context, md *model, keys []string, timeout time.Duration) (map[string][]float32, []string) {
 	found := make(map[string][]float32, len(keys))
 	raw, err := c.redis.get(ctx, keys, timeout)
 	if err != nil {
@@ -275,7 +297,7 @@ func (c *Cache) fromRedis(ctx context.Context, keys []string, timeout time.Durat
 			rest = append(rest, k)
 			continue
 		}
-		v, err := decodeValue(raw[i], c.tag)
+		v, err := decodeValue(raw[i], md.tag)
 		if err != nil {
 			invalid++
 			rest = append(rest, k)
@@ -296,10 +318,14 @@ func (c *Cache) fromRedis(ctx context.Context, keys []string, timeout time.Durat
 // MGETs under the batch timeout. A Redis failure reads as misses.
 func (c *Cache) Lookup(ctx context.Context, tokenIDs [][]int32) [][]float32 {
 	out := make([][]float32, len(tokenIDs))
+	md := c.current()
+	if md == nil {
+		return out
+	}
 	var missing []string
 	var pos []int
 	for i, seq := range tokenIDs {
-		k := c.keys.key(seq)
+		k := md.keys.key(seq)
 		if v, ok := c.mem.GetIfPresent(k); ok {
 			out[i] = append([]float32(nil), v...)
 			continue
@@ -312,7 +338,7 @@ func (c *Cache) Lookup(ctx context.Context, tokenIDs [][]int32) [][]float32 {
 	if c.redis == nil || len(missing) == 0 {
 		return out
 	}
-	found, _ := c.fromRedis(ctx, missing, c.batchTO)
+	found, _ := c.fromRedis(ctx, md, missing, c.batchTO)
 	for j, k := range missing {
 		if v, ok := found[k]; ok {
 			out[pos[j]] = v
@@ -328,10 +354,14 @@ func (c *Cache) Store(ctx context.Context, tokenIDs [][]int32, vecs [][]float32)
 	if len(tokenIDs) != len(vecs) {
 		return fmt.Errorf("cache: %d sequences but %d vectors", len(tokenIDs), len(vecs))
 	}
+	md := c.current()
+	if md == nil {
+		return errors.New("cache: the backing embedder reports no model fingerprint yet")
+	}
 	items := make([]kv, 0, len(vecs))
 	for i, seq := range tokenIDs {
-		k := c.keys.key(seq)
-		b, err := encodeValue(c.enc, c.tag, vecs[i])
+		k := md.keys.key(seq)
+		b, err := encodeValue(c.enc, md.tag, vecs[i])
 		if err != nil {
 			return fmt.Errorf("cache: sequence %d: %w", i, err)
 		}
