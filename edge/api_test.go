@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -471,7 +472,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	open := func(context.Context) (Searcher, error) { return NewMemorySearcher("v", "", nil), nil }
 	for name, cfg := range map[string]Config{
 		"no opener":           {},
-		"tokenizer only":      {Open: open, Tokenizer: goldenTokenizer{}},
+		"tokenizer only":      {Open: open, Tokenizer: goldenTok(nil)},
 		"bad peer":            {Open: open, Peers: []string{"ftp://x"}},
 		"peer with a path":    {Open: open, Peers: []string{"http://x:1/v1/search"}},
 		"default k above max": {Open: open, DefaultK: 50, MaxK: 10},
@@ -575,4 +576,40 @@ func FuzzSnippet(f *testing.F) {
 			t.Fatalf("snippet of %d runes for n=%d", len([]rune(s)), n)
 		}
 	})
+}
+
+func TestWatchReloadsOnChange(t *testing.T) {
+	fx := loadFixture(t)
+	dir := t.TempDir()
+	manifest := dir + "/manifest.json"
+	if err := os.WriteFile(manifest, []byte(`{"v":1}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := goldenConfig(fx, &goldenEmbedder{fx: fx}, fx.episodes, "")
+	cfg.Open = func(context.Context) (Searcher, error) {
+		b, err := os.ReadFile(manifest)
+		if err != nil {
+			return nil, err
+		}
+		return NewMemorySearcher(string(b), goldenFingerprint, fx.episodes), nil
+	}
+	n := startNode(t, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { n.srv.Watch(ctx, manifest, 10*time.Millisecond); close(done) }()
+	defer func() { cancel(); <-done }()
+	tmp := manifest + ".tmp"
+	if err := os.WriteFile(tmp, []byte(`{"v":2}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, manifest); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for n.srv.IndexVersion() != `{"v":2}` {
+		if time.Now().After(deadline) {
+			t.Fatalf("still serving %s after the watched file changed", n.srv.IndexVersion())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/podsearch/podsearch/core/encoder"
 )
 
@@ -59,6 +61,11 @@ type Config struct {
 	MaxQueryBytes, MaxQueries, MaxBodyBytes int
 	// SnippetChars is the length of a result snippet in characters (default 200).
 	SnippetChars int
+
+	// Registry receives the node's metrics and is what /metrics serves. Nil makes a new one
+	// with the Go and process collectors; pass one to serve other components' metrics (the
+	// query cache, the encoder pool) on the same endpoint.
+	Registry *prometheus.Registry
 
 	// Logger receives the access log and events (default slog.Default()).
 	Logger *slog.Logger

@@ -61,7 +61,7 @@ func goldenConfig(fx *fixture, emb *goldenEmbedder, eps []Episode, version strin
 		Open: func(context.Context) (Searcher, error) {
 			return NewMemorySearcher(version, goldenFingerprint, eps), nil
 		},
-		Tokenizer: goldenTokenizer{fx},
+		Tokenizer: goldenTok(fx),
 		Embedder:  emb,
 	}
 }

@@ -166,6 +166,8 @@ type goldenTokenizer struct{ fx *fixture }
 
 func (g goldenTokenizer) Encode(text string) []int32 { return g.fx.ids[text] }
 
+func goldenTok(fx *fixture) Tokenizer { return NativeTokenizer(goldenTokenizer{fx}) }
+
 // goldenFingerprint names the reference embeddings in these tests.
 const goldenFingerprint = "use-lite-reference-golden"
 

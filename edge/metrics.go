@@ -1,6 +1,8 @@
 package edge
 
 import (
+	"fmt"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -8,8 +10,8 @@ import (
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 )
 
-// metrics are the node's Prometheus series, in a registry of its own so several nodes can
-// run in one process (tests, the demo).
+// metrics are the node's Prometheus series. Without Config.Registry each node has a
+// registry of its own, so several nodes can run in one process (tests, the demo).
 type metrics struct {
 	reg         *prometheus.Registry
 	requests    *prometheus.CounterVec
@@ -25,8 +27,11 @@ type metrics struct {
 	handler     fasthttp.RequestHandler
 }
 
-func newMetrics() *metrics {
-	reg := prometheus.NewRegistry()
+func newMetrics(reg *prometheus.Registry) (*metrics, error) {
+	own := reg == nil
+	if own {
+		reg = prometheus.NewRegistry()
+	}
 	buckets := prometheus.ExponentialBuckets(0.0001, 2, 16) // 100us .. 3.3s
 	m := &metrics{
 		reg: reg,
@@ -61,9 +66,16 @@ func newMetrics() *metrics {
 			Name: "podsearch_edge_ready", Help: "1 when shards are loaded and the node is not draining.",
 		}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.stage, m.rateLimited, m.peerErrors, m.partial,
-		m.degraded, m.reloads, m.inflight, m.ready,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	cs := []prometheus.Collector{m.requests, m.duration, m.stage, m.rateLimited, m.peerErrors,
+		m.partial, m.degraded, m.reloads, m.inflight, m.ready}
+	if own {
+		cs = append(cs, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("edge: metrics: %w", err)
+		}
+	}
 	m.handler = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	return m
+	return m, nil
 }

@@ -186,7 +186,15 @@ func (s *Server) embed(ctx context.Context, sr Searcher, qs []query, need []int,
 	ids := make([][]int32, 0, len(need))
 	idx := make([]int, 0, len(need))
 	for _, i := range need {
-		t := s.cfg.Tokenizer.Encode(qs[i].Text)
+		t, err := s.cfg.Tokenizer.Encode(ctx, qs[i].Text)
+		if err != nil {
+			s.log.Warn("tokenizing failed", "err", err)
+			if qs[i].Mode == ModeDense {
+				return &apiError{fasthttp.StatusServiceUnavailable, "dense search is unavailable: the tokenizer failed"}
+			}
+			s.degrade(&results[i], &sqs[i], "keyword-only: the tokenizer failed")
+			continue
+		}
 		if len(t) == 0 {
 			if qs[i].Mode == ModeDense {
 				return badRequest("q has no text the model can read")

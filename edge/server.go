@@ -79,7 +79,11 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, met: newMetrics(), log: cfg.Logger}
+	met, err := newMetrics(cfg.Registry)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, met: met, log: cfg.Logger}
 	s.val = validator{
 		maxQueryBytes: cfg.MaxQueryBytes, maxQueries: cfg.MaxQueries, maxBodyBytes: cfg.MaxBodyBytes,
 		defaultK: cfg.DefaultK, maxK: cfg.MaxK, defaultMode: cfg.DefaultMode,
@@ -87,7 +91,6 @@ func New(cfg Config) (*Server, error) {
 	if cfg.RateLimit > 0 {
 		s.lim = newClientLimiter(cfg.RateLimit, cfg.RateBurst, cfg.MaxClients)
 	}
-	var err error
 	if s.peers, err = newPeerSet(cfg.Peers, cfg.PeerToken, cfg.PeerTimeout, s.met); err != nil {
 		return nil, err
 	}

@@ -6,10 +6,21 @@ import (
 	"time"
 )
 
-// Tokenizer turns a normalised query into model token ids. core/tokenizer's Tokenizer and
-// the wasm tokenizer pool both satisfy it.
+// Tokenizer turns a normalised query into model token ids. The wasm tokenizer pool
+// (wasm/tokenize) satisfies it; NativeTokenizer adapts core/tokenizer.
 type Tokenizer interface {
-	Encode(text string) []int32
+	Encode(ctx context.Context, text string) ([]int32, error)
+}
+
+// NativeTokenizer adapts an in-process tokenizer such as core/tokenizer's Unigram.
+func NativeTokenizer(t interface{ Encode(text string) []int32 }) Tokenizer { return nativeTokenizer{t} }
+
+type nativeTokenizer struct {
+	t interface{ Encode(text string) []int32 }
+}
+
+func (n nativeTokenizer) Encode(_ context.Context, text string) ([]int32, error) {
+	return n.t.Encode(text), nil
 }
 
 // Mode selects the retrieval method of a query.
