@@ -22,6 +22,9 @@ type Options struct {
 	// Strict makes Build fail on the first malformed row, line or feed instead of
 	// rejecting it and going on.
 	Strict bool
+	// KeepDuplicateTexts keeps episodes whose text exactly repeats an earlier one's (they
+	// are dropped by default).
+	KeepDuplicateTexts bool
 	// Progress, when not nil, receives a progress bar (for example os.Stderr).
 	Progress io.Writer
 	// Detect guesses the language of a text without a source tag; nil means DetectLanguage.
@@ -129,7 +132,11 @@ func Build(batches []*Batch, opt Options) (*Result, error) {
 		for _, rec := range b.Records {
 			_ = bar.Add(1)
 			st.BySource[rec.Source]++
-			ep, reason, detail := clean(rec, seenID, seenText)
+			texts := seenText
+			if opt.KeepDuplicateTexts {
+				texts = nil
+			}
+			ep, reason, detail := clean(rec, seenID, texts)
 			if reason != "" {
 				res.Rejects = append(res.Rejects, Reject{Kind: KindEpisode, Source: rec.Source,
 					Origin: rec.Origin, ID: strings.TrimSpace(rec.ID), Reason: reason, Detail: detail})
@@ -183,7 +190,7 @@ func Build(batches []*Batch, opt Options) (*Result, error) {
 
 // clean cleans one record into an Episode (language left to the caller), or returns why it
 // is dropped. seenID and seenText remember the ids and texts already taken (value: the
-// origin that took them).
+// origin that took them); a nil seenText keeps duplicate texts.
 func clean(rec Record, seenID, seenText map[string]string) (Episode, string, string) {
 	ep := Episode{
 		ID:              oneLine(rec.ID),
@@ -208,7 +215,9 @@ func clean(rec Record, seenID, seenText map[string]string) (Episode, string, str
 		return ep, ReasonDuplicateText, "same text as " + first
 	}
 	seenID[ep.ID] = rec.Origin
-	seenText[ep.Text] = rec.Origin
+	if seenText != nil {
+		seenText[ep.Text] = rec.Origin
+	}
 	ep.Date, _ = NormalizeDate(rec.Date)
 	return ep, "", ""
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strconv"
 )
 
 // DefaultJSONLMapping reads the Taddy export (uuid, series_uuid, name, description,
@@ -30,10 +29,9 @@ func ReadJSONL(r io.Reader, name string, m Mapping) (*Batch, error) {
 	err := eachLine(r, func(n int, line []byte) error {
 		b.Read++
 		origin := fmt.Sprintf("%s:%d", name, n)
-		var obj map[string]any
-		dec := json.NewDecoder(bytes.NewReader(line))
-		dec.UseNumber()
-		if err := dec.Decode(&obj); err != nil || obj == nil || dec.More() {
+		// Values stay raw until a mapped key asks for one: most keys are never decoded.
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal(line, &obj); err != nil || obj == nil {
 			detail := "not a JSON object"
 			if err != nil {
 				detail = err.Error()
@@ -50,15 +48,21 @@ func ReadJSONL(r io.Reader, name string, m Mapping) (*Batch, error) {
 	return b, err
 }
 
-// scalar renders a JSON scalar as text; composite values and null are "".
-func scalar(v any) string {
-	switch x := v.(type) {
-	case string:
-		return x
-	case json.Number:
-		return x.String()
-	case bool:
-		return strconv.FormatBool(x)
+// scalar renders a raw JSON scalar as text (a number as written); composite values, null
+// and absent keys are "".
+func scalar(raw json.RawMessage) string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return ""
+	}
+	switch c := raw[0]; {
+	case c == '"':
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			return s
+		}
+	case c == 't' || c == 'f' || c == '-' || (c >= '0' && c <= '9'):
+		return string(raw)
 	}
 	return ""
 }

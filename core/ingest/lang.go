@@ -12,7 +12,7 @@ const LangUnknown = "und"
 
 // detectPrefix bounds the text handed to the detector: the first few hundred characters
 // decide the language as well as the whole text and cost a fraction of the time.
-const detectPrefix = 1000
+const detectPrefix = 400
 
 // NormalizeLanguage turns a language tag as sources write it ("en-us", "EN_GB", "deu",
 // "English") into an ISO 639-1 code ("en", "de"), or "" when it is not recognised.
