@@ -1,0 +1,108 @@
+package edge
+
+import (
+	"context"
+	"testing"
+
+	"github.com/podsearch/podsearch/core/index"
+)
+
+// buildIndex writes a real core/index folder of the fixture episodes in shards shards.
+func buildIndex(t *testing.T, fx *fixture, eps []Episode, shards int) string {
+	t.Helper()
+	var vecs []float32
+	docs := make([]index.Doc, len(eps))
+	for i, e := range eps {
+		docs[i] = index.Doc{ID: e.ID, ShowID: e.ShowID, ShowTitle: e.ShowTitle, Title: e.Title,
+			Language: e.Language, Date: e.Date, Text: e.Title + ". " + e.Text}
+		vecs = append(vecs, e.Vector...)
+	}
+	model, err := index.Train(vecs, len(eps[0].Vector), index.Config{Seed: 1, Iters: 8, Fingerprint: goldenFingerprint})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := index.Create(dir, model, shards, docs, vecs); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestIndexSearcherThroughTheEdge(t *testing.T) {
+	fx := loadFixture(t)
+	dir := buildIndex(t, fx, fx.episodes, 2)
+	desc := map[string]string{}
+	for _, e := range fx.episodes {
+		desc[e.ID] = e.Text
+	}
+	emb := &goldenEmbedder{fx: fx}
+	n := startNode(t, Config{
+		Open:       IndexOpener(IndexOptions{Dir: dir, Fingerprint: emb.Fingerprint, Descriptions: desc}),
+		Tokenizer:  goldenTok(fx),
+		Embedder:   emb,
+		AdminToken: "t",
+	})
+	found, total := 0, 0
+	for _, q := range fx.queries[:10] {
+		a := mustSearch(t, n.base, "q", q.Text, "k", "10", "mode", "dense")
+		want := map[string]bool{}
+		for _, id := range exactTopK(fx.episodes, q.Embedding, 10, nil) {
+			want[id] = true
+		}
+		for _, h := range a.Results {
+			if want[h.ID] {
+				found++
+			}
+		}
+		total += len(want)
+		if a.Model != goldenFingerprint || a.IndexVersion == "" {
+			t.Errorf("model %q index %q", a.Model, a.IndexVersion)
+		}
+	}
+	recall := float64(found) / float64(total)
+	t.Logf("IVF-PQ + re-rank through the edge: recall@10 %.3f against exact search", recall)
+	if recall < 0.9 {
+		t.Errorf("recall@10 %.3f against exact search; want >= 0.9", recall)
+	}
+
+	kw := mustSearch(t, n.base, "q", "Christmas", "mode", "keyword", "lang", "en")
+	if len(kw.Results) == 0 {
+		t.Error("keyword search through the index found nothing")
+	}
+	for _, h := range kw.Results {
+		if h.Snippet == "" {
+			t.Errorf("hit %s has no snippet", h.ID)
+		}
+	}
+	hy := mustSearch(t, n.base, "q", fx.queries[2].Text, "k", "5")
+	if hy.Mode != ModeHybrid || len(hy.Results) != 5 {
+		t.Errorf("hybrid: %q %d", hy.Mode, len(hy.Results))
+	}
+
+	// Adding episodes changes the manifest: a reload serves the new version.
+	before := n.srv.IndexVersion()
+	ix, err := index.Open(dir, goldenFingerprint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ix.Delete([]string{fx.episodes[0].ID}); err != nil {
+		t.Fatal(err)
+	}
+	ix.Close()
+	r := do(t, "POST", n.base+"/admin/reload", nil, "Authorization", "Bearer t")
+	if r.code != 200 || n.srv.IndexVersion() == before {
+		t.Errorf("reload after a delete: %d %s, version %s", r.code, r.body, n.srv.IndexVersion())
+	}
+}
+
+func TestIndexOpenerRefusesOtherModel(t *testing.T) {
+	fx := loadFixture(t)
+	dir := buildIndex(t, fx, fx.episodes[:60], 1)
+	_, err := IndexOpener(IndexOptions{Dir: dir, Fingerprint: func() string { return "another-model" }})(context.Background())
+	if err == nil {
+		t.Fatal("opened an index of another model")
+	}
+	if _, err := IndexOpener(IndexOptions{Dir: t.TempDir()})(context.Background()); err == nil {
+		t.Fatal("opened an empty folder")
+	}
+}
