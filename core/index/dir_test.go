@@ -1,0 +1,374 @@
+package index
+
+import (
+	"errors"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/podsearch/podsearch/core/vec"
+)
+
+func trainTestModel(t testing.TB, vecs []float32) *Model {
+	t.Helper()
+	m, err := Train(vecs, testDim, Config{Metric: Cosine, NList: 8, M: 16, Bits: 4, Iters: 5, Seed: 3, Fingerprint: "test-fingerprint"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+type queryCase struct {
+	vec  []float32
+	text string
+	opts SearchOptions
+}
+
+func testQueries(docs []Doc) []queryCase {
+	var qs []queryCase
+	for i := 0; i < len(docs); i += 37 {
+		d := docs[i]
+		qs = append(qs, queryCase{vec: embedText(d.Title), text: d.Title, opts: SearchOptions{K: 10, NProbe: 3}})
+	}
+	qs = append(qs,
+		queryCase{vec: embedText("history of the white house"), text: "history of the white house",
+			opts: SearchOptions{K: 5, NProbe: 8, Filter: &Filter{Languages: []string{"en"}}}},
+		queryCase{vec: embedText("Nachrichten Politik"), text: "Nachrichten Politik",
+			opts: SearchOptions{K: 5, NProbe: 8, Filter: &Filter{From: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)}}},
+	)
+	return qs
+}
+
+// allResults runs every query through dense, keyword and both hybrid searches.
+func allResults(t testing.TB, ix *Index, qs []queryCase) [][]Hit {
+	t.Helper()
+	var out [][]Hit
+	for _, q := range qs {
+		d, err := ix.Search(q.vec, q.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, err := ix.SearchKeyword(q.text, q.opts.K, q.opts.Filter)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h1, err := ix.SearchHybrid(q.vec, q.text, HybridOptions{Dense: q.opts})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h2, err := ix.SearchHybrid(q.vec, q.text, HybridOptions{Dense: q.opts, Fusion: RRF})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, d, k, h1, h2)
+	}
+	return out
+}
+
+func stripShard(res [][]Hit) [][]Hit {
+	out := make([][]Hit, len(res))
+	for i, hs := range res {
+		out[i] = slices.Clone(hs)
+		for j := range out[i] {
+			out[i][j].Shard = 0
+		}
+	}
+	return out
+}
+
+func equalResults(t *testing.T, what string, got, want [][]Hit) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d result lists, want %d", what, len(got), len(want))
+	}
+	for i := range got {
+		if !slices.Equal(got[i], want[i]) {
+			g, w := got[i], want[i]
+			t.Fatalf("%s: result list %d differs:\n got %v\nwant %v", what, i, ids(g), ids(w))
+		}
+	}
+}
+
+func ids(hs []Hit) []string {
+	out := make([]string, len(hs))
+	for i, h := range hs {
+		out[i] = h.ID
+	}
+	return out
+}
+
+// TestDeleteAddCompactEqualsFreshBuild builds an index of part of the episodes, deletes
+// some, adds the rest (and replaces one), and checks every search equals a fresh build of
+// the final episode set with the same model, before compaction, after it, and reopened.
+func TestDeleteAddCompactEqualsFreshBuild(t *testing.T) {
+	docs, vecs := loadEpisodes(t)
+	model := trainTestModel(t, vecs)
+	n := len(docs)
+	cut := n * 3 / 4
+	dirA := filepath.Join(t.TempDir(), "a")
+	if err := Create(dirA, model, 3, docs[:cut], vecs[:cut*testDim]); err != nil {
+		t.Fatal(err)
+	}
+	ix, err := Open(dirA, "test-fingerprint")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	var del []string
+	for i := 0; i < cut; i += 9 {
+		del = append(del, docs[i].ID)
+	}
+	if got, err := ix.Delete(append(del, "no-such-id")); err != nil || got != len(del) {
+		t.Fatalf("Delete = %d, %v; want %d", got, err, len(del))
+	}
+	// Replace episode 1 (not deleted) with new text, and add the remaining episodes.
+	replaced := docs[1]
+	replaced.Title, replaced.Text = "Replaced episode about sourdough baking", "Replaced episode about sourdough baking and bread"
+	added := append([]Doc{replaced}, docs[cut:]...)
+	addedVecs := append(embedText(replaced.Text), vecs[cut*testDim:]...)
+	if err := ix.Add(added[:10], addedVecs[:10*testDim]); err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.Add(added[10:], addedVecs[10*testDim:]); err != nil {
+		t.Fatal(err)
+	}
+	// The final set, in a fresh index.
+	deleted := map[string]bool{}
+	for _, id := range del {
+		deleted[id] = true
+	}
+	var final []Doc
+	var finalVecs []float32
+	for i, d := range docs[:cut] {
+		if deleted[d.ID] || d.ID == replaced.ID {
+			continue
+		}
+		final = append(final, d)
+		finalVecs = append(finalVecs, vec.Row(vecs, testDim, i)...)
+	}
+	final = append(final, added...)
+	finalVecs = append(finalVecs, addedVecs...)
+	dirB := filepath.Join(t.TempDir(), "b")
+	if err := Create(dirB, model, 3, final, finalVecs); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := Open(dirB, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	if ix.Len() != fresh.Len() || ix.Len() != len(final) {
+		t.Fatalf("live episodes %d, fresh build %d, want %d", ix.Len(), fresh.Len(), len(final))
+	}
+	qs := testQueries(docs)
+	qs = append(qs, queryCase{vec: embedText("sourdough baking"), text: "sourdough baking", opts: SearchOptions{K: 3, NProbe: 8}})
+	want := allResults(t, fresh, qs)
+	if h := want[len(want)-3]; len(h) == 0 || h[0].ID != replaced.ID || h[0].Title != replaced.Title {
+		t.Fatalf("keyword search for the replaced episode found %v", ids(h))
+	}
+	equalResults(t, "with deltas and tombstones", allResults(t, ix, qs), want)
+	if err := ix.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	if ix.Segments() != 3 {
+		t.Fatalf("%d segments after compaction, want 3", ix.Segments())
+	}
+	equalResults(t, "compacted", allResults(t, ix, qs), want)
+	re, err := Open(dirA, "test-fingerprint")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer re.Close()
+	equalResults(t, "compacted and reopened", allResults(t, re, qs), want)
+	// Shards must not change results either: one shard gives the same hits.
+	dirC := filepath.Join(t.TempDir(), "c")
+	if err := Create(dirC, model, 1, final, finalVecs); err != nil {
+		t.Fatal(err)
+	}
+	one, err := Open(dirC, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer one.Close()
+	equalResults(t, "one shard", stripShard(allResults(t, one, qs)), stripShard(want))
+}
+
+// TestFiltersReturnOnlyMatching checks every hit of filtered dense, keyword and hybrid
+// searches matches the filter, and that with every list probed a filtered search still
+// returns K hits when K matching episodes exist (the filter runs inside the scan).
+func TestFiltersReturnOnlyMatching(t *testing.T) {
+	docs, vecs := loadEpisodes(t)
+	model := trainTestModel(t, vecs)
+	dir := t.TempDir()
+	if err := Create(dir, model, 2, docs, vecs); err != nil {
+		t.Fatal(err)
+	}
+	ix, err := Open(dir, "test-fingerprint")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	langs := map[string]int{}
+	shows := map[string]int{}
+	for _, d := range docs {
+		langs[d.Language]++
+		shows[d.ShowID]++
+	}
+	if len(langs) < 2 || len(shows) < 3 {
+		t.Fatalf("test data has %d languages and %d shows; want a mix", len(langs), len(shows))
+	}
+	var someShow string
+	for s, c := range shows {
+		if c >= 10 && (someShow == "" || s < someShow) {
+			someShow = s
+		}
+	}
+	from := time.Date(2021, 1, 1, 0, 0, 0, 0, time.UTC)
+	to := time.Date(2022, 12, 31, 23, 59, 59, 0, time.UTC)
+	filters := []*Filter{
+		{Languages: []string{"de"}},
+		{ShowIDs: []string{someShow}},
+		{From: from, To: to},
+		{Languages: []string{"en"}, From: from},
+		{ShowIDs: []string{"no-such-show"}},
+	}
+	match := func(f *Filter, d Doc) bool {
+		if len(f.Languages) > 0 && !slices.Contains(f.Languages, d.Language) {
+			return false
+		}
+		if len(f.ShowIDs) > 0 && !slices.Contains(f.ShowIDs, d.ShowID) {
+			return false
+		}
+		if (!f.From.IsZero() || !f.To.IsZero()) && d.Date.IsZero() {
+			return false
+		}
+		if !f.From.IsZero() && d.Date.Before(f.From) {
+			return false
+		}
+		if !f.To.IsZero() && d.Date.After(f.To) {
+			return false
+		}
+		return true
+	}
+	for fi, f := range filters {
+		matching := 0
+		for _, d := range docs {
+			if match(f, d) {
+				matching++
+			}
+		}
+		for qi := 0; qi < 10; qi++ {
+			q := docs[qi*31]
+			opts := SearchOptions{K: 10, NProbe: model.NList, Filter: f}
+			dense, err := ix.Search(embedText(q.Text), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(dense) != min(10, matching) {
+				t.Fatalf("filter %d: %d dense hits, want %d (%d episodes match)", fi, len(dense), min(10, matching), matching)
+			}
+			kw, _ := ix.SearchKeyword(q.Title, 10, f)
+			hy, err := ix.SearchHybrid(embedText(q.Text), q.Title, HybridOptions{Dense: opts})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, hs := range [][]Hit{dense, kw, hy} {
+				for _, h := range hs {
+					if !match(f, h.Doc) {
+						t.Fatalf("filter %d: hit %s (%s, %s, %v) does not match", fi, h.ID, h.Language, h.ShowID, h.Date)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestHybridAndDense checks both retrieval paths on the episodes: dense search finds an
+// episode from its own text, keyword search from its title, and the fusion weights move
+// the hybrid ranking between the two.
+func TestHybridAndDense(t *testing.T) {
+	docs, vecs := loadEpisodes(t)
+	model := trainTestModel(t, vecs)
+	seg, err := BuildSegment(model, docs, vecs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewSearcher([]View{{Seg: seg}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found, total := 0, 0
+	for i := 0; i < len(docs); i += 19 {
+		d := docs[i]
+		q := embedText(d.Text)
+		dense, err := s.Search(q, SearchOptions{K: 10, NProbe: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		total++
+		for _, h := range dense {
+			if h.ID == d.ID {
+				found++
+				break
+			}
+		}
+		kw := s.SearchKeyword(d.Title, 10, nil)
+		allDense, _ := s.Search(q, SearchOptions{K: 100, NProbe: 4})
+		hyDense, err := s.SearchHybrid(q, d.Title, HybridOptions{Dense: SearchOptions{K: 5, NProbe: 4}, DenseWeight: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(allDense) >= 5 && !slices.Equal(ids(hyDense[:4]), ids(allDense[:4])) {
+			t.Fatalf("dense weight 1: hybrid %v, dense %v", ids(hyDense), ids(allDense[:5]))
+		}
+		hyKW, err := s.SearchHybrid(q, d.Title, HybridOptions{Dense: SearchOptions{K: 5, NProbe: 4}, DenseWeight: 1e-9})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(kw) >= 5 && kw[3].Score > kw[4].Score && !slices.Equal(ids(hyKW[:4]), ids(kw[:4])) {
+			t.Fatalf("dense weight ~0: hybrid %v, keyword %v", ids(hyKW), ids(kw[:5]))
+		}
+		for _, f := range []Fusion{Convex, RRF} {
+			hy, err := s.SearchHybrid(q, d.Title, HybridOptions{Dense: SearchOptions{K: 10, NProbe: 4}, Fusion: f})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(hy) != 10 {
+				t.Fatalf("%s: %d hits", f, len(hy))
+			}
+			for j := 1; j < len(hy); j++ {
+				if hy[j].Score > hy[j-1].Score {
+					t.Fatalf("%s: hits out of order", f)
+				}
+			}
+		}
+	}
+	if found*10 < total*9 {
+		t.Fatalf("dense search found the episode from its own text %d of %d times", found, total)
+	}
+	if _, err := s.SearchHybrid(make([]float32, testDim), "x", HybridOptions{Fusion: "max"}); err == nil {
+		t.Fatal("unknown fusion accepted")
+	}
+	if _, err := s.Search(make([]float32, 3), SearchOptions{}); err == nil {
+		t.Fatal("query of the wrong width accepted")
+	}
+}
+
+func TestOpenRefusesWrongModelAndMissingIndex(t *testing.T) {
+	docs, vecs := loadEpisodes(t)
+	model := trainTestModel(t, vecs)
+	dir := t.TempDir()
+	if err := Create(dir, model, 1, docs[:100], vecs[:100*testDim]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir, "another-model"); !errors.Is(err, ErrWrongModel) {
+		t.Fatalf("wrong model: got %v", err)
+	}
+	if _, err := Open(t.TempDir(), ""); err == nil {
+		t.Fatal("empty folder opened")
+	}
+	if err := Create(dir, model, 0, docs, vecs); err == nil {
+		t.Fatal("zero shards accepted")
+	}
+}
