@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -26,6 +27,9 @@ type IndexOptions struct {
 	// Fusion ("convex" or "rrf") and DenseWeight tune hybrid search (index defaults when zero).
 	Fusion      string
 	DenseWeight float64
+	// Shards lists the shards this node serves; empty serves them all. A corpus split over
+	// several nodes gives each its shards and names the others as Config.Peers.
+	Shards []int
 	// Descriptions maps episode ids to their plain-text descriptions for snippets; the index
 	// does not store text. Nil leaves snippets empty.
 	Descriptions map[string]string
@@ -43,12 +47,101 @@ func IndexOpener(opts IndexOptions) Opener {
 		if err != nil {
 			return nil, err
 		}
+		if len(opts.Shards) > 0 {
+			sr, err := openShards(opts.Dir, fp, opts.Shards)
+			if err != nil {
+				return nil, err
+			}
+			sr.opts, sr.version = opts, version
+			return sr, nil
+		}
 		ix, err := index.Open(opts.Dir, fp)
 		if err != nil {
 			return nil, err
 		}
-		return &indexSearcher{ix: ix, opts: opts, version: version, fp: ix.Model().Fingerprint}, nil
+		return &indexSearcher{searcher: ix.Searcher, closeFn: ix.Close, opts: opts, version: version,
+			fp: ix.Model().Fingerprint}, nil
 	}
+}
+
+// manifestView is the part of an index manifest that openShards reads (the format is in
+// docs/index-format.md).
+type manifestView struct {
+	Fingerprint string `json:"fingerprint"`
+	Shards      int    `json:"shards"`
+	Segments    []struct {
+		File  string `json:"file"`
+		Shard int    `json:"shard"`
+	} `json:"segments"`
+	Deleted map[string]int `json:"deleted"`
+}
+
+// openShards opens only the segments of the given shards. core/index opens whole folders,
+// so this reads the manifest itself and applies tombstones by dropping deleted ids from
+// over-fetched results (tombstones are few between compactions).
+func openShards(dir, fp string, shards []int) (*indexSearcher, error) {
+	b, err := os.ReadFile(filepath.Join(dir, index.ManifestName))
+	if err != nil {
+		return nil, err
+	}
+	var man manifestView
+	if err := json.Unmarshal(b, &man); err != nil {
+		return nil, fmt.Errorf("index %s: bad manifest: %w", dir, err)
+	}
+	if fp != "" && man.Fingerprint != fp {
+		return nil, fmt.Errorf("%w: %s was built with model %q, the encoder is %q (rebuild the index)", index.ErrWrongModel, dir, man.Fingerprint, fp)
+	}
+	want := map[int]bool{}
+	for _, sh := range shards {
+		if sh < 0 || sh >= man.Shards {
+			return nil, fmt.Errorf("index %s has shards 0..%d; shard %d does not exist", dir, man.Shards-1, sh)
+		}
+		want[sh] = true
+	}
+	var views []index.View
+	var segs []*index.Segment
+	closeAll := func() error {
+		for _, s := range segs {
+			s.Close()
+		}
+		return nil
+	}
+	for _, si := range man.Segments {
+		if !want[si.Shard] {
+			continue
+		}
+		if filepath.Base(si.File) != si.File {
+			closeAll()
+			return nil, fmt.Errorf("index %s: bad segment name %q", dir, si.File)
+		}
+		seg, err := index.OpenSegment(filepath.Join(dir, si.File), man.Fingerprint)
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+		segs = append(segs, seg)
+		views = append(views, index.View{Seg: seg, Shard: si.Shard})
+	}
+	if len(segs) == 0 {
+		return nil, fmt.Errorf("index %s has no segments for shards %v", dir, shards)
+	}
+	// A tombstone covers the copies in segments up to its sequence number; an id re-added
+	// later also has a newer copy, which search hits cannot tell apart from the old one. So
+	// every tombstoned id is dropped: a deleted episode never comes back, a re-added one is
+	// missing until the next compaction.
+	deleted := map[string]bool{}
+	for id := range man.Deleted {
+		if want[index.ShardOf(id, man.Shards)] {
+			deleted[id] = true
+		}
+	}
+	sr, err := index.NewSearcher(views)
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	return &indexSearcher{searcher: func() *index.Searcher { return sr }, closeFn: closeAll,
+		fp: man.Fingerprint, deleted: deleted}, nil
 }
 
 // manifestVersion names an index state by a hash of its manifest, which changes with
@@ -63,17 +156,19 @@ func manifestVersion(dir string) (string, error) {
 }
 
 type indexSearcher struct {
-	ix      *index.Index
-	opts    IndexOptions
-	version string
-	fp      string
+	searcher func() *index.Searcher
+	closeFn  func() error
+	opts     IndexOptions
+	version  string
+	fp       string
+	deleted  map[string]bool // tombstoned ids to drop (shard subsets only)
 }
 
 func (s *indexSearcher) Search(ctx context.Context, q ShardQuery) ([]Hit, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	sr := s.ix.Searcher()
+	sr := s.searcher()
 	if sr == nil {
 		return nil, fmt.Errorf("index %s is closed", s.version)
 	}
@@ -87,14 +182,18 @@ func (s *indexSearcher) Search(ctx context.Context, q ShardQuery) ([]Hit, error)
 			flt.ShowIDs = []string{f.ShowID}
 		}
 	}
-	dense := index.SearchOptions{K: q.K, NProbe: s.opts.NProbe, RerankFactor: s.opts.RerankFactor, Filter: flt}
+	k := q.K
+	if len(s.deleted) > 0 {
+		k += min(len(s.deleted), 1000)
+	}
+	dense := index.SearchOptions{K: k, NProbe: s.opts.NProbe, RerankFactor: s.opts.RerankFactor, Filter: flt}
 	var hits []index.Hit
 	var err error
 	switch q.Mode {
 	case ModeDense:
 		hits, err = sr.Search(q.Vector, dense)
 	case ModeKeyword:
-		hits = sr.SearchKeyword(q.Keywords, q.K, flt)
+		hits = sr.SearchKeyword(q.Keywords, k, flt)
 	default:
 		hits, err = sr.SearchHybrid(q.Vector, q.Keywords, index.HybridOptions{
 			Dense: dense, Fusion: index.Fusion(s.opts.Fusion), DenseWeight: s.opts.DenseWeight,
@@ -103,20 +202,27 @@ func (s *indexSearcher) Search(ctx context.Context, q ShardQuery) ([]Hit, error)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Hit, len(hits))
-	for i, h := range hits {
+	out := make([]Hit, 0, min(len(hits), q.K))
+	for _, h := range hits {
+		if len(out) == q.K {
+			break
+		}
+		if s.deleted[h.ID] {
+			continue
+		}
 		// Clone: the index's strings live in memory-mapped files that a reload unmaps.
-		out[i] = Hit{
+		hit := Hit{
 			ID: strings.Clone(h.ID), Title: strings.Clone(h.Title), ShowTitle: strings.Clone(h.ShowTitle),
 			Score: float64(h.Score), Text: s.opts.Descriptions[h.ID],
 		}
 		if !h.Date.IsZero() {
-			out[i].Date = h.Date.UTC().Format(time.DateOnly)
+			hit.Date = h.Date.UTC().Format(time.DateOnly)
 		}
+		out = append(out, hit)
 	}
 	return out, nil
 }
 
 func (s *indexSearcher) IndexVersion() string { return s.version }
 func (s *indexSearcher) Fingerprint() string  { return s.fp }
-func (s *indexSearcher) Close() error         { return s.ix.Close() }
+func (s *indexSearcher) Close() error         { return s.closeFn() }

@@ -106,3 +106,61 @@ func TestIndexOpenerRefusesOtherModel(t *testing.T) {
 		t.Fatal("opened an empty folder")
 	}
 }
+
+func TestIndexShardsSplitOverTwoNodes(t *testing.T) {
+	fx := loadFixture(t)
+	dir := buildIndex(t, fx, fx.episodes, 2)
+	emb := &goldenEmbedder{fx: fx}
+	node := func(shards []int, peers ...string) *testNode {
+		return startNode(t, Config{
+			Open:       IndexOpener(IndexOptions{Dir: dir, Fingerprint: emb.Fingerprint, Shards: shards}),
+			Tokenizer:  goldenTok(fx),
+			Embedder:   emb,
+			Peers:      peers,
+			AdminToken: "t",
+		})
+	}
+	all := node(nil)
+	b := node([]int{1})
+	a := node([]int{0}, b.base)
+	for _, q := range fx.queries[:6] {
+		for _, mode := range []string{"dense", "keyword", "hybrid"} {
+			want := mustSearch(t, all.base, "q", q.Text, "k", "10", "mode", mode)
+			got := mustSearch(t, a.base, "q", q.Text, "k", "10", "mode", mode)
+			if mode != "dense" {
+				// BM25 statistics (and so fused scores) are per node: the merged keyword and
+				// hybrid rankings are close to, not equal to, the single node's.
+				if got.Partial || len(got.Results) != len(want.Results) {
+					t.Errorf("%s %q: split partial %v, %d results vs %d", mode, q.Text, got.Partial, len(got.Results), len(want.Results))
+				}
+				continue
+			}
+			if got.Partial || !sameRanking(hitIDs(got.Results), hitIDs(want.Results)) {
+				t.Errorf("%s %q: split %v, whole %v", mode, q.Text, hitIDs(got.Results), hitIDs(want.Results))
+			}
+		}
+	}
+
+	// Delete the top hit of shard 1 and reload that node: it is gone from the merged answer.
+	q := fx.queries[0]
+	top := mustSearch(t, b.base, "q", q.Text, "k", "1", "mode", "dense").Results[0].ID
+	ix, err := index.Open(dir, goldenFingerprint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := ix.Delete([]string{top}); err != nil || n != 1 {
+		t.Fatalf("delete: %d %v", n, err)
+	}
+	ix.Close()
+	if r := do(t, "POST", b.base+"/admin/reload", nil, "Authorization", "Bearer t"); r.code != 200 {
+		t.Fatalf("reload: %d %s", r.code, r.body)
+	}
+	for _, h := range mustSearch(t, a.base, "q", q.Text, "k", "20", "mode", "dense").Results {
+		if h.ID == top {
+			t.Errorf("deleted episode %s still found", top)
+		}
+	}
+	if _, err := IndexOpener(IndexOptions{Dir: dir, Shards: []int{2}})(context.Background()); err == nil {
+		t.Error("opened shard 2 of a 2-shard index")
+	}
+}
