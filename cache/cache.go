@@ -348,6 +348,38 @@ func (c *Cache) Lookup(ctx context.Context, tokenIDs [][]int32) [][]float32 {
 	return out
 }
 
+// Cached reports, for each sequence, whether the cache holds a valid vector for it: in Redis
+// when one is configured (the shared, lasting tier; a Redis failure is returned, since a job
+// needs to know), else in the in-process tier. It never calls the encoder.
+func (c *Cache) Cached(ctx context.Context, tokenIDs [][]int32) ([]bool, error) {
+	out := make([]bool, len(tokenIDs))
+	md := c.current()
+	if md == nil {
+		return nil, errors.New("cache: the backing embedder reports no model fingerprint yet")
+	}
+	keys := make([]string, len(tokenIDs))
+	for i, seq := range tokenIDs {
+		keys[i] = md.keys.key(seq)
+	}
+	if c.redis == nil {
+		for i, k := range keys {
+			_, out[i] = c.mem.GetIfPresent(k)
+		}
+		return out, nil
+	}
+	raw, err := c.redis.get(ctx, keys, c.batchTO)
+	if err != nil {
+		return nil, fmt.Errorf("cache: redis lookup: %w", err)
+	}
+	for i := range raw {
+		if raw[i] != nil {
+			_, err := decodeValue(raw[i], md.tag)
+			out[i] = err == nil
+		}
+	}
+	return out, nil
+}
+
 // Store writes vectors (one per sequence) to both tiers; the Redis write is synchronous and
 // pipelined, and its error is returned (jobs need to know; the request path never calls it).
 func (c *Cache) Store(ctx context.Context, tokenIDs [][]int32, vecs [][]float32) error {

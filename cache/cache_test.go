@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"testing"
 
@@ -20,6 +21,9 @@ func newCache(t *testing.T, cfg Config, fp string) (*Cache, *standin.Encoder) {
 	t.Helper()
 	enc := &standin.Encoder{FP: fp}
 	cfg.Registerer = prometheus.NewRegistry()
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
 	c, err := New(enc, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -231,3 +235,5 @@ func TestStoreAndLookupMemoryOnly(t *testing.T) {
 		t.Fatal("Lookup/Store called the encoder")
 	}
 }
+
+func testutilToFloat(c prometheus.Collector) float64 { return testutil.ToFloat64(c) }

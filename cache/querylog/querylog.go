@@ -1,0 +1,134 @@
+package querylog
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+// Entry is one distinct normalised query and how often the log asked it.
+type Entry struct {
+	Query string
+	Count int64
+}
+
+// MaxLineBytes bounds one log line; longer lines are an error, not a silent cut.
+const MaxLineBytes = 1 << 20
+
+// Normalize is the query normalisation shared by warm-up and the edge: valid UTF-8, NFKC,
+// runs of whitespace (spaces, tabs, newlines) collapsed to one space, trimmed. Case is kept:
+// the encoder is cased. Two queries with the same normal form tokenize the same.
+func Normalize(q string) string {
+	q = norm.NFKC.String(strings.ToValidUTF8(q, "\uFFFD"))
+	return strings.Join(strings.Fields(q), " ")
+}
+
+// Read parses a query log from r (see the package doc), normalises the queries, drops
+// empty ones, merges duplicates and returns them by descending count (ties in order of
+// first appearance), so the most asked queries are warmed first.
+func Read(r io.Reader) ([]Entry, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), MaxLineBytes)
+	index := map[string]int{}
+	var out []Entry
+	for n := 1; sc.Scan(); n++ {
+		q, count, err := parseLine(sc.Bytes())
+		if err != nil {
+			return nil, fmt.Errorf("querylog: line %d: %w", n, err)
+		}
+		q = Normalize(q)
+		if q == "" || count == 0 {
+			continue
+		}
+		if i, ok := index[q]; ok {
+			out[i].Count = min(out[i].Count+count, maxTotal) // saturate instead of overflowing
+			continue
+		}
+		index[q] = len(out)
+		out = append(out, Entry{Query: q, Count: count})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("querylog: %w", err)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Count > out[j].Count })
+	return out, nil
+}
+
+// ReadFile is Read on a file.
+func ReadFile(path string) ([]Entry, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return Read(f)
+}
+
+// maxCount bounds the count of one line; maxTotal the sum of one query's counts.
+const (
+	maxCount = 1 << 40
+	maxTotal = 1 << 62
+)
+
+// parseLine returns the query and count of one line. A line starting with '{' is JSON; a
+// line whose last tab-separated field is an integer is TSV; anything else is a plain query.
+func parseLine(line []byte) (string, int64, error) {
+	line = bytes.TrimRight(line, "\r")
+	if !utf8.Valid(line) {
+		return "", 0, fmt.Errorf("not valid UTF-8")
+	}
+	trimmed := bytes.TrimSpace(line)
+	if len(trimmed) > 0 && trimmed[0] == '{' {
+		return parseJSON(trimmed)
+	}
+	if i := bytes.LastIndexByte(line, '\t'); i >= 0 {
+		field := strings.TrimSpace(string(line[i+1:]))
+		if c, err := strconv.ParseInt(field, 10, 64); err == nil {
+			if c < 0 || c > maxCount {
+				return "", 0, fmt.Errorf("count %d out of range", c)
+			}
+			return string(line[:i]), c, nil
+		}
+	}
+	return string(line), 1, nil
+}
+
+func parseJSON(line []byte) (string, int64, error) {
+	var rec map[string]json.RawMessage
+	if err := json.Unmarshal(line, &rec); err != nil {
+		return "", 0, fmt.Errorf("bad JSON: %v", err)
+	}
+	var q string
+	found := false
+	for _, field := range []string{"query", "q", "text"} {
+		if raw, ok := rec[field]; ok {
+			if err := json.Unmarshal(raw, &q); err != nil {
+				return "", 0, fmt.Errorf("field %q is not a string", field)
+			}
+			found = true
+			break
+		}
+	}
+	if !found {
+		return "", 0, fmt.Errorf(`JSON object has no "query", "q" or "text" field`)
+	}
+	count := int64(1)
+	if raw, ok := rec["count"]; ok {
+		if err := json.Unmarshal(raw, &count); err != nil {
+			return "", 0, fmt.Errorf(`"count" is not an integer`)
+		}
+		if count < 0 || count > maxCount {
+			return "", 0, fmt.Errorf("count %d out of range", count)
+		}
+	}
+	return q, count, nil
+}

@@ -1,0 +1,118 @@
+package querylog
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/podsearch/podsearch/internal/testenv"
+)
+
+func TestReadMixedFormats(t *testing.T) {
+	log := strings.Join([]string{
+		"true crime podcasts",
+		"true   crime\tpodcasts\t4", // TSV with a count; whitespace collapses
+		`{"query": "black hole image", "count": 3}`,
+		`{"q": "ｆｕｌｌ width"}`, // NFKC: full-width letters become ASCII
+		`{"text": "full width", "count": 2}`,
+		"",
+		"   ",
+		"zero\t0",
+		"tab\tin query\t2",
+		"not a count\tabc", // last field not an integer: a plain query with a tab
+		"crlf line\r",
+	}, "\n")
+	got, err := Read(strings.NewReader(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Entry{
+		{"true crime podcasts", 5},
+		{"black hole image", 3},
+		{"full width", 3},
+		{"tab in query", 2},
+		{"not a count abc", 1},
+		{"crlf line", 1},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %v\nwant %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("entry %d: %+v, want %+v (all: %v)", i, got[i], want[i], got)
+		}
+	}
+}
+
+func TestReadErrors(t *testing.T) {
+	for name, log := range map[string]string{
+		"bad json":      `{"query": `,
+		"no field":      `{"title": "x"}`,
+		"non-string":    `{"query": 5}`,
+		"bad count":     `{"query": "x", "count": "many"}`,
+		"negative json": `{"query": "x", "count": -1}`,
+		"negative tsv":  "x\t-3",
+		"huge tsv":      "x\t99999999999999",
+		"invalid utf8":  "caf\xe9",
+		"long line":     strings.Repeat("a", MaxLineBytes+1),
+	} {
+		if _, err := Read(strings.NewReader(log)); err == nil {
+			t.Errorf("%s: no error", name)
+		} else if name != "long line" && !strings.Contains(err.Error(), "line 1") {
+			t.Errorf("%s: error %q does not name the line", name, err)
+		}
+	}
+}
+
+func TestReadTRECTopics(t *testing.T) {
+	got, err := ReadFile(testenv.Shared(t, "data/queries/trec_podcasts_topics.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 108 topics; every query is non-empty and normalised; duplicates merged.
+	var total int64
+	for _, e := range got {
+		if e.Query == "" || e.Query != Normalize(e.Query) || e.Count < 1 {
+			t.Fatalf("bad entry %+v", e)
+		}
+		total += e.Count
+	}
+	if total != 108 {
+		t.Fatalf("counts sum to %d, want the file's 108 topics", total)
+	}
+	t.Logf("%d distinct queries in 108 topics", len(got))
+}
+
+func TestNormalize(t *testing.T) {
+	for in, want := range map[string]string{
+		"  a \t b\n c  ": "a b c",
+		"ﬁsh":           "fish",
+		"Case Kept":      "Case Kept",
+		"":               "",
+	} {
+		if got := Normalize(in); got != want {
+			t.Errorf("Normalize(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func FuzzRead(f *testing.F) {
+	f.Add("plain\nq\t3\n{\"query\":\"x\",\"count\":2}\n")
+	f.Add("{\"q\": \"\"}\n\t\n")
+	f.Add("\xff\xfe")
+	f.Fuzz(func(t *testing.T, log string) {
+		got, err := Read(strings.NewReader(log))
+		if err != nil {
+			return
+		}
+		seen := map[string]bool{}
+		for i, e := range got {
+			if e.Query == "" || e.Count <= 0 || seen[e.Query] || e.Query != Normalize(e.Query) {
+				t.Fatalf("bad entry %+v", e)
+			}
+			if i > 0 && got[i-1].Count < e.Count {
+				t.Fatal("not sorted by count")
+			}
+			seen[e.Query] = true
+		}
+	})
+}
