@@ -226,3 +226,18 @@ func (s *indexSearcher) Search(ctx context.Context, q ShardQuery) ([]Hit, error)
 func (s *indexSearcher) IndexVersion() string { return s.version }
 func (s *indexSearcher) Fingerprint() string  { return s.fp }
 func (s *indexSearcher) Close() error         { return s.closeFn() }
+
+// IndexFingerprint is the model fingerprint an index folder was built with, read from its
+// manifest; serve-edge gives it to the encoder pool so members of another model count as
+// down.
+func IndexFingerprint(dir string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, index.ManifestName))
+	if err != nil {
+		return "", fmt.Errorf("index folder %s: %w (build one with `podsearch index`)", dir, err)
+	}
+	var man manifestView
+	if err := json.Unmarshal(b, &man); err != nil {
+		return "", fmt.Errorf("index %s: bad manifest: %w", dir, err)
+	}
+	return man.Fingerprint, nil
+}

@@ -1,0 +1,238 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/podsearch/podsearch/cache"
+	"github.com/podsearch/podsearch/core/assets"
+	"github.com/podsearch/podsearch/core/index"
+	"github.com/podsearch/podsearch/core/ingest"
+	"github.com/podsearch/podsearch/core/tokenizer"
+	"github.com/podsearch/podsearch/edge"
+	"github.com/podsearch/podsearch/gpu-encoder/pool"
+	wasmhost "github.com/podsearch/podsearch/wasm/host"
+	wasmtok "github.com/podsearch/podsearch/wasm/tokenize"
+)
+
+func init() {
+	register(&command{
+		name:    "serve-edge",
+		summary: "serve the search API and page (edge node) over an index, the encoder pool and the cache",
+		run:     runServeEdge,
+	})
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func runServeEdge(args []string) error {
+	fs := newFlagSet("serve-edge", "-index DIR [flags]",
+		"Serves GET/POST /v1/search, the search page at /, /healthz, /readyz, /metrics and\n"+
+			"POST /admin/reload. Queries are tokenized locally, embedded through the query cache\n"+
+			"(in-process, plus Redis with -redis) in front of the encoder pool, searched in the\n"+
+			"local shards and fanned out to -peers. Without -encoder the node is keyword-only.\n"+
+			"Tokens are best given by environment (PODSEARCH_ADMIN_TOKEN, PODSEARCH_PEER_TOKEN,\n"+
+			"PODSEARCH_ENCODER_TOKEN) so they do not show in the process list. SIGTERM drains and\n"+
+			"stops; SIGHUP reloads the shards.")
+	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
+	indexDir := fs.String("index", "", "index folder (podsearch index -o DIR); required")
+	shardList := fs.String("shards", "", "comma-separated shard numbers this node serves (default: all)")
+	corpus := fs.String("corpus", "", "corpus JSONL (podsearch ingest output) to cut result snippets from (optional)")
+	peers := fs.String("peers", "", "comma-separated base URLs (http://host:port) of edges serving the other shards")
+	encoders := fs.String("encoder", "", "comma-separated encoder endpoints (host:port or a DNS name resolving to many); empty: keyword-only")
+	encoderToken := fs.String("encoder-token", "", "bearer token for the encoders (env PODSEARCH_ENCODER_TOKEN)")
+	float16 := fs.Bool("encoder-float16", false, "ask the encoders for float16 vectors (half the bytes)")
+	redisURL := fs.String("redis", "", "Redis URL for the shared cache tier (redis://, rediss://, redis+cluster://, redis+sentinel://; env REDIS_URL); empty: in-process cache only")
+	cacheMB := fs.Int("cache-mb", 64, "in-process cache size in MiB")
+	adminToken := fs.String("admin-token", "", "bearer token for POST /admin/reload (env PODSEARCH_ADMIN_TOKEN); empty disables it")
+	peerToken := fs.String("peer-token", "", "bearer token between edges (env PODSEARCH_PEER_TOKEN)")
+	rateLimit := fs.Float64("rate-limit", 0, "requests per second per client (0: unlimited)")
+	rateBurst := fs.Int("rate-burst", 0, "token bucket size per client (default 2 x rate-limit)")
+	trustXFF := fs.Bool("trust-forwarded-for", false, "take the client address from X-Forwarded-For (behind a load balancer)")
+	reqTimeout := fs.Duration("request-timeout", 2*time.Second, "deadline of one search request")
+	peerTimeout := fs.Duration("peer-timeout", 300*time.Millisecond, "deadline of one fan-out call to a peer")
+	drainDelay := fs.Duration("drain-delay", 0, "on SIGTERM, fail /readyz for this long before closing the listener (5s under Kubernetes)")
+	shutdownTimeout := fs.Duration("shutdown-timeout", 30*time.Second, "how long in-flight requests may take to finish at shutdown")
+	watch := fs.Duration("watch", 0, "poll the index manifest this often and reload when it changes (0: off)")
+	tok := fs.String("tokenizer", "wasm", "tokenizer: wasm (sandboxed guest pool) or native")
+	tokInstances := fs.Int("tokenizer-instances", 4, "warm wasm tokenizer instances")
+	vocab := fs.String("vocab", "", "tokenizer vocabulary (default: the one `podsearch setup` fetched)")
+	nprobe := fs.Int("nprobe", 0, "inverted lists scanned per dense query (0: index default)")
+	rerank := fs.Int("rerank", 0, "re-rank factor for PQ candidates (0: index default)")
+	fusion := fs.String("fusion", "", "hybrid fusion: convex or rrf (default convex)")
+	denseWeight := fs.Float64("dense-weight", 0, "dense weight of hybrid fusion (0: index default 0.3)")
+	defaultMode := fs.String("mode", "", "default mode: dense, keyword or hybrid (default hybrid, keyword without -encoder)")
+	maxK := fs.Int("max-k", 100, "largest k accepted")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	// Secrets come from the environment when not given as flags (never shown by -h).
+	for _, e := range []struct {
+		v   *string
+		env string
+	}{{encoderToken, "PODSEARCH_ENCODER_TOKEN"}, {redisURL, "REDIS_URL"}, {adminToken, "PODSEARCH_ADMIN_TOKEN"}, {peerToken, "PODSEARCH_PEER_TOKEN"}} {
+		if *e.v == "" {
+			*e.v = os.Getenv(e.env)
+		}
+	}
+	if *indexDir == "" {
+		return fmt.Errorf("%w: -index is required", errUsage)
+	}
+	if *tok != "wasm" && *tok != "native" {
+		return fmt.Errorf("%w: -tokenizer must be wasm or native", errUsage)
+	}
+	var shards []int
+	for _, s := range splitList(*shardList) {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			return fmt.Errorf("%w: -shards: %q is not a shard number", errUsage, s)
+		}
+		shards = append(shards, n)
+	}
+	log := slog.Default()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	cfg := edge.Config{
+		Peers: splitList(*peers), PeerToken: *peerToken, PeerTimeout: *peerTimeout,
+		AdminToken: *adminToken, RateLimit: *rateLimit, RateBurst: *rateBurst, TrustForwardedFor: *trustXFF,
+		RequestTimeout: *reqTimeout, DrainDelay: *drainDelay, MaxK: *maxK, DefaultMode: edge.Mode(*defaultMode),
+		Registry: reg, Logger: log,
+	}
+	iopts := edge.IndexOptions{Dir: *indexDir, Shards: shards, NProbe: *nprobe, RerankFactor: *rerank,
+		Fusion: *fusion, DenseWeight: *denseWeight}
+
+	if eps := splitList(*encoders); len(eps) > 0 {
+		fp, err := edge.IndexFingerprint(*indexDir)
+		if err != nil {
+			return err
+		}
+		vocabPath := *vocab
+		if vocabPath == "" {
+			vocabPath = assets.VocabPath()
+		}
+		uni, err := tokenizer.LoadFile(vocabPath)
+		if err != nil {
+			return err
+		}
+		if *tok == "wasm" {
+			rt, err := wasmhost.Shared()
+			if err != nil {
+				return fmt.Errorf("wasm runtime: %w", err)
+			}
+			wt, err := wasmtok.New(ctx, rt, uni, *tokInstances)
+			if err != nil {
+				return fmt.Errorf("wasm tokenizer: %w", err)
+			}
+			defer wt.Close(context.Background())
+			cfg.Tokenizer = wt
+		} else {
+			cfg.Tokenizer = edge.NativeTokenizer(uni)
+		}
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		p, err := pool.New(pctx, pool.Config{Endpoints: eps, Token: *encoderToken, Fingerprint: fp, Float16: *float16, Logger: log})
+		cancel()
+		if err != nil {
+			return err
+		}
+		defer p.Close()
+		ccfg := cache.Config{MemoryBytes: uint64(*cacheMB) << 20, Registerer: reg, Logger: log}
+		if *redisURL != "" {
+			rc, err := cache.OpenRedis(*redisURL)
+			if err != nil {
+				return fmt.Errorf("-redis: %w", err)
+			}
+			defer rc.Close()
+			ccfg.Redis = rc
+			log.Info("query cache: in-process + Redis", "redis", cache.RedactURL(*redisURL))
+		} else {
+			log.Info("query cache: in-process only (no -redis)")
+		}
+		c, err := cache.New(p, ccfg)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		cfg.Embedder = c
+		iopts.Fingerprint = c.Fingerprint
+	} else {
+		log.Warn("no -encoder: this node answers keyword queries only")
+	}
+	if *corpus != "" {
+		eps, err := ingest.ReadCorpus(*corpus)
+		if err != nil {
+			return fmt.Errorf("-corpus: %w", err)
+		}
+		iopts.Descriptions = make(map[string]string, len(eps))
+		for _, e := range eps {
+			d := e.Description
+			if len(d) > 2000 {
+				d = d[:2000]
+			}
+			iopts.Descriptions[e.ID] = strings.ToValidUTF8(d, "")
+		}
+	}
+	cfg.Open = edge.IndexOpener(iopts)
+	srv, err := edge.New(cfg)
+	if err != nil {
+		if errors.Is(err, index.ErrWrongModel) {
+			return fmt.Errorf("%w (the index and the encoder pool must serve the same model)", err)
+		}
+		return err
+	}
+	if *watch > 0 {
+		go srv.Watch(ctx, filepath.Join(*indexDir, index.ManifestName), *watch)
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				rctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+				_, _, _ = srv.Reload(rctx)
+				cancel()
+			}
+		}
+	}()
+	served := make(chan error, 1)
+	go func() { served <- srv.ListenAndServe(*addr) }()
+	log.Info("edge listening", "url", "http://"+*addr+"/", "example", "curl 'http://"+*addr+"/v1/search?q=eat+better+during+xmas+holidays'")
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining", "drain_delay", *drainDelay)
+	sctx, cancel := context.WithTimeout(context.Background(), *drainDelay+*shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return err
+	}
+	return <-served
+}
