@@ -18,6 +18,7 @@ import (
 // Doc is one retrievable document (an episode, or a BEIR passage).
 type Doc struct {
 	ID       string
+	Title    string // may be empty; pseudo-query generation uses it
 	Text     string // what the encoder reads
 	Language string
 }
@@ -95,7 +96,7 @@ func ParseCorpus(r io.Reader, name string) ([]Doc, error) {
 		if err := json.Unmarshal(line, &c); err != nil {
 			return fmt.Errorf("bad JSON: %w", err)
 		}
-		d := Doc{ID: c.ID, Text: c.Text, Language: c.Language}
+		d := Doc{ID: c.ID, Title: strings.TrimSpace(c.Title), Text: c.Text, Language: c.Language}
 		if c.BeirID != "" {
 			d.ID = c.BeirID
 			if t := strings.TrimSpace(c.Title); t != "" {

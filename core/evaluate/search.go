@@ -37,22 +37,33 @@ const searchChunk = 256
 // documents with the highest dot product, best first (ties go to the lower index). With unit
 // vectors this is cosine similarity.
 func Search(queries, docs [][]float32, k int) ([][]int, error) {
+	out := make([][]int, len(queries))
+	if k <= 0 {
+		return out, nil
+	}
+	err := scoreAll(queries, docs, func(qi int, scores []float32) {
+		out[qi] = topK(scores, min(k, len(scores)))
+	})
+	return out, err
+}
+
+// scoreAll calls visit with every query's dot products against all documents, a chunk of
+// queries at a time (scores is reused between calls).
+func scoreAll(queries, docs [][]float32, visit func(qi int, scores []float32)) error {
 	qm, err := Pack(queries)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	dm, err := Pack(docs)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	out := make([][]int, len(queries))
-	if len(queries) == 0 || len(docs) == 0 || k <= 0 {
-		return out, nil
+	if len(queries) == 0 || len(docs) == 0 {
+		return nil
 	}
 	if qm.Dim != dm.Dim {
-		return nil, fmt.Errorf("evaluate: queries have width %d, documents %d", qm.Dim, dm.Dim)
+		return fmt.Errorf("evaluate: queries have width %d, documents %d", qm.Dim, dm.Dim)
 	}
-	k = min(k, dm.Rows)
 	scores := make([]float32, searchChunk*dm.Rows)
 	for lo := 0; lo < qm.Rows; lo += searchChunk {
 		n := min(searchChunk, qm.Rows-lo)
@@ -61,10 +72,10 @@ func Search(queries, docs [][]float32, k int) ([][]int, error) {
 		b := blas32.General{Rows: dm.Rows, Cols: dm.Dim, Stride: dm.Dim, Data: dm.Data}
 		blas32.Gemm(blas.NoTrans, blas.Trans, 1, a, b, 0, c)
 		for i := 0; i < n; i++ {
-			out[lo+i] = topK(c.Data[i*dm.Rows:(i+1)*dm.Rows], k)
+			visit(lo+i, c.Data[i*dm.Rows:(i+1)*dm.Rows])
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // topK returns the indices of the k largest scores, best first, ties to the lower index.

@@ -1,0 +1,272 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/podsearch/podsearch/core/adapter"
+	"github.com/podsearch/podsearch/core/evaluate"
+	"github.com/podsearch/podsearch/core/metrics"
+)
+
+func init() {
+	register(&command{
+		name:    "eval",
+		summary: "measure retrieval (in-batch, test split, queries file, BEIR), base vs tuned side by side",
+		run:     runEval,
+	})
+}
+
+// The metrics of each section, as the evaluation issue and the reference article name them.
+var (
+	inBatchMetrics = metrics.MustParseAll("mrr@5", "recall@1")
+	testMetrics    = metrics.MustParseAll("recall@1", "recall@10", "recall@30", "mrr@1", "mrr@10", "mrr@30")
+	queryMetrics   = metrics.MustParseAll("recall@10", "recall@30", "mrr@30", "ndcg@10")
+	beirMetrics    = metrics.MustParseAll("ndcg@10", "recall@100", "mrr@10")
+)
+
+type evalOpts struct {
+	adapterPath         string
+	keyword             bool
+	hybridWeight        float64
+	maxDocs, maxQueries int
+	curveK              int
+}
+
+func runEval(args []string) error {
+	fs := newFlagSet("eval", "[--pairs DIR] [--corpus FILE --queries FILE] [--beir DIR [--adapt]] [--adapter A] [--json] [flags]",
+		"Measures retrieval with the base encoder and, given an adapter (or --adapt), the tuned one, side by side.\n"+
+			"  --pairs DIR: in-batch MRR@5/Recall@1 on DIR/eval.jsonl (each query ranks its episode among all eval\n"+
+			"    episodes, sentence-transformers' RerankingEvaluator) and exact retrieval over the DIR/test.jsonl\n"+
+			"    episodes: Recall and MRR at 1, 10, 30;\n"+
+			"  --corpus FILE --queries FILE: a queries file ({\"qid\",\"query\",\"relevant\":{id:grade}} a line) against a\n"+
+			"    corpus (ingest output or BEIR corpus.jsonl): Recall@10/30, MRR@30, nDCG@10;\n"+
+			"  --beir DIR: a BEIR folder (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv): nDCG@10, Recall@100, MRR@10;\n"+
+			"    with --adapt, first trains an adapter on pseudo-queries made from the corpus itself.\n"+
+			"Rows for BM25 and hybrid retrieval, and per language / query method, come with the dense ones.\n"+
+			"Writes PREFIX.json, PREFIX.md and PREFIX-recall.png; --json prints the JSON object on stdout.")
+	pairsDir := fs.String("pairs", "", "pairs folder (eval.jsonl, test.jsonl) from `podsearch pairs`")
+	corpus := fs.String("corpus", "", "corpus JSONL for --queries (ingest output, or a BEIR corpus.jsonl)")
+	queries := fs.String("queries", "", "queries file, JSONL: {\"qid\", \"query\", \"relevant\": {\"<id>\": grade}} (grade >= 1 relevant)")
+	beir := fs.String("beir", "", "BEIR folder to evaluate end to end")
+	split := fs.String("split", "test", "BEIR qrels split")
+	adapt := fs.Bool("adapt", false, "with --beir: train an adapter on pseudo-queries from the corpus (titles, inverse cloze), then evaluate")
+	perDoc := fs.Int("adapt-per-doc", 3, "with --adapt: pseudo-queries per document")
+	opts := evalOpts{}
+	fs.StringVar(&opts.adapterPath, "adapter", "", "adapter file (from `podsearch train`) for the tuned rows")
+	fs.BoolVar(&opts.keyword, "keyword", true, "add BM25 and hybrid rows")
+	fs.Float64Var(&opts.hybridWeight, "hybrid-weight", 0.3, "dense weight of the hybrid (min-max normalised convex combination)")
+	fs.IntVar(&opts.maxDocs, "max-docs", 0, "keep at most this many documents (judged ones first; optimistic scores, for cheap runs); 0: all")
+	fs.IntVar(&opts.maxQueries, "max-queries", 0, "keep at most this many queries per section (the first ones); 0: all")
+	fs.IntVar(&opts.curveK, "curve-k", 100, "largest k of the Recall@k plot")
+	jsonOut := fs.Bool("json", false, "print the report as one JSON object on stdout (metric keys like ndcg@10, recall@30, mrr@30, mrr@5)")
+	prefix := fs.String("o", "eval-report", "output path prefix for PREFIX.json, PREFIX.md and PREFIX-recall.png")
+	tf := addTrainFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *pairsDir == "" && *queries == "" && *beir == "" {
+		return fmt.Errorf("%w: give --pairs, --queries (with --corpus) or --beir", errUsage)
+	}
+	if (*queries == "") != (*corpus == "") {
+		return fmt.Errorf("%w: --queries and --corpus go together", errUsage)
+	}
+	if *adapt && (*beir == "" || opts.adapterPath != "") {
+		return fmt.Errorf("%w: --adapt needs --beir and no --adapter", errUsage)
+	}
+	if opts.hybridWeight < 0 || opts.hybridWeight > 1 || opts.curveK < 1 {
+		return fmt.Errorf("%w: --hybrid-weight must be in [0, 1] and --curve-k >= 1", errUsage)
+	}
+	if err := tf.check(); err != nil {
+		return err
+	}
+	ctx := context.Background()
+	enc, err := openVecEncoder(tf)
+	if err != nil {
+		return err
+	}
+	defer enc.Close()
+	report := &evaluate.Report{BaseFingerprint: enc.fingerprint()}
+	var names []string
+	var ad *adapter.Adapter
+	if opts.adapterPath != "" {
+		if ad, err = adapter.LoadFor(opts.adapterPath, enc.fingerprint()); err != nil {
+			return err
+		}
+		report.Adapter = opts.adapterPath
+		if t, ok := ad.Notes["pairs"]; ok {
+			report.Notes = append(report.Notes, fmt.Sprintf("adapter trained on %v pairs", t))
+		}
+	}
+
+	if *pairsDir != "" {
+		names = append(names, "pairs "+filepath.Base(*pairsDir))
+		evalPairs, err := evaluate.ReadPairs(filepath.Join(*pairsDir, "eval.jsonl"))
+		if err != nil {
+			return err
+		}
+		evalPairs = evaluate.FirstPerEpisode(evalPairs)
+		docs, _ := evaluate.Episodes(evalPairs)
+		in := evaluate.Set{Section: "in-batch", Docs: docs, Queries: evaluate.PairQueries(evalPairs), Metrics: inBatchMetrics}
+		if err := evalSection(ctx, enc, report, in, ad, evalOpts{curveK: 0}); err != nil {
+			return err
+		}
+		testPairs, err := evaluate.ReadPairs(filepath.Join(*pairsDir, "test.jsonl"))
+		if err != nil {
+			return err
+		}
+		tdocs, _ := evaluate.Episodes(testPairs)
+		test := evaluate.Set{Section: "test", Docs: tdocs, Queries: evaluate.PairQueries(testPairs), Metrics: testMetrics}
+		if err := evalSection(ctx, enc, report, test, ad, opts); err != nil {
+			return err
+		}
+	}
+	if *queries != "" {
+		names = append(names, "queries "+filepath.Base(*queries))
+		docs, err := evaluate.ReadCorpus(*corpus)
+		if err != nil {
+			return err
+		}
+		qs, err := evaluate.ReadQueries(*queries)
+		if err != nil {
+			return err
+		}
+		if err := evaluate.CheckJudged(qs, docs); err != nil {
+			return err
+		}
+		set := evaluate.Set{Section: "queries", Docs: docs, Queries: qs, Metrics: queryMetrics, MinSubset: 3}
+		if err := evalSection(ctx, enc, report, set, ad, opts); err != nil {
+			return err
+		}
+	}
+	if *beir != "" {
+		names = append(names, "BEIR "+filepath.Base(*beir))
+		docs, qs, err := evaluate.ReadBEIR(*beir, *split)
+		if err != nil {
+			return err
+		}
+		set := evaluate.Set{Section: "beir " + filepath.Base(*beir), Docs: docs, Queries: qs, Metrics: beirMetrics}
+		if *adapt {
+			pseudo := evaluate.PseudoPairs(evaluate.Subsample(docs, qs, opts.maxDocs), *perDoc, *tf.seed)
+			slog.Info("adapt: pseudo-queries from the corpus", "pairs", len(pseudo))
+			a, info, err := fitAdapter(ctx, enc, tf, pseudo, nil)
+			if err != nil {
+				return err
+			}
+			ad, report.Training = a, info
+			report.Adapter = "--adapt (pseudo-queries: title, inverse cloze)"
+		}
+		if err := evalSection(ctx, enc, report, set, ad, opts); err != nil {
+			return err
+		}
+	}
+	if ad != nil {
+		report.TunedFingerprint = ad.Fingerprint()
+		if report.Training == nil {
+			report.Training = ad.Notes
+		}
+	}
+	report.Name = "eval: " + strings.Join(names, ", ")
+	if err := report.Save(*prefix); err != nil {
+		return err
+	}
+	png := *prefix + "-recall.png"
+	if len(report.Curves) > 0 {
+		if err := evaluate.PlotRecall(report.Curves, "Recall@k, base vs tuned", png); err != nil {
+			return err
+		}
+	}
+	slog.Info("report written", "json", *prefix+".json", "markdown", *prefix+".md", "plot", png)
+	if *jsonOut {
+		b, err := json.Marshal(report)
+		if err != nil {
+			return err
+		}
+		fmt.Println(string(b))
+		return nil
+	}
+	return report.WriteMarkdown(os.Stdout)
+}
+
+// evalSection encodes a set's documents and queries (cached) and adds its dense, BM25 and
+// hybrid rows, base and tuned, to the report.
+func evalSection(ctx context.Context, enc *vecEncoder, report *evaluate.Report, s evaluate.Set, ad *adapter.Adapter, o evalOpts) error {
+	s.Docs = evaluate.Subsample(s.Docs, s.Queries, o.maxDocs)
+	if o.maxQueries > 0 && len(s.Queries) > o.maxQueries {
+		s.Queries = s.Queries[:o.maxQueries]
+	}
+	if o.maxDocs > 0 {
+		report.Notes = append(report.Notes, fmt.Sprintf("%s: subsampled to %d documents (optimistic)", s.Section, len(s.Docs)))
+	}
+	dtexts := make([]string, len(s.Docs))
+	for i, d := range s.Docs {
+		dtexts[i] = d.Text
+	}
+	qtexts := make([]string, len(s.Queries))
+	for i, q := range s.Queries {
+		qtexts[i] = q.Text
+	}
+	dv, err := enc.encode(ctx, s.Section+" documents", dtexts)
+	if err != nil {
+		return err
+	}
+	qv, err := enc.encode(ctx, s.Section+" queries", qtexts)
+	if err != nil {
+		return err
+	}
+	rows, curves, err := evaluate.Dense(s, qv, dv, ad, o.curveK)
+	if err != nil {
+		return err
+	}
+	report.Rows = append(report.Rows, rows...)
+	report.Curves = append(report.Curves, curves...)
+	if !o.keyword {
+		return nil
+	}
+	k := max(metrics.MaxK(s.Metrics), o.curveK)
+	kw := evaluate.BM25(s.Docs, s.Queries)
+	ranked := evaluate.RankSparse(kw, len(s.Docs), k)
+	r, err := s.Score("bm25", "-", ranked)
+	if err != nil {
+		return err
+	}
+	report.Rows = append(report.Rows, r...)
+	if o.curveK > 0 {
+		report.Curves = append(report.Curves, evaluate.Curve{Label: s.Section + " bm25", Recall: s.RecallCurve(ranked, o.curveK)})
+	}
+	variants := []struct {
+		model  string
+		qv, dv [][]float32
+	}{{evaluate.Base, qv, dv}}
+	if ad != nil {
+		tq, err := ad.ApplyAll(qv, false)
+		if err != nil {
+			return err
+		}
+		td, err := ad.ApplyAll(dv, true)
+		if err != nil {
+			return err
+		}
+		variants = append(variants, struct {
+			model  string
+			qv, dv [][]float32
+		}{evaluate.Tuned, tq, td})
+	}
+	for _, v := range variants {
+		ranked, err := evaluate.Hybrid(v.qv, v.dv, kw, o.hybridWeight, k)
+		if err != nil {
+			return err
+		}
+		r, err := s.Score(fmt.Sprintf("hybrid w%.1f", o.hybridWeight), v.model, ranked)
+		if err != nil {
+			return err
+		}
+		report.Rows = append(report.Rows, r...)
+	}
+	return nil
+}

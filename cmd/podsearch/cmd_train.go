@@ -1,0 +1,296 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/podsearch/podsearch/core/adapter"
+	"github.com/podsearch/podsearch/core/assets"
+	"github.com/podsearch/podsearch/core/encoder"
+	"github.com/podsearch/podsearch/core/evaluate"
+	"github.com/podsearch/podsearch/core/evaluate/vcache"
+	"github.com/podsearch/podsearch/core/ingest"
+	"github.com/podsearch/podsearch/core/tokenizer"
+	"github.com/podsearch/podsearch/core/train"
+)
+
+func init() {
+	register(&command{
+		name:    "train",
+		summary: "fine-tune a query adapter on (query, episode) pairs with the MNR ranking loss",
+		run:     runTrain,
+	})
+}
+
+// trainFlags are the adapter and optimiser settings shared by `train` and `eval --adapt`.
+type trainFlags struct {
+	kind                     *string
+	rank                     *int
+	both                     *bool
+	epochs, batch            *int
+	lr, warmup, decay, scale *float64
+	seed                     *uint64
+	maxPairs                 *int
+	provider, cacheDir       *string
+	encodeBatch              *int
+}
+
+func addTrainFlags(fs *flag.FlagSet) *trainFlags {
+	return &trainFlags{
+		kind:        fs.String("kind", "linear", "adapter shape: linear (512x512, identity at start) or lowrank (x + U Vᵀx)"),
+		rank:        fs.Int("rank", 64, "inner width of a lowrank adapter"),
+		both:        fs.Bool("both-sides", false, "apply the adapter to episode vectors too (the index must then be rebuilt with it)"),
+		epochs:      fs.Int("epochs", 1, "passes over the training pairs"),
+		batch:       fs.Int("batch-size", 64, "pairs per batch: each query's in-batch negatives + 1"),
+		lr:          fs.Float64("lr", 1e-3, "peak AdamW learning rate"),
+		warmup:      fs.Float64("warmup", 0.1, "share of steps with a linear learning-rate warm-up"),
+		decay:       fs.Float64("weight-decay", 0.01, "AdamW decoupled weight decay (pulls the adapter towards the identity)"),
+		scale:       fs.Float64("scale", 20, "similarity scale of the MNR loss"),
+		seed:        fs.Uint64("seed", 1, "seed for shuffling and initialisation: the same seed gives the same adapter"),
+		maxPairs:    fs.Int("max-pairs", 0, "use at most this many training pairs (0: all)"),
+		provider:    fs.String("provider", "cpu", "ONNX Runtime execution provider: cpu or cuda (falls back to cpu)"),
+		cacheDir:    fs.String("cache", filepath.Join(assets.Home(), "vectors"), "folder caching encoded vectors by model fingerprint; empty disables"),
+		encodeBatch: fs.Int("encode-batch", 32, "texts per encoder call"),
+	}
+}
+
+func (f *trainFlags) check() error {
+	switch adapter.Kind(*f.kind) {
+	case adapter.Linear, adapter.LowRank:
+	default:
+		return fmt.Errorf("%w: -kind must be linear or lowrank", errUsage)
+	}
+	if *f.epochs < 1 || *f.batch < 2 || *f.lr <= 0 || *f.scale <= 0 || *f.warmup < 0 || *f.warmup >= 1 || *f.decay < 0 || *f.encodeBatch < 1 {
+		return fmt.Errorf("%w: need -epochs >= 1, -batch-size >= 2, -lr > 0, -scale > 0, 0 <= -warmup < 1, -weight-decay >= 0, -encode-batch >= 1", errUsage)
+	}
+	return nil
+}
+
+func (f *trainFlags) config() train.Config {
+	return train.Config{Epochs: *f.epochs, BatchSize: *f.batch, LearningRate: *f.lr, WarmupFraction: *f.warmup,
+		WeightDecay: *f.decay, Scale: *f.scale, Seed: *f.seed}
+}
+
+// vecEncoder turns texts into vectors with the real encoder, through the on-disk cache.
+type vecEncoder struct {
+	tok   tokenizer.Tokenizer
+	sess  *encoder.Session
+	cache vcache.Cache
+	batch int
+}
+
+func openVecEncoder(f *trainFlags) (*vecEncoder, error) {
+	tok, err := tokenizer.LoadFile(assets.VocabPath())
+	if err != nil {
+		return nil, err
+	}
+	sess, err := encoder.Open(encoder.Options{Provider: *f.provider})
+	if err != nil {
+		return nil, err
+	}
+	return &vecEncoder{tok: tok, sess: sess, cache: vcache.Cache{Dir: *f.cacheDir}, batch: *f.encodeBatch}, nil
+}
+
+func (e *vecEncoder) Close() error { return e.sess.Close() }
+
+func (e *vecEncoder) fingerprint() string { return e.sess.Fingerprint() }
+
+// encode returns one vector per text (cached by fingerprint and texts). Texts are encoded
+// shortest first so batches hold similar lengths (less padding), then put back in order.
+func (e *vecEncoder) encode(ctx context.Context, what string, texts []string) ([][]float32, error) {
+	vs, hit, err := e.cache.GetOrCompute(ctx, e.fingerprint(), texts, func(ctx context.Context, texts []string) ([][]float32, error) {
+		order := make([]int, len(texts))
+		for i := range order {
+			order[i] = i
+		}
+		sort.SliceStable(order, func(a, b int) bool { return len(texts[order[a]]) < len(texts[order[b]]) })
+		sorted := make([]string, len(texts))
+		for i, j := range order {
+			sorted[i] = texts[j]
+		}
+		bar := ingest.ProgressBar(os.Stderr, len(texts), "encoding "+what)
+		defer bar.Finish()
+		out, err := encoder.EmbedTexts(ctx, e.tok, e.sess, sorted, e.batch, func(done int) { _ = bar.Set(done) })
+		if err != nil {
+			return nil, err
+		}
+		vs := make([][]float32, len(texts))
+		for i, j := range order {
+			vs[j] = out[i]
+		}
+		return vs, nil
+	})
+	if err == nil {
+		slog.Info("vectors ready", "what", what, "texts", len(texts), "from_cache", hit)
+	}
+	return vs, err
+}
+
+// pairData encodes pairs (each distinct query and episode once) into training data.
+func (e *vecEncoder) pairData(ctx context.Context, what string, ps []evaluate.Pair) (train.Data, error) {
+	docs, episodeOf := evaluate.Episodes(ps)
+	texts := make([]string, len(docs))
+	for i, d := range docs {
+		texts[i] = d.Text
+	}
+	ev, err := e.encode(ctx, what+" episodes", texts)
+	if err != nil {
+		return train.Data{}, err
+	}
+	keys := make([]string, len(ps))
+	qidx := map[string]int{}
+	var uniq []string
+	for i, p := range ps {
+		keys[i] = p.Query
+		if _, ok := qidx[p.Query]; !ok {
+			qidx[p.Query] = len(uniq)
+			uniq = append(uniq, p.Query)
+		}
+	}
+	uv, err := e.encode(ctx, what+" queries", uniq)
+	if err != nil {
+		return train.Data{}, err
+	}
+	qv := make([][]float32, len(ps))
+	for i, p := range ps {
+		qv[i] = uv[qidx[p.Query]]
+	}
+	return train.Data{Queries: qv, QueryKeys: keys, Episodes: ev, EpisodeOf: episodeOf}, nil
+}
+
+// fitAdapter trains a new adapter on the training pairs and reports what happened; eval
+// pairs (may be nil) give a held-out loss before and after.
+func fitAdapter(ctx context.Context, e *vecEncoder, f *trainFlags, trainPairs, evalPairs []evaluate.Pair) (*adapter.Adapter, map[string]any, error) {
+	if *f.maxPairs > 0 && len(trainPairs) > *f.maxPairs {
+		trainPairs = trainPairs[:*f.maxPairs]
+	}
+	data, err := e.pairData(ctx, "train", trainPairs)
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := adapter.New(adapter.Config{Kind: adapter.Kind(*f.kind), Dim: encoder.Dim, Rank: *f.rank,
+		BothSides: *f.both, Seed: *f.seed}, e.fingerprint())
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg := f.config()
+	info := map[string]any{"pairs": len(trainPairs), "episodes": len(data.Episodes), "kind": *f.kind,
+		"both_sides": *f.both, "epochs": cfg.Epochs, "batch_size": cfg.BatchSize, "lr": cfg.LearningRate,
+		"weight_decay": cfg.WeightDecay, "scale": cfg.Scale, "seed": cfg.Seed}
+	if a.Kind == adapter.LowRank {
+		info["rank"] = a.Rank
+	}
+	var evalData train.Data
+	if len(evalPairs) > 0 {
+		if evalData, err = e.pairData(ctx, "eval", evalPairs); err != nil {
+			return nil, nil, err
+		}
+		before, err := train.Loss(a, evalData, cfg.BatchSize, cfg.Scale, 99)
+		if err != nil {
+			return nil, nil, err
+		}
+		info["eval_loss_before"] = round4(before)
+	}
+	trainBefore, err := train.Loss(a, data, cfg.BatchSize, cfg.Scale, 99)
+	if err != nil {
+		return nil, nil, err
+	}
+	bar := ingest.ProgressBar(os.Stderr, 1, "training")
+	cfg.Progress = func(step, total int, _ float64) {
+		bar.ChangeMax(total)
+		_ = bar.Set(step)
+	}
+	res, err := train.Train(ctx, a, data, cfg)
+	_ = bar.Finish()
+	if err != nil {
+		return nil, nil, err
+	}
+	trainAfter, err := train.Loss(a, data, cfg.BatchSize, cfg.Scale, 99)
+	if err != nil {
+		return nil, nil, err
+	}
+	info["train_loss_before"], info["train_loss_after"] = round4(trainBefore), round4(trainAfter)
+	info["steps"], info["seconds"] = res.Steps, round4(res.Seconds)
+	info["pairs_per_second"], info["steps_per_second"] = round4(res.PairsPerSecond), round4(res.StepsPerSecond)
+	if len(evalPairs) > 0 {
+		after, err := train.Loss(a, evalData, cfg.BatchSize, cfg.Scale, 99)
+		if err != nil {
+			return nil, nil, err
+		}
+		info["eval_loss_after"] = round4(after)
+	}
+	slog.Info("training done", "steps", res.Steps, "seconds", round4(res.Seconds), "pairs_per_second", round4(res.PairsPerSecond),
+		"train_loss_before", round4(trainBefore), "train_loss_after", round4(trainAfter))
+	a.Notes = info
+	return a, info, nil
+}
+
+func round4(v float64) float64 { return float64(int64(v*1e4+0.5)) / 1e4 }
+
+func runTrain(args []string) error {
+	fs := newFlagSet("train", "--pairs DIR -o ADAPTER [flags]",
+		"Trains a query adapter on the frozen encoder: DIR/train.jsonl pairs (query, episode_id, text),\n"+
+			"MultipleNegativesRanking loss with in-batch negatives, AdamW with linear warm-up. DIR/eval.jsonl,\n"+
+			"when present, gives a held-out loss before and after. Vectors are encoded once and cached.\n"+
+			"The adapter file records the base model fingerprint; the tuned model's fingerprint is\n"+
+			"sha256(base fingerprint + adapter bytes).")
+	pairsDir := fs.String("pairs", "", "folder with train.jsonl (and eval.jsonl) from `podsearch pairs`")
+	out := fs.String("o", "", "adapter file to write")
+	tf := addTrainFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *pairsDir == "" || *out == "" {
+		return fmt.Errorf("%w: -pairs and -o are required", errUsage)
+	}
+	if err := tf.check(); err != nil {
+		return err
+	}
+	trainPairs, err := evaluate.ReadPairs(filepath.Join(*pairsDir, "train.jsonl"))
+	if err != nil {
+		return err
+	}
+	var evalPairs []evaluate.Pair
+	if p := filepath.Join(*pairsDir, "eval.jsonl"); fileExists(p) {
+		if evalPairs, err = evaluate.ReadPairs(p); err != nil {
+			return err
+		}
+	}
+	enc, err := openVecEncoder(tf)
+	if err != nil {
+		return err
+	}
+	defer enc.Close()
+	a, info, err := fitAdapter(context.Background(), enc, tf, trainPairs, evalPairs)
+	if err != nil {
+		return err
+	}
+	if err := a.Save(*out); err != nil {
+		return err
+	}
+	fmt.Printf("wrote %s: %s adapter, base model %s, tuned model %s\n", *out, a.Kind, short12(a.BaseFingerprint), short12(a.Fingerprint()))
+	fmt.Printf("trained %v pairs in %v steps, %.1f s (%.0f pairs/s); train loss %v -> %v",
+		info["pairs"], info["steps"], info["seconds"], info["pairs_per_second"], info["train_loss_before"], info["train_loss_after"])
+	if _, ok := info["eval_loss_before"]; ok {
+		fmt.Printf("; eval loss %v -> %v", info["eval_loss_before"], info["eval_loss_after"])
+	}
+	fmt.Println()
+	return nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+func short12(s string) string {
+	if len(s) > 12 {
+		return s[:12]
+	}
+	return s
+}
