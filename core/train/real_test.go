@@ -129,9 +129,9 @@ func TestTrainingReducesLossOnRealPairs(t *testing.T) {
 func TestTrainRejectsBadData(t *testing.T) {
 	a, _ := adapter.New(adapter.Config{Kind: adapter.Linear, Dim: 4}, "fp")
 	bad := []Data{
-		{Queries: [][]float32{{1, 0, 0, 0}}, EpisodeOf: []int{0}},                                     // no episode 0
-		{Queries: [][]float32{{1, 0, 0}}, Episodes: [][]float32{{1, 0, 0, 0}}, EpisodeOf: []int{0}},   // width
-		{Queries: [][]float32{{1, 0, 0, 0}}, Episodes: [][]float32{{1, 0, 0, 0}}, EpisodeOf: []int{}}, // counts
+		{Queries: [][]float32{{1, 0, 0, 0}}, EpisodeOf: []int{0}},                                      // no episode 0
+		{Queries: [][]float32{{1, 0, 0}}, Episodes: [][]float32{{1, 0, 0, 0}}, EpisodeOf: []int{0}},    // width
+		{Queries: [][]float32{{1, 0, 0, 0}}, Episodes: [][]float32{{1, 0, 0, 0}}, EpisodeOf: []int{}},  // counts
 		{Queries: [][]float32{{1, 0, 0, 0}}, Episodes: [][]float32{{1, 0, 0, 0}}, EpisodeOf: []int{0}}, // one pair: no batch
 	}
 	for i, d := range bad {
