@@ -430,3 +430,11 @@ func (c *Cache) Close() error {
 	c.mem.StopAllGoroutines()
 	return nil
 }
+
+// RedisClient returns the shared tier's client, or nil.
+func (c *Cache) RedisClient() redis.UniversalClient {
+	if c.redis == nil {
+		return nil
+	}
+	return c.redis.client
+}
