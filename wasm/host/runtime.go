@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/podsearch/podsearch/core/assets"
@@ -136,7 +138,7 @@ func (rt *Runtime) Compile(ctx context.Context, name string, bin []byte) (*Modul
 		return m, nil
 	}
 	start := time.Now()
-	c, err := rt.r.CompileModule(ctx, bin)
+	c, err := rt.r.CompileModule(experimental.WithCompilationWorkers(ctx, runtime.GOMAXPROCS(0)), bin)
 	if err != nil {
 		return nil, fmt.Errorf("wasmhost: compiling module %s: %w", name, err)
 	}
@@ -154,4 +156,13 @@ func (m *Module) Exports() []string {
 		names = append(names, n)
 	}
 	return names
+}
+
+// ImportedMemoryMinPages is the smallest memory the module accepts as its imported memory
+// (its static data and default stack live below that size), and false when it imports none.
+func (m *Module) ImportedMemoryMinPages() (uint32, bool) {
+	for _, mem := range m.compiled.ImportedMemories() {
+		return mem.Min(), true
+	}
+	return 0, false
 }

@@ -142,3 +142,92 @@ void scan8(const uint8_t *codes, uint32_t n, uint32_t m, const float *lut, uint3
 		topk_push(h, acc, first_id + i);
 	}
 }
+
+// ---------------------------------------------------------------------------------------
+// 4-bit fast-scan over the layout of pq.PackFastScan4: block b (vectors 32b..32b+31) is m
+// groups of 16 bytes; byte t of group j holds code(32b+t, j) in its low nibble and
+// code(32b+16+t, j) in its high nibble. qlut holds m tables of 16 uint8 entries. The
+// distance of a vector is the exact integer sum of its m table entries (pq.ScanFastScan4),
+// computed 32 vectors at a time with two i8x16.swizzle lookups per group and uint16 lanes.
+// Vectors at or beyond n_valid (the padding of the last block) are skipped.
+
+EXPORT(fastscan4)
+void fastscan4(const uint8_t *packed, uint32_t nblocks, uint32_t m, const uint8_t *qlut,
+               uint32_t first_id, uint32_t n_valid, topk_head *h) {
+	const v128_t low4 = wasm_i8x16_splat(0x0f);
+	uint16_t sums[32];
+	for (uint32_t b = 0; b < nblocks; b++) {
+		const uint8_t *blk = packed + (uintptr_t)b * m * 16;
+		v128_t a0 = wasm_i16x8_splat(0), a1 = a0, a2 = a0, a3 = a0;
+		for (uint32_t j = 0; j < m; j++) {
+			v128_t tbl = wasm_v128_load(qlut + (uintptr_t)j * 16);
+			v128_t g = wasm_v128_load(blk + (uintptr_t)j * 16);
+			v128_t lo = wasm_i8x16_swizzle(tbl, wasm_v128_and(g, low4));
+			v128_t hi = wasm_i8x16_swizzle(tbl, wasm_u8x16_shr(g, 4));
+			a0 = wasm_i16x8_add(a0, wasm_u16x8_extend_low_u8x16(lo));
+			a1 = wasm_i16x8_add(a1, wasm_u16x8_extend_high_u8x16(lo));
+			a2 = wasm_i16x8_add(a2, wasm_u16x8_extend_low_u8x16(hi));
+			a3 = wasm_i16x8_add(a3, wasm_u16x8_extend_high_u8x16(hi));
+		}
+		float bound = topk_bound(h);
+		v128_t thr = wasm_i16x8_splat(bound >= 65535.0f ? (int16_t)0xffff : (int16_t)(uint16_t)bound);
+		v128_t keep = wasm_v128_or(wasm_v128_or(wasm_u16x8_le(a0, thr), wasm_u16x8_le(a1, thr)),
+		                           wasm_v128_or(wasm_u16x8_le(a2, thr), wasm_u16x8_le(a3, thr)));
+		if (!wasm_v128_any_true(keep)) continue;
+		wasm_v128_store(sums, a0);
+		wasm_v128_store(sums + 8, a1);
+		wasm_v128_store(sums + 16, a2);
+		wasm_v128_store(sums + 24, a3);
+		uint32_t base = first_id + b * 32;
+		for (uint32_t t = 0; t < 32; t++) {
+			uint32_t id = base + t;
+			if (id >= n_valid) break;
+			float d = (float)sums[t];
+			if (d <= topk_bound(h)) topk_push(h, d, id);
+		}
+	}
+}
+
+// ---------------------------------------------------------------------------------------
+// 8-bit scalar-quantized re-rank of candidate ids (codes[id*d .. id*d+d-1], one byte per
+// dimension), as sq.Query.Distance computes it.
+
+// sq8_ip: -(c + (s0+s1) + (s2+s3)) where s_r sums a[j]*code[j] over j = r mod 4 (the tail
+// of d not a multiple of 4 goes to s0); the four sums are the lanes of one f32x4.
+EXPORT(sq8_ip)
+void sq8_ip(const uint8_t *codes, uint32_t d, const float *a, float c, const uint32_t *ids,
+            uint32_t nids, topk_head *h) {
+	for (uint32_t i = 0; i < nids; i++) {
+		uint32_t id = ids[i];
+		const uint8_t *code = codes + (uintptr_t)id * d;
+		v128_t acc = wasm_f32x4_splat(0.0f);
+		uint32_t j = 0;
+		for (; j + 4 <= d; j += 4) {
+			v128_t bytes = wasm_v128_load32_zero(code + j);
+			v128_t f = wasm_f32x4_convert_u32x4(wasm_u32x4_extend_low_u16x8(wasm_u16x8_extend_low_u8x16(bytes)));
+			acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_v128_load(a + j), f));
+		}
+		float s0 = wasm_f32x4_extract_lane(acc, 0);
+		for (; j < d; j++) s0 += a[j] * (float)code[j];
+		float s1 = wasm_f32x4_extract_lane(acc, 1);
+		float s2 = wasm_f32x4_extract_lane(acc, 2);
+		float s3 = wasm_f32x4_extract_lane(acc, 3);
+		topk_push(h, -(c + (s0 + s1) + (s2 + s3)), id);
+	}
+}
+
+// sq8_l2: the sum over j ascending of (a[j] - scale[j]*code[j])^2.
+EXPORT(sq8_l2)
+void sq8_l2(const uint8_t *codes, uint32_t d, const float *a, const float *scale,
+            const uint32_t *ids, uint32_t nids, topk_head *h) {
+	for (uint32_t i = 0; i < nids; i++) {
+		uint32_t id = ids[i];
+		const uint8_t *code = codes + (uintptr_t)id * d;
+		float s = 0.0f;
+		for (uint32_t j = 0; j < d; j++) {
+			float diff = a[j] - scale[j] * (float)code[j];
+			s += diff * diff;
+		}
+		topk_push(h, s, id);
+	}
+}
