@@ -47,7 +47,8 @@ func runEval(args []string) error {
 			"  --corpus FILE --queries FILE: a queries file ({\"qid\",\"query\",\"relevant\":{id:grade}} a line) against a\n"+
 			"    corpus (ingest output or BEIR corpus.jsonl): Recall@10/30, MRR@30, nDCG@10;\n"+
 			"  --beir DIR: a BEIR folder (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv): nDCG@10, Recall@100, MRR@10;\n"+
-			"    with --adapt, first trains an adapter on pseudo-queries made from the corpus itself.\n"+
+			"  --adapt (with --beir or --corpus): first trains an adapter on pseudo-queries made from the corpus itself,\n"+
+			"    how a catalogue is adapted without labelled queries.\n"+
 			"Rows for BM25 and hybrid retrieval, and per language / query method, come with the dense ones.\n"+
 			"Writes PREFIX.json, PREFIX.md and PREFIX-recall.png; --json prints the JSON object on stdout.")
 	pairsDir := fs.String("pairs", "", "pairs folder (eval.jsonl, test.jsonl) from `podsearch pairs`")
@@ -55,7 +56,7 @@ func runEval(args []string) error {
 	queries := fs.String("queries", "", "queries file, JSONL: {\"qid\", \"query\", \"relevant\": {\"<id>\": grade}} (grade >= 1 relevant)")
 	beir := fs.String("beir", "", "BEIR folder to evaluate end to end")
 	split := fs.String("split", "test", "BEIR qrels split")
-	adapt := fs.Bool("adapt", false, "with --beir: train an adapter on pseudo-queries from the corpus (titles, inverse cloze), then evaluate")
+	adapt := fs.Bool("adapt", false, "with --beir or --corpus: first train an adapter on pseudo-queries made from that corpus's own documents (titles, inverse cloze), then evaluate base vs tuned")
 	perDoc := fs.Int("adapt-per-doc", 3, "with --adapt: pseudo-queries per document")
 	opts := evalOpts{}
 	fs.StringVar(&opts.adapterPath, "adapter", "", "adapter file (from `podsearch train`) for the tuned rows")
@@ -76,8 +77,8 @@ func runEval(args []string) error {
 	if (*queries == "") != (*corpus == "") {
 		return fmt.Errorf("%w: --queries and --corpus go together", errUsage)
 	}
-	if *adapt && (*beir == "" || opts.adapterPath != "") {
-		return fmt.Errorf("%w: --adapt needs --beir and no --adapter", errUsage)
+	if *adapt && ((*beir == "") == (*corpus == "") || opts.adapterPath != "") {
+		return fmt.Errorf("%w: --adapt needs one of --beir or --corpus, and no --adapter", errUsage)
 	}
 	if opts.hybridWeight < 0 || opts.hybridWeight > 1 || opts.curveK < 1 {
 		return fmt.Errorf("%w: --hybrid-weight must be in [0, 1] and --curve-k >= 1", errUsage)
@@ -139,6 +140,11 @@ func runEval(args []string) error {
 		if err := evaluate.CheckJudged(qs, docs); err != nil {
 			return err
 		}
+		if *adapt {
+			if ad, err = adaptTo(ctx, enc, tf, report, evaluate.Subsample(docs, qs, opts.maxDocs), *perDoc); err != nil {
+				return err
+			}
+		}
 		set := evaluate.Set{Section: "queries", Docs: docs, Queries: qs, Metrics: queryMetrics, MinSubset: 3}
 		if err := evalSection(ctx, enc, report, set, ad, opts); err != nil {
 			return err
@@ -152,14 +158,9 @@ func runEval(args []string) error {
 		}
 		set := evaluate.Set{Section: "beir " + filepath.Base(*beir), Docs: docs, Queries: qs, Metrics: beirMetrics}
 		if *adapt {
-			pseudo := evaluate.PseudoPairs(evaluate.Subsample(docs, qs, opts.maxDocs), *perDoc, *tf.seed)
-			slog.Info("adapt: pseudo-queries from the corpus", "pairs", len(pseudo))
-			a, info, err := fitAdapter(ctx, enc, tf, pseudo, nil)
-			if err != nil {
+			if ad, err = adaptTo(ctx, enc, tf, report, evaluate.Subsample(docs, qs, opts.maxDocs), *perDoc); err != nil {
 				return err
 			}
-			ad, report.Training = a, info
-			report.Adapter = "--adapt (pseudo-queries: title, inverse cloze)"
 		}
 		if err := evalSection(ctx, enc, report, set, ad, opts); err != nil {
 			return err
@@ -191,6 +192,20 @@ func runEval(args []string) error {
 		return nil
 	}
 	return report.WriteMarkdown(os.Stdout)
+}
+
+// adaptTo trains an adapter on pseudo-queries made from docs (the --adapt recipe) and
+// records the training in the report.
+func adaptTo(ctx context.Context, enc *vecEncoder, tf *trainFlags, report *evaluate.Report, docs []evaluate.Doc, perDoc int) (*adapter.Adapter, error) {
+	pseudo := evaluate.PseudoPairs(docs, perDoc, *tf.seed)
+	slog.Info("adapt: pseudo-queries from the corpus", "documents", len(docs), "pairs", len(pseudo))
+	a, info, err := fitAdapter(ctx, enc, tf, pseudo, nil)
+	if err != nil {
+		return nil, err
+	}
+	report.Training = info
+	report.Adapter = "--adapt (pseudo-queries from the corpus: title, inverse cloze)"
+	return a, nil
 }
 
 // evalSection encodes a set's documents and queries (cached) and adds its dense, BM25 and

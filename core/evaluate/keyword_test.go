@@ -1,0 +1,87 @@
+package evaluate
+
+import (
+	"math/rand/v2"
+	"reflect"
+	"testing"
+
+	"github.com/podsearch/podsearch/core/metrics"
+)
+
+func TestBM25AndHybrid(t *testing.T) {
+	docs := []Doc{
+		{ID: "a", Text: "Staying healthy over Christmas: eating well during the holidays"},
+		{ID: "b", Text: "The history of the Roman empire"},
+		{ID: "c", Text: "Holiday travel tips for Christmas in Europe"},
+	}
+	qs := []Query{{ID: "q", Text: "healthy christmas eating", Relevant: metrics.Qrels{"a": 1}}}
+	kw := BM25(docs, qs)
+	if _, ok := kw[0][1]; ok {
+		t.Errorf("doc b shares no term with the query but was scored: %v", kw[0])
+	}
+	ranked := RankSparse(kw, len(docs), 10)
+	if !reflect.DeepEqual(ranked[0], []int{0, 2}) {
+		t.Errorf("bm25 ranking = %v, want [0 2] (a matches three terms, c one, b none)", ranked[0])
+	}
+	// Hybrid at weight 1 is dense search; at weight 0 it ranks keyword matches first.
+	rng := rand.New(rand.NewPCG(9, 9))
+	dv := randVecs(rng, 3, 8)
+	qv := [][]float32{append([]float32(nil), dv[1]...)} // dense favours b
+	dense, _ := Search(qv, dv, 3)
+	h1, err := Hybrid(qv, dv, kw, 1, 3)
+	if err != nil || !reflect.DeepEqual(h1, dense) {
+		t.Errorf("hybrid weight 1 = %v, dense = %v (%v)", h1, dense, err)
+	}
+	h0, _ := Hybrid(qv, dv, kw, 0, 3)
+	if h0[0][0] != 0 || h0[0][1] != 2 {
+		t.Errorf("hybrid weight 0 = %v, want keyword order first", h0[0])
+	}
+	if _, err := Hybrid(qv, dv, kw, 1.5, 3); err == nil {
+		t.Error("weight outside [0, 1] accepted")
+	}
+	if _, err := Hybrid(qv, dv, nil, 0.5, 3); err == nil {
+		t.Error("missing keyword scores accepted")
+	}
+}
+
+func TestSentencesAndPseudoPairs(t *testing.T) {
+	got := Sentences("We tested 3.5 mg doses, e.g. in mice. Results were clear! 12 patients improved. End")
+	want := []string{"We tested 3.5 mg doses, e.g. in mice.", "Results were clear!", "12 patients improved.", "End"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Sentences = %q", got)
+	}
+	docs := []Doc{
+		{ID: "d1", Title: "Staying healthy over Christmas", Text: "Staying healthy over Christmas. A doctor explains how to eat well in December. Too short. She also talks about her letter to patients this year.", Language: "en"},
+		{ID: "d2", Title: "Ep 12", Text: "Ep 12. Only one long enough sentence is here for the cloze task."},
+	}
+	ps := PseudoPairs(docs, 3, 1)
+	var methods []string
+	for _, p := range ps {
+		methods = append(methods, p.EpisodeID+":"+p.Method)
+		if p.Query == "Too short." || p.Query == "Ep 12" {
+			t.Errorf("uninformative query kept: %q", p.Query)
+		}
+	}
+	// d1: title + two long sentences; d2: the short title is skipped, one sentence.
+	if !reflect.DeepEqual(methods, []string{"d1:title", "d1:ict", "d1:ict", "d2:ict"}) {
+		t.Errorf("pairs = %v", methods)
+	}
+	if again := PseudoPairs(docs, 3, 1); !reflect.DeepEqual(again, ps) {
+		t.Error("same seed gave different pairs")
+	}
+	if n := len(PseudoPairs(docs, 1, 1)); n != 2 {
+		t.Errorf("perDoc 1 gave %d pairs", n)
+	}
+}
+
+func TestSubsample(t *testing.T) {
+	docs := []Doc{{ID: "a"}, {ID: "b"}, {ID: "c"}, {ID: "d"}}
+	qs := []Query{{Relevant: metrics.Qrels{"c": 1, "d": 0}}}
+	got := Subsample(docs, qs, 2)
+	if len(got) != 2 || got[0].ID != "c" || got[1].ID != "a" {
+		t.Errorf("Subsample = %v, want judged c first, then a", got)
+	}
+	if len(Subsample(docs, qs, 0)) != 4 {
+		t.Error("maxDocs 0 should keep everything")
+	}
+}
