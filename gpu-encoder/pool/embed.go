@@ -78,6 +78,9 @@ func (p *Pool) Embed(ctx context.Context, tokenIDs [][]int32) ([][]float32, erro
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("encoder pool: %w (last error: %v)", err, lastErr)
 	}
+	if time.Until(deadline) < p.cfg.BackoffBase {
+		return nil, fmt.Errorf("encoder pool: %w after %d tries (last error: %v)", context.DeadlineExceeded, len(tried), lastErr)
+	}
 	return nil, fmt.Errorf("encoder pool: gave up after %d tries: %w", len(tried), lastErr)
 }
 

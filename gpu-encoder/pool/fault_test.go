@@ -2,6 +2,7 @@ package pool_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,9 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/podsearch/podsearch/core/encoder"
 	"github.com/podsearch/podsearch/gpu-encoder/pool"
 	"github.com/podsearch/podsearch/gpu-encoder/standin"
 	"github.com/podsearch/podsearch/gpu-encoder/wire"
+	"github.com/podsearch/podsearch/internal/testenv"
 )
 
 // faultPool is a pool tuned for fast failure detection on loopback.
@@ -215,4 +218,33 @@ func TestFaultExpiredDeadlineNeverReachesTheModel(t *testing.T) {
 	if n := metric(t, c.addr, "podsearch_encoder_expired_sequences_total"); n < 1 {
 		t.Fatalf("expired counter %v", n)
 	}
+}
+
+// TestFaultKillOneOfThreeRealModel is the kill test with three processes running the real
+// USE-lite session: no client request fails, and every vector equals the library's.
+func TestFaultKillOneOfThreeRealModel(t *testing.T) {
+	sess, err := encoder.Open(encoder.Options{IntraOpThreads: 1})
+	if errors.Is(err, encoder.ErrNotSetUp) {
+		testenv.SkipOrFailModel(t, "the encoder model")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	var children []*child
+	for range 3 {
+		children = append(children, spawn(t, "POOLTEST_BACKEND=model"))
+	}
+	var mu sync.Mutex
+	want := func(seq []int32) []float32 {
+		mu.Lock()
+		defer mu.Unlock()
+		v, err := sess.Embed(context.Background(), [][]int32{seq})
+		if err != nil {
+			t.Error(err)
+			return nil
+		}
+		return v[0]
+	}
+	killOneUnderLoad(t, children, 8, 500*time.Millisecond, time.Second, want)
 }

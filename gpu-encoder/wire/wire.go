@@ -279,6 +279,9 @@ func DecodeEmbeddings(b []byte) (model string, vecs [][]float32, err error) {
 	}
 	model = string(rest[:fl])
 	rest = rest[fl:]
+	if n != 0 && dim == 0 {
+		return "", nil, fmt.Errorf("binary embeddings body announces %d vectors of dimension 0", n)
+	}
 	if n != 0 && dim > uint64(len(rest))/n/uint64(size) || uint64(len(rest)) != n*dim*uint64(size) {
 		return "", nil, fmt.Errorf("binary embeddings body has %d value bytes; its header announces %d x %d", len(rest), n, dim)
 	}
