@@ -1,0 +1,63 @@
+package pairs
+
+import (
+	"hash/fnv"
+	"math/rand/v2"
+	"strings"
+
+	"github.com/podsearch/podsearch/core/ingest"
+)
+
+// MethodInverseCloze tags pairs whose query is a sentence taken out of the description.
+const MethodInverseCloze = "inverse-cloze"
+
+// Bounds on an inverse-cloze query and on what is left of the text, in tokens (words, or
+// character bigrams for CJK): a query must say something and stay query-sized, and the
+// document must still be a document.
+const (
+	minSentenceTokens = 4
+	maxSentenceTokens = 40
+	minRestTokens     = 4
+)
+
+// InverseCloze is the Inverse Cloze Task (Lee, Chang and Toutanova 2019): a sentence of the
+// description is the query; the episode text without that sentence is the document.
+type InverseCloze struct {
+	seed uint64
+}
+
+// NewInverseCloze returns the generator; seed fixes which sentences each episode gives.
+func NewInverseCloze(seed uint64) *InverseCloze { return &InverseCloze{seed: seed} }
+
+// Method implements Generator.
+func (g *InverseCloze) Method() string { return MethodInverseCloze }
+
+// Generate implements Generator: up to n distinct sentences of the description, in a
+// random order fixed by the seed and the episode id, each with the text left without it.
+func (g *InverseCloze) Generate(ep *ingest.Episode, n int) []Candidate {
+	sents := sentences(ep.Description)
+	total := len(tokenize(ep.Text))
+	var usable []int
+	for i, s := range sents {
+		k := len(tokenize(s))
+		if k >= minSentenceTokens && k <= maxSentenceTokens && total-k >= minRestTokens && !strings.EqualFold(s, ep.Title) {
+			usable = append(usable, i)
+		}
+	}
+	h := fnv.New64a()
+	h.Write([]byte(ep.ID))
+	rng := rand.New(rand.NewPCG(g.seed, h.Sum64()))
+	rng.Shuffle(len(usable), func(i, j int) { usable[i], usable[j] = usable[j], usable[i] })
+	var out []Candidate
+	for _, i := range usable {
+		if len(out) >= n {
+			break
+		}
+		rest := make([]string, 0, len(sents)-1)
+		rest = append(rest, sents[:i]...)
+		rest = append(rest, sents[i+1:]...)
+		text := ingest.ComposeText(ep.Title, strings.Join(rest, " "), ep.ShowTitle, ep.ShowDescription)
+		out = append(out, Candidate{Query: sents[i], Text: text})
+	}
+	return out
+}
