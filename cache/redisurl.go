@@ -29,8 +29,11 @@ const (
 // Sentinel-managed master or a Redis Cluster:
 //
 //	redis[s]://[user[:password]@]host[:port][/db][?param=value&...]
+//	redis[s]+cluster://[user[:password]@]host[:port][?addr=host:port&...]
+//	redis[s]+sentinel://[user[:password]@]host[:port]/MASTER[?addr=host:port&...]
 //
-// rediss enables TLS (server certificates are verified; tls_ca=FILE adds a CA bundle,
+// The +cluster and +sentinel schemes are short for mode=cluster and mode=sentinel (the
+// path then names the master). rediss enables TLS (server certificates are verified; tls_ca=FILE adds a CA bundle,
 // tls_server_name overrides the name checked, skip_verify=true turns checking off). The
 // user and password are the ACL credentials of the data nodes. Parameters:
 //
@@ -57,12 +60,21 @@ func ParseRedisURL(raw string) (*redis.UniversalOptions, error) {
 		ContextTimeoutEnabled: true,
 		DisableIdentity:       true,
 	}
-	switch u.Scheme {
+	base, variant, _ := strings.Cut(u.Scheme, "+")
+	switch base {
 	case "redis":
 	case "rediss":
 		o.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	default:
 		return nil, fmt.Errorf("cache: redis url: scheme %q is not redis or rediss", u.Scheme)
+	}
+	mode := ""
+	switch variant {
+	case "":
+	case "cluster", "sentinel":
+		mode = variant
+	default:
+		return nil, fmt.Errorf("cache: redis url: scheme %q (want redis, rediss, redis+cluster or redis+sentinel)", u.Scheme)
 	}
 	if u.Opaque != "" || u.Host == "" {
 		return nil, errors.New("cache: redis url: no host (want redis://host:port)")
@@ -80,7 +92,9 @@ func ParseRedisURL(raw string) (*redis.UniversalOptions, error) {
 		o.Username = u.User.Username()
 		o.Password, _ = u.User.Password()
 	}
-	if p := strings.Trim(u.Path, "/"); p != "" {
+	if p := strings.Trim(u.Path, "/"); p != "" && mode == "sentinel" {
+		o.MasterName = p // redis+sentinel://host:26379/MASTER
+	} else if p != "" {
 		db, err := strconv.Atoi(p)
 		if err != nil || db < 0 {
 			return nil, fmt.Errorf("cache: redis url: database %q is not a number", p)
@@ -91,7 +105,6 @@ func ParseRedisURL(raw string) (*redis.UniversalOptions, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cache: redis url: %w", err)
 	}
-	mode := ""
 	serverName := host
 	for name, vals := range q {
 		v := vals[len(vals)-1]

@@ -48,6 +48,14 @@ func TestParseRedisURL(t *testing.T) {
 	if o.MasterName != "mymaster" || o.Password != "pw" || o.SentinelPassword != "spw" || len(o.Addrs) != 2 {
 		t.Fatalf("sentinel: %+v", o)
 	}
+	o, err = ParseRedisURL("rediss+cluster://u:p@cfg.example:7000")
+	if err != nil || !o.IsClusterMode || o.TLSConfig == nil || o.Username != "u" {
+		t.Fatalf("rediss+cluster: %+v %v", o, err)
+	}
+	o, err = ParseRedisURL("redis+sentinel://s1:26379/mymaster?addr=s2:26379")
+	if err != nil || o.MasterName != "mymaster" || len(o.Addrs) != 2 || o.DB != 0 {
+		t.Fatalf("redis+sentinel: %+v %v", o, err)
+	}
 	if o, _ := ParseRedisURL("redis://h"); o.Addrs[0] != "h:6379" {
 		t.Fatalf("default port: %v", o.Addrs)
 	}
@@ -88,6 +96,9 @@ func TestParseRedisURLErrors(t *testing.T) {
 		"redis://h:1?skip_verify=true",
 		"rediss://h:1?skip_verify=maybe",
 		"redis://h:1?%zz",
+		"redis+ring://h:1",
+		"redis+sentinel://h:1",
+		"redis+cluster://h:1/2",
 	} {
 		if _, err := ParseRedisURL(u); err == nil {
 			t.Errorf("%q: no error", u)
