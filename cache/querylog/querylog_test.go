@@ -85,7 +85,7 @@ func TestReadTRECTopics(t *testing.T) {
 func TestNormalize(t *testing.T) {
 	for in, want := range map[string]string{
 		"  a \t b\n c  ": "a b c",
-		"ﬁsh":           "fish",
+		"ﬁsh":            "fish",
 		"Case Kept":      "Case Kept",
 		"":               "",
 	} {
