@@ -1,0 +1,822 @@
+package deploy
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/yaml"
+
+	"github.com/podsearch/podsearch/cache"
+	"github.com/podsearch/podsearch/internal/testenv"
+)
+
+// newObject returns an empty API object for an apiVersion and kind the manifests may use.
+func newObject(apiVersion, kind string) (any, bool) {
+	switch apiVersion + "/" + kind {
+	case "v1/Namespace":
+		return &corev1.Namespace{}, true
+	case "v1/ServiceAccount":
+		return &corev1.ServiceAccount{}, true
+	case "v1/ConfigMap":
+		return &corev1.ConfigMap{}, true
+	case "v1/Secret":
+		return &corev1.Secret{}, true
+	case "v1/PersistentVolumeClaim":
+		return &corev1.PersistentVolumeClaim{}, true
+	case "v1/Service":
+		return &corev1.Service{}, true
+	case "apps/v1/Deployment":
+		return &appsv1.Deployment{}, true
+	case "apps/v1/StatefulSet":
+		return &appsv1.StatefulSet{}, true
+	case "autoscaling/v2/HorizontalPodAutoscaler":
+		return &autoscalingv2.HorizontalPodAutoscaler{}, true
+	case "policy/v1/PodDisruptionBudget":
+		return &policyv1.PodDisruptionBudget{}, true
+	case "batch/v1/Job":
+		return &batchv1.Job{}, true
+	case "batch/v1/CronJob":
+		return &batchv1.CronJob{}, true
+	}
+	return nil, false
+}
+
+// object is one decoded manifest document.
+type object struct {
+	file       string
+	apiVersion string
+	kind, name string
+	raw        map[string]any // the document as generic JSON (what patches edit)
+	typed      any
+}
+
+func (o *object) id() string { return o.kind + "/" + o.name }
+
+// kustomization is the subset of Kustomize's schema the manifests use; decoding it
+// strictly makes any other field (or a typo) an error.
+type kustomization struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Namespace  string `json:"namespace,omitempty"`
+	Labels     []struct {
+		Pairs            map[string]string `json:"pairs"`
+		IncludeSelectors bool              `json:"includeSelectors"`
+	} `json:"labels,omitempty"`
+	Images []struct {
+		Name   string `json:"name"`
+		NewTag string `json:"newTag"`
+	} `json:"images,omitempty"`
+	Resources []string `json:"resources"`
+	Patches   []struct {
+		Path   string `json:"path"`
+		Target *struct {
+			Group   string `json:"group,omitempty"`
+			Version string `json:"version,omitempty"`
+			Kind    string `json:"kind"`
+			Name    string `json:"name"`
+		} `json:"target,omitempty"`
+	} `json:"patches,omitempty"`
+}
+
+// jsonPatchOp is one RFC 6902 operation.
+type jsonPatchOp struct {
+	Op    string `json:"op"`
+	Path  string `json:"path"`
+	Value any    `json:"value,omitempty"`
+}
+
+func readFile(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := fs.ReadFile(Manifests, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// splitDocs splits a multi-document YAML file at "---" lines, dropping empty documents.
+func splitDocs(b []byte) [][]byte {
+	var out [][]byte
+	for _, d := range regexp.MustCompile(`(?m)^---[ \t]*$`).Split(string(b), -1) {
+		if strings.TrimSpace(stripComments(d)) != "" {
+			out = append(out, []byte(d))
+		}
+	}
+	return out
+}
+
+func stripComments(s string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(s, "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(l), "#") {
+			b.WriteString(l + "\n")
+		}
+	}
+	return b.String()
+}
+
+// decodeObject decodes one document strictly into its API type and checks that
+// re-encoding the typed object keeps every field the document set (so a field whose name
+// differs only in case, which Go's JSON decoding would accept, is caught too).
+func decodeObject(file string, doc []byte) (*object, error) {
+	var head struct {
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+		Metadata   struct {
+			Name string `json:"name"`
+		} `json:"metadata"`
+	}
+	if err := yaml.Unmarshal(doc, &head); err != nil {
+		return nil, fmt.Errorf("%s: not YAML: %v", file, err)
+	}
+	typed, ok := newObject(head.APIVersion, head.Kind)
+	if !ok {
+		return nil, fmt.Errorf("%s: unknown apiVersion/kind %s/%s (a typo, or add the type to newObject)", file, head.APIVersion, head.Kind)
+	}
+	if head.Metadata.Name == "" {
+		return nil, fmt.Errorf("%s: %s without metadata.name", file, head.Kind)
+	}
+	if err := yaml.UnmarshalStrict(doc, typed); err != nil {
+		return nil, fmt.Errorf("%s: %s %s: %v", file, head.Kind, head.Metadata.Name, err)
+	}
+	var raw map[string]any
+	if err := yaml.Unmarshal(doc, &raw); err != nil {
+		return nil, err
+	}
+	back, err := json.Marshal(typed)
+	if err != nil {
+		return nil, err
+	}
+	var round map[string]any
+	if err := json.Unmarshal(back, &round); err != nil {
+		return nil, err
+	}
+	if lost := lostFields("", raw, round); len(lost) > 0 {
+		return nil, fmt.Errorf("%s: %s %s: fields not in the API type (check their spelling and case): %v", file, head.Kind, head.Metadata.Name, lost)
+	}
+	return &object{file: file, apiVersion: head.APIVersion, kind: head.Kind, name: head.Metadata.Name, raw: raw, typed: typed}, nil
+}
+
+// lostFields lists the paths set in orig that are missing from round, ignoring zero values
+// that re-encoding omits.
+func lostFields(prefix string, orig, round any) []string {
+	var lost []string
+	switch o := orig.(type) {
+	case map[string]any:
+		r, _ := round.(map[string]any)
+		for k, v := range o {
+			rv, ok := r[k]
+			if !ok {
+				if !isZero(v) {
+					lost = append(lost, prefix+"/"+k)
+				}
+				continue
+			}
+			lost = append(lost, lostFields(prefix+"/"+k, v, rv)...)
+		}
+	case []any:
+		r, _ := round.([]any)
+		for i, v := range o {
+			if i < len(r) {
+				lost = append(lost, lostFields(prefix+"/"+strconv.Itoa(i), v, r[i])...)
+			}
+		}
+	}
+	sort.Strings(lost)
+	return lost
+}
+
+func isZero(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return true
+	case bool:
+		return !x
+	case float64:
+		return x == 0
+	case string:
+		return x == ""
+	case map[string]any:
+		return len(x) == 0
+	case []any:
+		return len(x) == 0
+	}
+	return false
+}
+
+// build assembles the objects of the kustomization in dir the way Kustomize does for the
+// features used here: resources (files and folders), JSON 6902 patches with targets, and
+// strategic-merge "$patch: delete" documents.
+func build(t *testing.T, dir string, used map[string]bool) []*object {
+	t.Helper()
+	kfile := path.Join(dir, "kustomization.yaml")
+	used[kfile] = true
+	var k kustomization
+	if err := yaml.UnmarshalStrict(readFile(t, kfile), &k); err != nil {
+		t.Fatalf("%s: %v", kfile, err)
+	}
+	if k.APIVersion != "kustomize.config.k8s.io/v1beta1" || k.Kind != "Kustomization" {
+		t.Fatalf("%s: apiVersion/kind %s/%s", kfile, k.APIVersion, k.Kind)
+	}
+	var objs []*object
+	for _, r := range k.Resources {
+		p := path.Clean(path.Join(dir, r))
+		fi, err := fs.Stat(Manifests, p)
+		if err != nil {
+			t.Fatalf("%s: resource %s: %v", kfile, r, err)
+		}
+		if fi.IsDir() {
+			objs = append(objs, build(t, p, used)...)
+			continue
+		}
+		used[p] = true
+		for _, doc := range splitDocs(readFile(t, p)) {
+			o, err := decodeObject(p, doc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			objs = append(objs, o)
+		}
+	}
+	for _, pt := range k.Patches {
+		p := path.Join(dir, pt.Path)
+		used[p] = true
+		b := readFile(t, p)
+		if strings.HasSuffix(p, ".json6902.yaml") {
+			if pt.Target == nil {
+				t.Fatalf("%s: JSON 6902 patch %s needs a target", kfile, pt.Path)
+			}
+			var ops []jsonPatchOp
+			if err := yaml.UnmarshalStrict(b, &ops); err != nil {
+				t.Fatalf("%s: %v", p, err)
+			}
+			o := find(objs, pt.Target.Kind, pt.Target.Name)
+			if o == nil {
+				t.Fatalf("%s: target %s/%s does not exist", kfile, pt.Target.Kind, pt.Target.Name)
+			}
+			if gv := strings.TrimPrefix(pt.Target.Group+"/"+pt.Target.Version, "/"); gv != o.apiVersion {
+				t.Fatalf("%s: target %s/%s is %s, not %s", kfile, pt.Target.Kind, pt.Target.Name, o.apiVersion, gv)
+			}
+			for _, op := range ops {
+				if err := applyOp(o.raw, op); err != nil {
+					t.Fatalf("%s: %s %s: %v", p, op.Op, op.Path, err)
+				}
+			}
+			doc, _ := json.Marshal(o.raw)
+			patched, err := decodeObject(p+" (applied to "+o.file+")", doc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			*o = *patched
+			continue
+		}
+		// Strategic-merge patches: only deletions are used.
+		for _, doc := range splitDocs(b) {
+			var del struct {
+				APIVersion string `json:"apiVersion"`
+				Kind       string `json:"kind"`
+				Metadata   struct {
+					Name string `json:"name"`
+				} `json:"metadata"`
+				Patch string `json:"$patch"`
+			}
+			if err := yaml.UnmarshalStrict(doc, &del); err != nil || del.Patch != "delete" {
+				t.Fatalf("%s: only `$patch: delete` strategic-merge patches are supported here (%v)", p, err)
+			}
+			i := index(objs, del.Kind, del.Metadata.Name)
+			if i < 0 || objs[i].apiVersion != del.APIVersion {
+				t.Fatalf("%s: deletes %s %s/%s, which does not exist", p, del.APIVersion, del.Kind, del.Metadata.Name)
+			}
+			objs = append(objs[:i], objs[i+1:]...)
+		}
+	}
+	return objs
+}
+
+func index(objs []*object, kind, name string) int {
+	for i, o := range objs {
+		if o.kind == kind && o.name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+func find(objs []*object, kind, name string) *object {
+	if i := index(objs, kind, name); i >= 0 {
+		return objs[i]
+	}
+	return nil
+}
+
+// applyOp applies one JSON 6902 add, remove or replace to doc.
+func applyOp(doc map[string]any, op jsonPatchOp) error {
+	if !strings.HasPrefix(op.Path, "/") {
+		return fmt.Errorf("path must start with /")
+	}
+	parts := strings.Split(op.Path[1:], "/")
+	for i, p := range parts {
+		parts[i] = strings.ReplaceAll(strings.ReplaceAll(p, "~1", "/"), "~0", "~")
+	}
+	var parent any = doc
+	for _, p := range parts[:len(parts)-1] {
+		switch c := parent.(type) {
+		case map[string]any:
+			next, ok := c[p]
+			if !ok {
+				return fmt.Errorf("no %q", p)
+			}
+			parent = next
+		case []any:
+			i, err := strconv.Atoi(p)
+			if err != nil || i < 0 || i >= len(c) {
+				return fmt.Errorf("bad index %q", p)
+			}
+			parent = c[i]
+		default:
+			return fmt.Errorf("%q is not a container", p)
+		}
+	}
+	last := parts[len(parts)-1]
+	switch c := parent.(type) {
+	case map[string]any:
+		_, exists := c[last]
+		switch op.Op {
+		case "add":
+			c[last] = op.Value
+		case "replace":
+			if !exists {
+				return fmt.Errorf("nothing to replace at %q", last)
+			}
+			c[last] = op.Value
+		case "remove":
+			if !exists {
+				return fmt.Errorf("nothing to remove at %q", last)
+			}
+			delete(c, last)
+		default:
+			return fmt.Errorf("unsupported op")
+		}
+	case []any:
+		// Arrays are replaced in their parent; find it again by walking (simple: only
+		// appends with "-" and replacements of an index are used).
+		i := len(c)
+		if last != "-" {
+			n, err := strconv.Atoi(last)
+			if err != nil || n < 0 || n >= len(c) {
+				return fmt.Errorf("bad index %q", last)
+			}
+			i = n
+		}
+		switch {
+		case op.Op == "add" && last == "-":
+			c = append(c, op.Value)
+		case op.Op == "replace" && last != "-":
+			c[i] = op.Value
+		case op.Op == "remove" && last != "-":
+			c = append(c[:i], c[i+1:]...)
+		default:
+			return fmt.Errorf("unsupported array op")
+		}
+		return setPath(doc, parts[:len(parts)-1], c)
+	default:
+		return fmt.Errorf("parent is not a container")
+	}
+	return nil
+}
+
+func setPath(doc map[string]any, parts []string, v any) error {
+	var cur any = doc
+	for i, p := range parts {
+		lastPart := i == len(parts)-1
+		switch c := cur.(type) {
+		case map[string]any:
+			if lastPart {
+				c[p] = v
+				return nil
+			}
+			cur = c[p]
+		case []any:
+			n, _ := strconv.Atoi(p)
+			if lastPart {
+				c[n] = v
+				return nil
+			}
+			cur = c[n]
+		}
+	}
+	return nil
+}
+
+// overlays are the kustomizations to build and check.
+var overlays = []string{"base", "overlays/cpu", "overlays/managed-redis", "overlays/sharded"}
+
+func TestEveryManifestDecodesStrictlyAndIsUsed(t *testing.T) {
+	used := map[string]bool{}
+	for _, dir := range overlays {
+		build(t, dir, used)
+	}
+	err := fs.WalkDir(Manifests, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".yaml") {
+			return err
+		}
+		if strings.HasSuffix(p, "-values.yaml") {
+			// Helm values for an external chart: plain YAML, strictly (no duplicate keys).
+			var v map[string]any
+			if err := yaml.UnmarshalStrict(readFile(t, p), &v); err != nil || len(v) == 0 {
+				t.Errorf("%s: %v", p, err)
+			}
+			return nil
+		}
+		if !used[p] {
+			t.Errorf("%s is not used by any kustomization (%v)", p, overlays)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestStrictDecodingCatchesTypos(t *testing.T) {
+	orig := string(readFile(t, "base/edge-deployment.yaml"))
+	if _, err := decodeObject("edge", []byte(orig)); err != nil {
+		t.Fatalf("the real manifest fails: %v", err)
+	}
+	for name, typo := range map[string][2]string{
+		"unknown field":            {"readinessProbe:", "readynessProbe:"},
+		"field in the wrong place": {"      terminationGracePeriodSeconds: 45", "      terminationGracePeriodSeconds: 45\n      replicas: 3"},
+		"wrong case":               {"containerPort: 8080", "ContainerPort: 8080"},
+		"wrong type":               {"replicas: 3", "replicas: three"},
+		"duplicate field":          {"  replicas: 3", "  replicas: 3\n  replicas: 4"},
+		"old API version":          {"apiVersion: apps/v1", "apiVersion: apps/v1beta1"},
+	} {
+		if !strings.Contains(orig, typo[0]) {
+			t.Fatalf("%s: %q not in the manifest", name, typo[0])
+		}
+		bad := strings.Replace(orig, typo[0], typo[1], 1)
+		if _, err := decodeObject("edge", []byte(bad)); err == nil {
+			t.Errorf("%s: decoded without error", name)
+		}
+	}
+}
+
+// podTemplate returns the pod template of a workload object, or nil.
+func podTemplate(o *object) *corev1.PodTemplateSpec {
+	switch x := o.typed.(type) {
+	case *appsv1.Deployment:
+		return &x.Spec.Template
+	case *appsv1.StatefulSet:
+		return &x.Spec.Template
+	case *batchv1.Job:
+		return &x.Spec.Template
+	case *batchv1.CronJob:
+		return &x.Spec.JobTemplate.Spec.Template
+	}
+	return nil
+}
+
+// podsMatching returns the workloads whose pod labels sel selects.
+func podsMatching(objs []*object, sel labels.Selector) []*object {
+	var out []*object
+	for _, o := range objs {
+		if pt := podTemplate(o); pt != nil && sel.Matches(labels.Set(pt.Labels)) {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+func mustSelector(t *testing.T, o *object, ls *metav1.LabelSelector) labels.Selector {
+	t.Helper()
+	if ls == nil || (len(ls.MatchLabels) == 0 && len(ls.MatchExpressions) == 0) {
+		t.Fatalf("%s: empty selector selects everything", o.id())
+	}
+	sel, err := metav1.LabelSelectorAsSelector(ls)
+	if err != nil {
+		t.Fatalf("%s: %v", o.id(), err)
+	}
+	return sel
+}
+
+// serverRoutes are the HTTP paths of the podsearch servers that probes may use.
+var serverRoutes = map[string][]string{
+	"serve-edge":    {"/healthz", "/readyz", "/metrics"},
+	"serve-encoder": {"/healthz", "/readyz", "/metrics"},
+}
+
+func TestCrossReferences(t *testing.T) {
+	for _, dir := range overlays {
+		t.Run(dir, func(t *testing.T) {
+			objs := build(t, dir, map[string]bool{})
+			seen := map[string]bool{}
+			for _, o := range objs {
+				if seen[o.id()] {
+					t.Errorf("%s defined twice", o.id())
+				}
+				seen[o.id()] = true
+			}
+			for _, o := range objs {
+				checkObject(t, objs, o)
+			}
+		})
+	}
+}
+
+func checkObject(t *testing.T, objs []*object, o *object) {
+	switch x := o.typed.(type) {
+	case *corev1.Service:
+		sel := mustSelector(t, o, &metav1.LabelSelector{MatchLabels: x.Spec.Selector})
+		pods := podsMatching(objs, sel)
+		if len(pods) == 0 {
+			t.Errorf("%s: selector %v matches no pods", o.id(), x.Spec.Selector)
+		}
+		for _, p := range x.Spec.Ports {
+			for _, w := range pods {
+				if !hasPort(podTemplate(w), p.TargetPort.String()) {
+					t.Errorf("%s: targetPort %s is not a port of %s", o.id(), p.TargetPort.String(), w.id())
+				}
+			}
+		}
+	case *autoscalingv2.HorizontalPodAutoscaler:
+		ref := x.Spec.ScaleTargetRef
+		if target := find(objs, ref.Kind, ref.Name); target == nil || target.apiVersion != ref.APIVersion {
+			t.Errorf("%s: scale target %s %s/%s does not exist", o.id(), ref.APIVersion, ref.Kind, ref.Name)
+		}
+		if x.Spec.MinReplicas == nil || *x.Spec.MinReplicas < 2 || *x.Spec.MinReplicas > x.Spec.MaxReplicas {
+			t.Errorf("%s: replicas min %v max %d", o.id(), x.Spec.MinReplicas, x.Spec.MaxReplicas)
+		}
+	case *policyv1.PodDisruptionBudget:
+		if len(podsMatching(objs, mustSelector(t, o, x.Spec.Selector))) == 0 {
+			t.Errorf("%s: selector matches no pods", o.id())
+		}
+	case *appsv1.Deployment:
+		if !mustSelector(t, o, x.Spec.Selector).Matches(labels.Set(x.Spec.Template.Labels)) {
+			t.Errorf("%s: selector does not match its own pod labels", o.id())
+		}
+		for _, other := range objs {
+			if d, ok := other.typed.(*appsv1.Deployment); ok && other != o &&
+				mustSelector(t, o, x.Spec.Selector).Matches(labels.Set(d.Spec.Template.Labels)) {
+				t.Errorf("%s: selector also matches the pods of %s", o.id(), other.id())
+			}
+		}
+	case *appsv1.StatefulSet:
+		if !mustSelector(t, o, x.Spec.Selector).Matches(labels.Set(x.Spec.Template.Labels)) {
+			t.Errorf("%s: selector does not match its own pod labels", o.id())
+		}
+		if find(objs, "Service", x.Spec.ServiceName) == nil {
+			t.Errorf("%s: serviceName %s does not exist", o.id(), x.Spec.ServiceName)
+		}
+	}
+	if pt := podTemplate(o); pt != nil {
+		checkPod(t, objs, o, pt)
+	}
+}
+
+func hasPort(pt *corev1.PodTemplateSpec, port string) bool {
+	for _, c := range pt.Spec.Containers {
+		for _, p := range c.Ports {
+			if p.Name == port || strconv.Itoa(int(p.ContainerPort)) == port {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func checkPod(t *testing.T, objs []*object, o *object, pt *corev1.PodTemplateSpec) {
+	vols := map[string]bool{}
+	for _, v := range pt.Spec.Volumes {
+		vols[v.Name] = true
+		if v.PersistentVolumeClaim != nil && find(objs, "PersistentVolumeClaim", v.PersistentVolumeClaim.ClaimName) == nil {
+			t.Errorf("%s: volume %s claims %s, which does not exist", o.id(), v.Name, v.PersistentVolumeClaim.ClaimName)
+		}
+	}
+	if sa := pt.Spec.ServiceAccountName; sa != "" && find(objs, "ServiceAccount", sa) == nil {
+		t.Errorf("%s: service account %s does not exist", o.id(), sa)
+	}
+	if port := pt.Annotations["prometheus.io/port"]; port != "" && !hasPort(pt, port) {
+		t.Errorf("%s: prometheus.io/port %s is not a container port", o.id(), port)
+	}
+	for _, c := range pt.Spec.Containers {
+		where := o.id() + " container " + c.Name
+		if i := strings.LastIndex(c.Image, ":"); i < 0 || strings.Contains(c.Image[i:], "/") || strings.HasSuffix(c.Image, ":latest") {
+			t.Errorf("%s: image %q needs a pinned tag", where, c.Image)
+		}
+		if c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() || c.Resources.Limits.Memory().IsZero() {
+			t.Errorf("%s: needs cpu and memory requests and a memory limit", where)
+		}
+		for _, m := range c.VolumeMounts {
+			if !vols[m.Name] {
+				t.Errorf("%s: mounts volume %s, which the pod does not have", where, m.Name)
+			}
+		}
+		env := map[string]bool{}
+		for _, e := range c.Env {
+			env[e.Name] = true
+			if e.ValueFrom == nil {
+				continue
+			}
+			if r := e.ValueFrom.ConfigMapKeyRef; r != nil {
+				cm := find(objs, "ConfigMap", r.Name)
+				if cm == nil {
+					t.Errorf("%s: env %s: ConfigMap %s does not exist", where, e.Name, r.Name)
+				} else if _, ok := cm.typed.(*corev1.ConfigMap).Data[r.Key]; !ok {
+					t.Errorf("%s: env %s: ConfigMap %s has no key %s", where, e.Name, r.Name, r.Key)
+				}
+			}
+			if r := e.ValueFrom.SecretKeyRef; r != nil {
+				s := find(objs, "Secret", r.Name)
+				if s == nil {
+					t.Errorf("%s: env %s: Secret %s does not exist", where, e.Name, r.Name)
+				} else if _, ok := s.typed.(*corev1.Secret).StringData[r.Key]; !ok {
+					t.Errorf("%s: env %s: Secret %s has no key %s", where, e.Name, r.Name, r.Key)
+				}
+			}
+		}
+		for _, a := range c.Args {
+			for _, m := range regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`).FindAllStringSubmatch(a, -1) {
+				if !env[m[1]] {
+					t.Errorf("%s: argument %q uses $(%s), which is not in its env", where, a, m[1])
+				}
+			}
+		}
+		sub := ""
+		if strings.HasPrefix(c.Image, "podsearch/") && len(c.Args) > 0 {
+			sub = c.Args[0]
+			checkFlags(t, where, sub, c.Args[1:])
+			checkPeers(t, objs, where, c.Args[1:])
+		}
+		for _, p := range []*corev1.Probe{c.StartupProbe, c.ReadinessProbe, c.LivenessProbe} {
+			if p == nil || p.HTTPGet == nil {
+				continue
+			}
+			if !hasPort(pt, p.HTTPGet.Port.String()) {
+				t.Errorf("%s: probe port %s is not a container port", where, p.HTTPGet.Port.String())
+			}
+			if routes, ok := serverRoutes[sub]; ok && !contains(routes, p.HTTPGet.Path) {
+				t.Errorf("%s: probe path %s is not an endpoint of %s (%v)", where, p.HTTPGet.Path, sub, routes)
+			}
+		}
+		if strings.HasPrefix(c.Image, "podsearch/") && (c.ReadinessProbe != nil) != (sub == "serve-edge" || sub == "serve-encoder") {
+			t.Errorf("%s: servers need a readiness probe, jobs none", where)
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// checkPeers checks that -peers URLs name Services that exist.
+func checkPeers(t *testing.T, objs []*object, where string, args []string) {
+	for _, a := range args {
+		v, ok := strings.CutPrefix(strings.TrimPrefix(a, "-"), "-peers=")
+		if !ok {
+			v, ok = strings.CutPrefix(a, "-peers=")
+		}
+		if !ok {
+			continue
+		}
+		for _, u := range strings.Split(v, ",") {
+			host := strings.TrimPrefix(u, "http://")
+			host, _, _ = strings.Cut(host, ":")
+			if find(objs, "Service", host) == nil {
+				t.Errorf("%s: peer %s is not a Service", where, u)
+			}
+		}
+	}
+}
+
+var flagDecl = regexp.MustCompile(`\bfs\.(?:String|Int|Int64|Uint|Uint64|Bool|Duration|Float64|Func|BoolFunc)(?:Var)?\((?:&[^,()]+,\s*)?"([A-Za-z0-9-]+)"|\bfs\.(?:Var|TextVar)\([^,()]+,\s*"([A-Za-z0-9-]+)"`)
+
+// checkFlags checks that every -flag in args is declared by the subcommand's source file
+// (cmd/podsearch/cmd_SUB.go). A subcommand whose file is absent is only logged.
+func checkFlags(t *testing.T, where, sub string, args []string) {
+	root := testenv.Root(t)
+	src, err := os.ReadFile(filepath.Join(root, "cmd", "podsearch", "cmd_"+strings.ReplaceAll(sub, "-", "_")+".go"))
+	if err != nil {
+		t.Logf("%s: cannot check the flags of `podsearch %s`: %v", where, sub, err)
+		return
+	}
+	declared := map[string]bool{}
+	for _, m := range flagDecl.FindAllSubmatch(src, -1) {
+		declared[string(m[1])+string(m[2])] = true
+	}
+	if len(declared) == 0 {
+		t.Logf("%s: found no flag declarations for `podsearch %s`", where, sub)
+		return
+	}
+	for _, a := range args {
+		if !strings.HasPrefix(a, "-") {
+			continue
+		}
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !declared[name] {
+			t.Errorf("%s: `podsearch %s` has no flag -%s", where, sub, name)
+		}
+	}
+}
+
+func TestEncoderGPUAndCPU(t *testing.T) {
+	gpu := func(dir string) (encoder, job bool) {
+		objs := build(t, dir, map[string]bool{})
+		has := func(o *object) bool {
+			pt := podTemplate(o)
+			_, ok := pt.Spec.Containers[0].Resources.Limits["nvidia.com/gpu"]
+			return ok && reflect.DeepEqual(pt.Spec.Containers[0].Args[len(pt.Spec.Containers[0].Args)-1], "-provider=cuda")
+		}
+		return has(find(objs, "Deployment", "podsearch-encoder")), has(find(objs, "Job", "podsearch-index-build"))
+	}
+	if e, j := gpu("base"); !e || !j {
+		t.Errorf("base: encoder GPU %v, index build GPU %v; want both on nvidia.com/gpu with -provider=cuda", e, j)
+	}
+	if e, j := gpu("overlays/cpu"); e || j {
+		t.Errorf("cpu overlay: encoder GPU %v, index build GPU %v; want neither", e, j)
+	}
+	objs := build(t, "base", map[string]bool{})
+	svc := find(objs, "Service", "podsearch-encoder-headless").typed.(*corev1.Service)
+	if svc.Spec.ClusterIP != corev1.ClusterIPNone {
+		t.Error("the encoder Service must be headless so the pool client sees every member")
+	}
+	cm := find(objs, "ConfigMap", "podsearch-config").typed.(*corev1.ConfigMap)
+	if host, _, _ := strings.Cut(cm.Data["ENCODER_ENDPOINTS"], ":"); host != svc.Name {
+		t.Errorf("ENCODER_ENDPOINTS %q does not name the headless Service", cm.Data["ENCODER_ENDPOINTS"])
+	}
+}
+
+func TestRedisVariants(t *testing.T) {
+	base := build(t, "base", map[string]bool{})
+	url := find(base, "Secret", "podsearch-tokens").typed.(*corev1.Secret).StringData["redis-url"]
+	host := strings.TrimPrefix(url, "redis://")
+	host, _, _ = strings.Cut(host, ":")
+	if find(base, "Service", host) == nil || find(base, "StatefulSet", "podsearch-redis") == nil {
+		t.Errorf("base redis-url %q must name the Redis StatefulSet's Service", url)
+	}
+	managed := build(t, "overlays/managed-redis", map[string]bool{})
+	if find(managed, "StatefulSet", "podsearch-redis") != nil || find(managed, "Service", "podsearch-redis") != nil {
+		t.Error("managed-redis overlay still runs the in-cluster Redis")
+	}
+	for _, objs := range [][]*object{base, managed} {
+		u := find(objs, "Secret", "podsearch-tokens").typed.(*corev1.Secret).StringData["redis-url"]
+		if _, err := cache.ParseRedisURL(u); err != nil {
+			t.Errorf("redis-url %q: %v", u, err)
+		}
+	}
+	if u := find(managed, "Secret", "podsearch-tokens").typed.(*corev1.Secret).StringData["redis-url"]; !strings.Contains(u, "mode=cluster") {
+		t.Errorf("managed-redis redis-url %q is not a cluster URL", u)
+	}
+	values := readFile(t, "overlays/managed-redis/redis-cluster-values.yaml")
+	if !bytes.Contains(values, []byte("maxmemory-policy allkeys-lfu")) {
+		t.Error("the Redis Cluster values must evict with allkeys-lfu (docs/operations.md)")
+	}
+}
+
+func TestShardedEdgesFanOutToEachOther(t *testing.T) {
+	objs := build(t, "overlays/sharded", map[string]bool{})
+	shardArgs := map[string]string{}
+	for _, name := range []string{"podsearch-edge", "podsearch-edge-shard-1"} {
+		d := find(objs, "Deployment", name)
+		if d == nil {
+			t.Fatalf("no Deployment %s", name)
+		}
+		args := strings.Join(podTemplate(d).Spec.Containers[0].Args, " ")
+		shard := regexp.MustCompile(`-shards=(\d+)`).FindStringSubmatch(args)
+		peer := regexp.MustCompile(`-peers=http://podsearch-edge-shard-(\d+)`).FindStringSubmatch(args)
+		if shard == nil || peer == nil || shard[1] == peer[1] {
+			t.Fatalf("%s: args %q must serve one shard and peer with the other", name, args)
+		}
+		shardArgs[shard[1]] = peer[1]
+	}
+	if shardArgs["0"] != "1" || shardArgs["1"] != "0" {
+		t.Errorf("shard groups %v do not cover shards 0 and 1 crosswise", shardArgs)
+	}
+	// The public Service reaches both groups.
+	svc := find(objs, "Service", "podsearch-edge").typed.(*corev1.Service)
+	if n := len(podsMatching(objs, labels.SelectorFromSet(svc.Spec.Selector))); n != 2 {
+		t.Errorf("public edge Service reaches %d edge groups, want 2", n)
+	}
+}
