@@ -69,19 +69,13 @@ var getParams = map[string]bool{"q": true, "k": true, "lang": true, "show": true
 func (v *validator) parseGet(args *fasthttp.Args) (query, *apiError) {
 	var raw rawQuery
 	seen := map[string]bool{}
-	var aerr *apiError
-	args.VisitAll(func(key, value []byte) {
-		if aerr != nil {
-			return
-		}
+	for key, value := range args.All() {
 		k := string(key)
 		if !getParams[k] {
-			aerr = badRequest("unknown parameter %q (accepted: q, k, lang, show, from, to, mode)", truncate(k, 64))
-			return
+			return query{}, badRequest("unknown parameter %q (accepted: q, k, lang, show, from, to, mode)", truncate(k, 64))
 		}
 		if seen[k] {
-			aerr = badRequest("parameter %q given more than once", k)
-			return
+			return query{}, badRequest("parameter %q given more than once", k)
 		}
 		seen[k] = true
 		val := string(value)
@@ -91,8 +85,7 @@ func (v *validator) parseGet(args *fasthttp.Args) (query, *apiError) {
 		case "k":
 			n, err := strconv.Atoi(val)
 			if err != nil {
-				aerr = badRequest("k must be an integer between 1 and %d, not %q", v.maxK, truncate(val, 32))
-				return
+				return query{}, badRequest("k must be an integer between 1 and %d, not %q", v.maxK, truncate(val, 32))
 			}
 			raw.K = &n
 		case "lang":
@@ -106,9 +99,6 @@ func (v *validator) parseGet(args *fasthttp.Args) (query, *apiError) {
 		case "mode":
 			raw.Mode = val
 		}
-	})
-	if aerr != nil {
-		return query{}, aerr
 	}
 	if !seen["q"] {
 		return query{}, badRequest("parameter q (the query text) is required")
