@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"sync"
 	"testing"
@@ -135,5 +136,26 @@ func TestRealModelVectorsEqualLibrary(t *testing.T) {
 				t.Logf("worst cosine %.8f over %d vectors", worst, len(want))
 			})
 		}
+	}
+}
+
+// BenchmarkRealModelBatch measures the real session alone on golden texts in batches of
+// 1 to 64, reporting time per sequence: the ceiling that dynamic batching can reach.
+func BenchmarkRealModelBatch(b *testing.B) {
+	sess := realModel(b)
+	golden := readGoldenTexts(b, 64)
+	for _, n := range []int{1, 4, 16, 32, 64} {
+		ids := make([][]int32, n)
+		for i := range ids {
+			ids[i] = encoder.Clip(golden[i%len(golden)].IDs)
+		}
+		b.Run(fmt.Sprintf("batch=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := sess.Embed(context.Background(), ids); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*n), "us/seq")
+		})
 	}
 }

@@ -1,0 +1,368 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
+
+	"github.com/podsearch/podsearch/core/assets"
+	"github.com/podsearch/podsearch/core/encoder"
+	"github.com/podsearch/podsearch/core/tokenizer"
+	gpuencoder "github.com/podsearch/podsearch/gpu-encoder"
+	"github.com/podsearch/podsearch/gpu-encoder/wire"
+)
+
+func init() {
+	registerBench("encoder", "encoder service load test: throughput and latency percentiles, dynamic batching vs batch size 1", benchEncoder)
+}
+
+// encoderBenchRow is one load run's result, printed as a JSON line with --json.
+type encoderBenchRow struct {
+	Config      string  `json:"config"`
+	Concurrency int     `json:"concurrency"`
+	Seconds     float64 `json:"seconds"`
+	Requests    int64   `json:"requests"`
+	Errors      int64   `json:"errors"`
+	Throttled   int64   `json:"throttled_429"`
+	ReqPerSec   float64 `json:"req_per_s"`
+	P50ms       float64 `json:"p50_ms"`
+	P90ms       float64 `json:"p90_ms"`
+	P99ms       float64 `json:"p99_ms"`
+	MeanBatch   float64 `json:"mean_batch,omitempty"`
+	TokensPerS  float64 `json:"tokens_per_s"`
+}
+
+func benchEncoder(args []string) error {
+	fs := newFlagSet("bench encoder", "[--url HOST:PORT,...] [flags]",
+		"Load generator for the encoder service: --concurrency clients send one query each, back to\n"+
+			"back, for --duration, and it prints throughput and latency percentiles. Queries come from\n"+
+			"--queries (TREC podcast topics JSONL), tokenized locally as an edge does. Without --url it\n"+
+			"starts the service in-process on loopback with the real model and, with --compare (the\n"+
+			"default), runs dynamic batching and batch size 1 over the same sessions in one run and\n"+
+			"prints the throughput ratio.")
+	urls := fs.String("url", "", "comma-separated running encoder services (host:port); empty: in-process")
+	concurrency := fs.Int("concurrency", 64, "concurrent clients")
+	duration := fs.Duration("duration", 10*time.Second, "measured time per configuration")
+	warmup := fs.Duration("warmup", 2*time.Second, "unmeasured load before each measurement")
+	queries := fs.String("queries", "../shared/data/queries/trec_podcasts_topics.jsonl", "query JSONL (fields query and description)")
+	field := fs.String("field", "query", "what to send from each topic: query, description or both")
+	encoding := fs.String("encoding", "f32", "wire format: f32 or f16 (binary token ids in, binary vectors out, as edges send) or json (JSON token ids in and out) or texts (JSON texts)")
+	compare := fs.Bool("compare", true, "in-process: also run with batch size 1 and print the ratio")
+	token := fs.String("token", "", "bearer token for --url services (env PODSEARCH_ENCODER_TOKEN)")
+	asJSON := fs.Bool("json", false, "print one JSON object per configuration instead of a table")
+	sf := addEncoderServiceFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *concurrency < 1 || *duration <= 0 {
+		return fmt.Errorf("%w: --concurrency must be >= 1 and --duration > 0", errUsage)
+	}
+	if *token == "" {
+		*token = os.Getenv("PODSEARCH_ENCODER_TOKEN")
+	}
+	texts, err := readBenchQueries(*queries, *field)
+	if err != nil {
+		return err
+	}
+	tok, err := tokenizer.LoadFile(assets.VocabPath())
+	if err != nil {
+		return fmt.Errorf("%w: %v", encoder.ErrNotSetUp, err)
+	}
+	bodies, ctype, accept, tokens, err := benchBodies(texts, tok, *encoding)
+	if err != nil {
+		return err
+	}
+	lg := loadGen{concurrency: *concurrency, duration: *duration, warmup: *warmup, bodies: bodies, tokens: tokens,
+		ctype: ctype, accept: accept, token: *token}
+	var rows []encoderBenchRow
+	if *urls != "" {
+		row, err := lg.run(splitList(*urls), "service at "+*urls, nil)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, row)
+	} else {
+		backends, tk, closeAll, err := sf.open()
+		if err != nil {
+			return err
+		}
+		defer closeAll()
+		configs := []struct {
+			name string
+			seqs int
+		}{{fmt.Sprintf("dynamic (max %d seqs, %d tokens, wait %s)", sf.maxBatchSeqs, sf.maxBatchTokens, sf.maxWait), sf.maxBatchSeqs}}
+		if *compare {
+			configs = append(configs, struct {
+				name string
+				seqs int
+			}{"batch size 1", 1})
+		}
+		for _, c := range configs {
+			sf2 := *sf
+			sf2.maxBatchSeqs = c.seqs
+			cfg := sf2.config(backends, tk)
+			if cfg.Batch.MaxQueueSeqs < *concurrency {
+				cfg.Batch.MaxQueueSeqs = *concurrency
+			}
+			row, err := lg.inProcess(cfg, c.name)
+			if err != nil {
+				return err
+			}
+			rows = append(rows, row)
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		for _, r := range rows {
+			if err := enc.Encode(r); err != nil {
+				return err
+			}
+		}
+	} else {
+		printEncoderRows(os.Stdout, rows, len(texts), *field, *encoding)
+	}
+	return nil
+}
+
+func readBenchQueries(path, field string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("queries: %w (give --queries)", err)
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for sc.Scan() {
+		if strings.TrimSpace(sc.Text()) == "" {
+			continue
+		}
+		var q struct {
+			Query       string `json:"query"`
+			Description string `json:"description"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &q); err != nil {
+			return nil, fmt.Errorf("queries %s: %w", path, err)
+		}
+		switch field {
+		case "query":
+			out = append(out, q.Query)
+		case "description":
+			out = append(out, q.Description)
+		case "both":
+			out = append(out, q.Query, q.Description)
+		default:
+			return nil, fmt.Errorf("%w: --field must be query, description or both", errUsage)
+		}
+	}
+	out = slices.DeleteFunc(out, func(s string) bool { return strings.TrimSpace(s) == "" })
+	if len(out) == 0 {
+		return nil, fmt.Errorf("queries %s: no queries", path)
+	}
+	return out, sc.Err()
+}
+
+// benchBodies pre-encodes one request body per query.
+func benchBodies(texts []string, tok tokenizer.Tokenizer, encoding string) (bodies [][]byte, ctype, accept string, tokens []int, err error) {
+	for _, t := range texts {
+		ids := encoder.Clip(tok.Encode(t))
+		tokens = append(tokens, len(ids))
+		var b []byte
+		switch encoding {
+		case "f32", "f16":
+			b = wire.EncodeTokens(nil, [][]int32{ids})
+		case "json":
+			b, err = json.Marshal(wire.JSONRequest{TokenIDs: [][]int32{ids}})
+		case "texts":
+			b, err = json.Marshal(wire.JSONRequest{Texts: []string{t}})
+		default:
+			return nil, "", "", nil, fmt.Errorf("%w: --encoding must be f32, f16, json or texts", errUsage)
+		}
+		if err != nil {
+			return nil, "", "", nil, err
+		}
+		bodies = append(bodies, b)
+	}
+	switch encoding {
+	case "f32":
+		return bodies, wire.ContentTypeTokens, wire.ContentTypeF32, tokens, nil
+	case "f16":
+		return bodies, wire.ContentTypeTokens, wire.ContentTypeF16, tokens, nil
+	}
+	return bodies, wire.ContentTypeJSON, wire.ContentTypeJSON, tokens, nil
+}
+
+type loadGen struct {
+	concurrency      int
+	duration, warmup time.Duration
+	bodies           [][]byte
+	tokens           []int
+	ctype, accept    string
+	token            string
+}
+
+// inProcess serves cfg on a loopback port, runs the load against it and stops it.
+func (lg loadGen) inProcess(cfg gpuencoder.Config, name string) (encoderBenchRow, error) {
+	reg := prometheus.NewRegistry()
+	cfg.Registry = reg
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, err := gpuencoder.New(cfg)
+	if err != nil {
+		return encoderBenchRow{}, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return encoderBenchRow{}, err
+	}
+	go func() { _ = srv.Serve(ln) }()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}()
+	return lg.run([]string{ln.Addr().String()}, name, reg)
+}
+
+// run drives the endpoints (round robin per client) and measures after the warm-up.
+func (lg loadGen) run(endpoints []string, name string, reg *prometheus.Registry) (encoderBenchRow, error) {
+	clients := make([]*fasthttp.HostClient, len(endpoints))
+	for i, ep := range endpoints {
+		clients[i] = &fasthttp.HostClient{Addr: strings.TrimPrefix(ep, "http://"), MaxConns: lg.concurrency + 4,
+			ReadTimeout: time.Minute, WriteTimeout: time.Minute}
+	}
+	var measuring atomic.Bool
+	var reqs, errs, throttled, toks atomic.Int64
+	var firstErr atomic.Value
+	lats := make([][]time.Duration, lg.concurrency)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for c := range lg.concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseRequest(req)
+			defer fasthttp.ReleaseResponse(resp)
+			hc := clients[c%len(clients)]
+			for k := c * 7; ; k++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				q := k % len(lg.bodies)
+				req.Reset()
+				req.SetRequestURI("http://" + hc.Addr + wire.EmbedPath)
+				req.Header.SetMethod(fasthttp.MethodPost)
+				req.Header.SetContentType(lg.ctype)
+				req.Header.Set("Accept", lg.accept)
+				if lg.token != "" {
+					req.Header.Set("Authorization", "Bearer "+lg.token)
+				}
+				req.SetBodyRaw(lg.bodies[q])
+				start := time.Now()
+				err := hc.DoTimeout(req, resp, time.Minute)
+				el := time.Since(start)
+				if !measuring.Load() {
+					continue
+				}
+				switch {
+				case err != nil:
+					errs.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+				case resp.StatusCode() == fasthttp.StatusTooManyRequests:
+					throttled.Add(1)
+				case resp.StatusCode() != fasthttp.StatusOK:
+					errs.Add(1)
+					firstErr.CompareAndSwap(nil, fmt.Sprintf("status %d: %s", resp.StatusCode(), resp.Body()))
+				default:
+					reqs.Add(1)
+					toks.Add(int64(lg.tokens[q]))
+					lats[c] = append(lats[c], el)
+				}
+			}
+		}()
+	}
+	time.Sleep(lg.warmup)
+	batchesBefore, seqsBefore := batchStats(reg)
+	measuring.Store(true)
+	start := time.Now()
+	time.Sleep(lg.duration)
+	measuring.Store(false)
+	secs := time.Since(start).Seconds()
+	batchesAfter, seqsAfter := batchStats(reg)
+	close(stop)
+	wg.Wait()
+	var all []time.Duration
+	for _, l := range lats {
+		all = append(all, l...)
+	}
+	slices.Sort(all)
+	pct := func(p float64) float64 {
+		if len(all) == 0 {
+			return 0
+		}
+		return float64(all[int(p*float64(len(all)-1))].Microseconds()) / 1000
+	}
+	row := encoderBenchRow{Config: name, Concurrency: lg.concurrency, Seconds: secs, Requests: reqs.Load(), Errors: errs.Load(),
+		Throttled: throttled.Load(), ReqPerSec: float64(reqs.Load()) / secs, P50ms: pct(0.50), P90ms: pct(0.90), P99ms: pct(0.99),
+		TokensPerS: float64(toks.Load()) / secs}
+	if nb := batchesAfter - batchesBefore; nb > 0 {
+		row.MeanBatch = (seqsAfter - seqsBefore) / nb
+	}
+	if e := firstErr.Load(); e != nil {
+		slog.Warn("bench encoder: requests failed", "config", name, "errors", row.Errors, "first", e)
+	}
+	if row.Requests == 0 {
+		return row, errors.New("bench encoder: no request succeeded")
+	}
+	return row, nil
+}
+
+// batchStats reads the batch-size histogram's count and sum from an in-process registry.
+func batchStats(reg *prometheus.Registry) (batches, seqs float64) {
+	if reg == nil {
+		return 0, 0
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		return 0, 0
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "podsearch_encoder_batch_size" && len(mf.GetMetric()) > 0 {
+			h := mf.GetMetric()[0].GetHistogram()
+			return float64(h.GetSampleCount()), h.GetSampleSum()
+		}
+	}
+	return 0, 0
+}
+
+func printEncoderRows(w io.Writer, rows []encoderBenchRow, nq int, field, encoding string) {
+	fmt.Fprintf(w, "%d distinct queries (field %s), wire %s, %d concurrent clients\n\n", nq, field, encoding, rows[0].Concurrency)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "config\treq/s\ttokens/s\tp50 ms\tp90 ms\tp99 ms\tmean batch\trequests\terrors\t429s\t")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%.1f\t%.0f\t%.2f\t%.2f\t%.2f\t%.1f\t%d\t%d\t%d\t\n", r.Config, r.ReqPerSec, r.TokensPerS,
+			r.P50ms, r.P90ms, r.P99ms, r.MeanBatch, r.Requests, r.Errors, r.Throttled)
+	}
+	_ = tw.Flush()
+	if len(rows) == 2 && rows[1].ReqPerSec > 0 {
+		fmt.Fprintf(w, "\ndynamic batching / batch size 1 throughput: %.2fx (p50 %.2f vs %.2f ms, p99 %.2f vs %.2f ms)\n",
+			rows[0].ReqPerSec/rows[1].ReqPerSec, rows[0].P50ms, rows[1].P50ms, rows[0].P99ms, rows[1].P99ms)
+	}
+}

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+	"time"
+
+	"github.com/podsearch/podsearch/core/assets"
+	"github.com/podsearch/podsearch/core/encoder"
+	"github.com/podsearch/podsearch/core/tokenizer"
+	gpuencoder "github.com/podsearch/podsearch/gpu-encoder"
+	"github.com/podsearch/podsearch/gpu-encoder/standin"
+)
+
+func init() {
+	register(&command{
+		name:    "serve-encoder",
+		summary: "serve the encoder (POST /v1/embed) with dynamic batching over one or more model sessions",
+		run:     runServeEncoder,
+	})
+}
+
+// encoderServiceFlags are the batching and limit flags shared by serve-encoder and bench encoder.
+type encoderServiceFlags struct {
+	sessions, threads, maxBatchTokens, maxBatchSeqs, maxQueue, maxRequestSeqs, maxBody int
+	maxWait                                                                           time.Duration
+	provider                                                                          string
+	standin                                                                           bool
+}
+
+func addEncoderServiceFlags(fs interface {
+	IntVar(*int, string, int, string)
+	DurationVar(*time.Duration, string, time.Duration, string)
+	StringVar(*string, string, string, string)
+	BoolVar(*bool, string, bool, string)
+}) *encoderServiceFlags {
+	f := &encoderServiceFlags{}
+	fs.IntVar(&f.sessions, "sessions", 1, "model sessions, each with its own batch worker")
+	fs.IntVar(&f.threads, "threads", 0, "ONNX Runtime threads per session (0: CPUs / sessions)")
+	fs.StringVar(&f.provider, "provider", "cpu", "execution provider: cpu or cuda (falls back to cpu with a log line)")
+	fs.IntVar(&f.maxBatchTokens, "max-batch-tokens", 4096, "token budget of one batch, padding included (sequences x longest)")
+	fs.IntVar(&f.maxBatchSeqs, "max-batch-seqs", 64, "most sequences in one batch (1 turns batching off)")
+	fs.DurationVar(&f.maxWait, "max-wait", 2*time.Millisecond, "longest a sequence waits for its batch to fill")
+	fs.IntVar(&f.maxQueue, "max-queue", 4096, "most sequences queued; beyond it requests get 429 with Retry-After")
+	fs.IntVar(&f.maxRequestSeqs, "max-request-seqs", 256, "most sequences or texts in one request (413 beyond)")
+	fs.IntVar(&f.maxBody, "max-body-bytes", 4<<20, "largest request body (413 beyond)")
+	fs.BoolVar(&f.standin, "standin", false, "serve the deterministic stand-in instead of the model, for load and fault drills (its vectors mean NOTHING)")
+	return f
+}
+
+// open loads the backends and the tokenizer; close releases them.
+func (f *encoderServiceFlags) open() (backends []encoder.Embedder, tok tokenizer.Tokenizer, closeAll func(), err error) {
+	if f.sessions < 1 {
+		return nil, nil, nil, fmt.Errorf("%w: -sessions must be >= 1", errUsage)
+	}
+	var sessions []*encoder.Session
+	closeAll = func() {
+		for _, s := range sessions {
+			_ = s.Close()
+		}
+	}
+	if f.standin {
+		slog.Warn("serving the deterministic STAND-IN model: vectors are meaningless (-standin)")
+		for range f.sessions {
+			backends = append(backends, &standin.Embedder{})
+		}
+		return backends, nil, closeAll, nil
+	}
+	threads := f.threads
+	if threads <= 0 {
+		threads = max(1, runtime.NumCPU()/f.sessions)
+	}
+	for range f.sessions {
+		s, err := encoder.Open(encoder.Options{Provider: f.provider, IntraOpThreads: threads})
+		if err != nil {
+			closeAll()
+			return nil, nil, nil, err
+		}
+		sessions = append(sessions, s)
+		backends = append(backends, s)
+	}
+	slog.Info("encoder sessions open", "sessions", f.sessions, "threads_each", threads, "provider", sessions[0].Provider())
+	t, err := tokenizer.LoadFile(assets.VocabPath())
+	if err != nil {
+		closeAll()
+		return nil, nil, nil, fmt.Errorf("%w: %v", encoder.ErrNotSetUp, err)
+	}
+	return backends, t, closeAll, nil
+}
+
+func (f *encoderServiceFlags) config(backends []encoder.Embedder, tok tokenizer.Tokenizer) gpuencoder.Config {
+	return gpuencoder.Config{
+		Backends:  backends,
+		Tokenizer: tok,
+		Batch: gpuencoder.BatchConfig{
+			MaxBatchTokens: f.maxBatchTokens,
+			MaxBatchSeqs:   f.maxBatchSeqs,
+			MaxWait:        noWaitIsNegative(f.maxWait),
+			MaxQueueSeqs:   f.maxQueue,
+		},
+		MaxRequestSeqs: f.maxRequestSeqs,
+		MaxBodyBytes:   f.maxBody,
+	}
+}
+
+// noWaitIsNegative maps a -max-wait of 0 (run at once) to the config's "no wait" value.
+func noWaitIsNegative(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
+func runServeEncoder(args []string) error {
+	fs := newFlagSet("serve-encoder", "[--addr HOST:PORT] [flags]",
+		"Serves POST /v1/embed: JSON {\"texts\": [...]} or {\"token_ids\": [[...], ...]}, or the binary token\n"+
+			"encoding (Content-Type application/vnd.podsearch.tokens), answered as JSON\n"+
+			"{\"model\": FINGERPRINT, \"embeddings\": [[...], ...]} or, per Accept, binary float32/float16\n"+
+			"(application/vnd.podsearch.embeddings.f32 / .f16). Requests are packed into batches by a\n"+
+			"token budget; a full queue answers 429 with Retry-After; X-Deadline-Ms bounds each request.\n"+
+			"Also /healthz, /readyz and Prometheus /metrics. The bearer token is best given by\n"+
+			"environment (PODSEARCH_ENCODER_TOKEN). SIGTERM or SIGINT finishes in-flight batches and stops.\n"+
+			"See docs/encoder-service.md.")
+	addr := fs.String("addr", "127.0.0.1:8090", "listen address HOST:PORT")
+	token := fs.String("token", "", "bearer token required on /v1/embed (env PODSEARCH_ENCODER_TOKEN)")
+	timeout := fs.Duration("timeout", 30*time.Second, "deadline of requests without an X-Deadline-Ms header")
+	grace := fs.Duration("shutdown-timeout", 30*time.Second, "longest wait for in-flight work on shutdown")
+	sf := addEncoderServiceFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *token == "" {
+		*token = os.Getenv("PODSEARCH_ENCODER_TOKEN")
+	}
+	backends, tok, closeAll, err := sf.open()
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	cfg := sf.config(backends, tok)
+	cfg.Token = *token
+	cfg.DefaultTimeout = *timeout
+	srv, err := gpuencoder.New(cfg)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	select {
+	case err := <-served:
+		return err
+	case s := <-sig:
+		slog.Info("signal received: finishing in-flight batches", "signal", s.String())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *grace)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return <-served
+}
