@@ -30,9 +30,9 @@ func init() {
 // encoderServiceFlags are the batching and limit flags shared by serve-encoder and bench encoder.
 type encoderServiceFlags struct {
 	sessions, threads, maxBatchTokens, maxBatchSeqs, maxQueue, maxRequestSeqs, maxBody int
-	maxWait                                                                           time.Duration
-	provider                                                                          string
-	standin                                                                           bool
+	maxWait                                                                            time.Duration
+	provider                                                                           string
+	standin                                                                            bool
 }
 
 func addEncoderServiceFlags(fs interface {
