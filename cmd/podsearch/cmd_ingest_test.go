@@ -1,0 +1,70 @@
+package main
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/podsearch/podsearch/core/ingest"
+	"github.com/podsearch/podsearch/core/pairs"
+	"github.com/podsearch/podsearch/internal/testenv"
+)
+
+// TestIngestAndPairsCommands runs `podsearch ingest` on the Kaggle fixture plus the 8 real
+// feeds, then `podsearch pairs` on the corpus it wrote.
+func TestIngestAndPairsCommands(t *testing.T) {
+	feeds := testenv.Shared(t, "data/podcasts/rss_feeds/xml")
+	dir := t.TempDir()
+	corpus := filepath.Join(dir, "corpus.jsonl")
+	kaggle := filepath.Join(testenv.Root(t), "core", "ingest", "testdata", "kaggle")
+	if err := runIngest([]string{"--kaggle", kaggle, "--rss", feeds, "-o", corpus, "--progress=false"}); err != nil {
+		t.Fatal(err)
+	}
+	eps, err := ingest.ReadCorpus(corpus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rejects, err := ingest.ReadLines[ingest.Reject](filepath.Join(dir, "corpus.rejects.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Fixture: 9 episode rows, 4 written; feeds: 380 items, some exact duplicates dropped.
+	episodeRejects := 0
+	for _, r := range rejects {
+		if r.Kind == ingest.KindEpisode {
+			episodeRejects++
+		}
+	}
+	if len(eps)+episodeRejects != 9+380 {
+		t.Fatalf("%d episodes + %d episode rejects, want 389", len(eps), episodeRejects)
+	}
+	for _, e := range eps {
+		if e.ID == "" || e.ShowTitle == "" || e.Title == "" || e.Text == "" || e.Language == "" {
+			t.Fatalf("incomplete episode %+v", e)
+		}
+	}
+	out := filepath.Join(dir, "pairs")
+	if err := runPairs([]string{"--corpus", corpus, "-o", out, "--progress=false"}); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]string{}
+	total := 0
+	for _, name := range []string{"train", "eval", "test"} {
+		ps, err := pairs.ReadPairs(filepath.Join(out, name+".jsonl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += len(ps)
+		for _, p := range ps {
+			if s, ok := seen[p.EpisodeID]; ok && s != name {
+				t.Fatalf("episode %s in %s and %s", p.EpisodeID, s, name)
+			}
+			seen[p.EpisodeID] = name
+		}
+	}
+	if total == 0 || len(seen) > len(eps) {
+		t.Fatalf("%d pairs over %d episodes from a %d-episode corpus", total, len(seen), len(eps))
+	}
+	if err := runIngest([]string{"-o", corpus}); err == nil {
+		t.Fatal("want a usage error without inputs")
+	}
+}

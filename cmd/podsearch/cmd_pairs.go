@@ -1,0 +1,89 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/podsearch/podsearch/core/ingest"
+	"github.com/podsearch/podsearch/core/pairs"
+)
+
+func init() {
+	register(&command{
+		name:    "pairs",
+		summary: "make synthetic (query, episode) pairs from a corpus, split by episode into train/eval/test",
+		run:     runPairs,
+	})
+}
+
+func runPairs(args []string) error {
+	fs := newFlagSet("pairs", "--corpus corpus.jsonl -o DIR",
+		"Generates --per-episode synthetic queries for every episode of the corpus with unsupervised\n"+
+			"methods (title, inverse-cloze, tfidf; each pair tagged with its method), splits whole\n"+
+			"episodes into train / eval / test, and writes DIR/train.jsonl, DIR/eval.jsonl,\n"+
+			"DIR/test.jsonl (one {\"query\",\"episode_id\",\"text\",\"method\"} a line) and DIR/stats.json.\n"+
+			"Eval and test keep one pair per episode and no repeated query. See docs/ingest.md.")
+	corpus := fs.String("corpus", "", "corpus file written by 'podsearch ingest'; required")
+	out := fs.String("o", "", "output folder (created if missing); required")
+	seed := fs.Uint64("seed", 42, "seed of the sentence choice and of the split")
+	per := fs.Int("per-episode", 3, "queries per episode")
+	evalFrac := fs.Float64("eval", 0.01, "fraction of episodes for eval")
+	testFrac := fs.Float64("test", 0.19, "fraction of episodes for test")
+	methods := fs.String("methods", strings.Join([]string{pairs.MethodTitle, pairs.MethodInverseCloze, pairs.MethodTFIDF}, ","),
+		"generators to use, in turn order (comma-separated)")
+	progress := fs.Bool("progress", stderrIsTerminal(), "draw a progress bar on stderr (default: when stderr is a terminal)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *corpus == "" || *out == "" {
+		return fmt.Errorf("%w: --corpus and -o are required", errUsage)
+	}
+	if *per < 1 || *evalFrac < 0 || *testFrac < 0 || *evalFrac+*testFrac >= 1 {
+		return fmt.Errorf("%w: need --per-episode >= 1 and 0 <= --eval, --test with eval + test < 1", errUsage)
+	}
+	eps, err := ingest.ReadCorpus(*corpus)
+	if err != nil {
+		return err
+	}
+	all := map[string]pairs.Generator{}
+	for _, g := range pairs.DefaultGenerators(eps, *seed) {
+		all[g.Method()] = g
+	}
+	var gens []pairs.Generator
+	for _, m := range strings.Split(*methods, ",") {
+		g, ok := all[strings.TrimSpace(m)]
+		if !ok {
+			return fmt.Errorf("%w: --methods: unknown method %q", errUsage, m)
+		}
+		gens = append(gens, g)
+	}
+	var bar io.Writer // nil: no progress bar
+	if *progress {
+		bar = os.Stderr
+	}
+	ps, gst := pairs.Generate(eps, gens, *per, bar)
+	s := pairs.SplitByEpisode(ps, *evalFrac, *testFrac, *seed)
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return err
+	}
+	for name, set := range map[string][]pairs.Pair{pairs.SplitTrain: s.Train, pairs.SplitEval: s.Eval, pairs.SplitTest: s.Test} {
+		if err := pairs.WritePairs(filepath.Join(*out, name+".jsonl"), set); err != nil {
+			return err
+		}
+	}
+	stats, err := json.MarshalIndent(map[string]any{"corpus": *corpus, "seed": *seed, "generate": gst, "split": s.Stats}, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(*out, "stats.json"), append(stats, '\n'), 0o644); err != nil {
+		return err
+	}
+	fmt.Println("pairs:", gst.String())
+	fmt.Println("split:", s.Stats.String())
+	fmt.Printf("wrote %s/{train,eval,test}.jsonl and stats.json\n", *out)
+	return nil
+}
