@@ -62,10 +62,10 @@ build_go() { # package output
 build_c wasm/guest/scan/scan.c wasm/modules/scan.wasm
 build_c wasm/host/testdata/misbehave.c wasm/host/testdata/misbehave.wasm
 build_go ./wasm/guest/tokenizer wasm/modules/tokenizer.wasm
-#build_go ./wasm/guest/goscan wasm/modules/goscan.wasm
+build_go ./wasm/guest/goscan wasm/modules/goscan.wasm
 
 files=(wasm/modules/scan.wasm wasm/host/testdata/misbehave.wasm
-  wasm/modules/tokenizer.wasm)
+  wasm/modules/tokenizer.wasm wasm/modules/goscan.wasm)
 
 if [ "$mode" = check ]; then
   status=0

@@ -13,3 +13,9 @@ var Scan []byte
 //
 //go:embed tokenizer.wasm
 var Tokenizer []byte
+
+// GoScan is the native Go scan pipeline (wasm/scanref) compiled to wasip1
+// (wasm/guest/goscan), the "Go in wasm" side of the benchmarks; instantiate it like Tokenizer.
+//
+//go:embed goscan.wasm
+var GoScan []byte

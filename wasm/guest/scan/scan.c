@@ -111,29 +111,30 @@ EXPORT(topk_finish) uint32_t topk_finish(topk_head *h) {
 // ---------------------------------------------------------------------------------------
 // 8-bit PQ scan: codes[n][m] bytes, lut[m][256] float32; the distance of code i is
 // sum over j ascending of lut[j][codes[i][j]], accumulated in float32 from 0.
-// Four codes are summed at once in the lanes of an f32x4 (each lane in the scalar order),
-// and one vector compare against the heap bound rejects most of them.
-
-static inline v128_t gather4(const float *lut, const uint8_t *c, uint32_t m) {
-	return wasm_f32x4_make(lut[c[0]], lut[c[m]], lut[c[2 * m]], lut[c[3 * m]]);
-}
+// Four codes are summed at once with four independent scalar accumulators (each in the
+// scalar order): the loads dominate, and the independent chains keep them in flight. A
+// candidate is pushed only when it does not exceed the heap's bound.
 
 EXPORT(scan8)
 void scan8(const uint8_t *codes, uint32_t n, uint32_t m, const float *lut, uint32_t first_id,
            topk_head *h) {
 	uint32_t i = 0;
+	float bound = topk_bound(h);
 	for (; i + 4 <= n; i += 4) {
-		const uint8_t *c = codes + (uintptr_t)i * m;
-		v128_t acc = wasm_f32x4_splat(0.0f);
-		for (uint32_t j = 0; j < m; j++) {
-			acc = wasm_f32x4_add(acc, gather4(lut + (uintptr_t)j * 256, c + j, m));
+		const uint8_t *c0 = codes + (uintptr_t)i * m;
+		const uint8_t *c1 = c0 + m, *c2 = c1 + m, *c3 = c2 + m;
+		float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+		const float *t = lut;
+		for (uint32_t j = 0; j < m; j++, t += 256) {
+			s0 += t[c0[j]];
+			s1 += t[c1[j]];
+			s2 += t[c2[j]];
+			s3 += t[c3[j]];
 		}
-		v128_t keep = wasm_f32x4_le(acc, wasm_f32x4_splat(topk_bound(h)));
-		if (!wasm_v128_any_true(keep)) continue;
-		topk_push(h, wasm_f32x4_extract_lane(acc, 0), first_id + i);
-		topk_push(h, wasm_f32x4_extract_lane(acc, 1), first_id + i + 1);
-		topk_push(h, wasm_f32x4_extract_lane(acc, 2), first_id + i + 2);
-		topk_push(h, wasm_f32x4_extract_lane(acc, 3), first_id + i + 3);
+		if (s0 <= bound) { topk_push(h, s0, first_id + i); bound = topk_bound(h); }
+		if (s1 <= bound) { topk_push(h, s1, first_id + i + 1); bound = topk_bound(h); }
+		if (s2 <= bound) { topk_push(h, s2, first_id + i + 2); bound = topk_bound(h); }
+		if (s3 <= bound) { topk_push(h, s3, first_id + i + 3); bound = topk_bound(h); }
 	}
 	for (; i < n; i++) {
 		const uint8_t *c = codes + (uintptr_t)i * m;
@@ -151,40 +152,88 @@ void scan8(const uint8_t *codes, uint32_t n, uint32_t m, const float *lut, uint3
 // computed 32 vectors at a time with two i8x16.swizzle lookups per group and uint16 lanes.
 // Vectors at or beyond n_valid (the padding of the last block) are skipped.
 
+// FS_ACC adds the table entries of one block's group g into four uint16 accumulators, a0/a1
+// for vectors 0..15 and a2/a3 for vectors 16..31. The swizzle result is added whole as eight
+// uint16 lanes (even byte + 256 * odd byte, modulo 2^16) into a0/a2 and its odd bytes alone
+// into a1/a3; fs_fix then recovers the even sums as a0 - 256 * a1, exact because every true
+// sum stays below 65536 (m <= 256).
+#define FS_ACC(g, a0, a1, a2, a3)                                                          \
+	do {                                                                                   \
+		v128_t lo_ = wasm_i8x16_swizzle(tbl, wasm_v128_and(g, low4));                      \
+		v128_t hi_ = wasm_i8x16_swizzle(tbl, wasm_v128_and(wasm_u16x8_shr(g, 4), low4));   \
+		a0 = wasm_i16x8_add(a0, lo_);                                                      \
+		a1 = wasm_i16x8_add(a1, wasm_u16x8_shr(lo_, 8));                                   \
+		a2 = wasm_i16x8_add(a2, hi_);                                                      \
+		a3 = wasm_i16x8_add(a3, wasm_u16x8_shr(hi_, 8));                                   \
+	} while (0)
+
+// fs_emit offers the 32 sums of one block to the heap. The scan visits ids in ascending
+// order, so a sum equal to the heap's bound can never enter (the tie goes to the smaller id,
+// already kept): only sums strictly below the bound are looked at.
+static void fs_emit(v128_t a0, v128_t a1, v128_t a2, v128_t a3, uint32_t base, uint32_t n_valid,
+                    topk_head *h) {
+	a0 = wasm_i16x8_sub(a0, wasm_i16x8_shl(a1, 8));
+	a2 = wasm_i16x8_sub(a2, wasm_i16x8_shl(a3, 8));
+	float bound = topk_bound(h);
+	if (bound <= 0.0f) return;
+	v128_t thr = wasm_i16x8_splat(bound > 65535.0f ? (int16_t)0xffff : (int16_t)(uint16_t)(bound - 1.0f));
+	uint32_t m0 = (uint32_t)wasm_i16x8_bitmask(wasm_u16x8_le(a0, thr));
+	uint32_t m1 = (uint32_t)wasm_i16x8_bitmask(wasm_u16x8_le(a1, thr));
+	uint32_t m2 = (uint32_t)wasm_i16x8_bitmask(wasm_u16x8_le(a2, thr));
+	uint32_t m3 = (uint32_t)wasm_i16x8_bitmask(wasm_u16x8_le(a3, thr));
+	if ((m0 | m1 | m2 | m3) == 0) return;
+	// Vector t of the block is lane (t%16)/2 of a0 (t even, < 16), a1 (odd, < 16), a2, a3.
+	// Bit t of keep says whether it may enter; offer them in ascending id order.
+	uint32_t keep = 0;
+	for (uint32_t i = 0; i < 8; i++) {
+		keep |= (m0 >> i & 1) << (2 * i) | (m1 >> i & 1) << (2 * i + 1) |
+		        (m2 >> i & 1) << (16 + 2 * i) | (m3 >> i & 1) << (17 + 2 * i);
+	}
+	uint16_t lanes[4][8];
+	wasm_v128_store(lanes[0], a0);
+	wasm_v128_store(lanes[1], a1);
+	wasm_v128_store(lanes[2], a2);
+	wasm_v128_store(lanes[3], a3);
+	while (keep) {
+		uint32_t t = (uint32_t)__builtin_ctz(keep);
+		keep &= keep - 1;
+		uint32_t id = base + t;
+		if (id >= n_valid) break;
+		float d = (float)lanes[(t >> 4) * 2 + (t & 1)][(t & 15) >> 1];
+		if (d < topk_bound(h)) topk_push(h, d, id);
+	}
+}
+
 EXPORT(fastscan4)
 void fastscan4(const uint8_t *packed, uint32_t nblocks, uint32_t m, const uint8_t *qlut,
                uint32_t first_id, uint32_t n_valid, topk_head *h) {
 	const v128_t low4 = wasm_i8x16_splat(0x0f);
-	uint16_t sums[32];
-	for (uint32_t b = 0; b < nblocks; b++) {
-		const uint8_t *blk = packed + (uintptr_t)b * m * 16;
+	const uintptr_t stride = (uintptr_t)m * 16;
+	uint32_t b = 0;
+	// Two blocks per pass share each table load.
+	for (; b + 2 <= nblocks; b += 2) {
+		const uint8_t *blk = packed + (uintptr_t)b * stride;
+		v128_t a0 = wasm_i16x8_splat(0), a1 = a0, a2 = a0, a3 = a0;
+		v128_t c0 = a0, c1 = a0, c2 = a0, c3 = a0;
+		for (uint32_t j = 0; j < m; j++) {
+			v128_t tbl = wasm_v128_load(qlut + (uintptr_t)j * 16);
+			v128_t g = wasm_v128_load(blk + (uintptr_t)j * 16);
+			v128_t g2 = wasm_v128_load(blk + stride + (uintptr_t)j * 16);
+			FS_ACC(g, a0, a1, a2, a3);
+			FS_ACC(g2, c0, c1, c2, c3);
+		}
+		fs_emit(a0, a1, a2, a3, first_id + b * 32, n_valid, h);
+		fs_emit(c0, c1, c2, c3, first_id + (b + 1) * 32, n_valid, h);
+	}
+	for (; b < nblocks; b++) {
+		const uint8_t *blk = packed + (uintptr_t)b * stride;
 		v128_t a0 = wasm_i16x8_splat(0), a1 = a0, a2 = a0, a3 = a0;
 		for (uint32_t j = 0; j < m; j++) {
 			v128_t tbl = wasm_v128_load(qlut + (uintptr_t)j * 16);
 			v128_t g = wasm_v128_load(blk + (uintptr_t)j * 16);
-			v128_t lo = wasm_i8x16_swizzle(tbl, wasm_v128_and(g, low4));
-			v128_t hi = wasm_i8x16_swizzle(tbl, wasm_u8x16_shr(g, 4));
-			a0 = wasm_i16x8_add(a0, wasm_u16x8_extend_low_u8x16(lo));
-			a1 = wasm_i16x8_add(a1, wasm_u16x8_extend_high_u8x16(lo));
-			a2 = wasm_i16x8_add(a2, wasm_u16x8_extend_low_u8x16(hi));
-			a3 = wasm_i16x8_add(a3, wasm_u16x8_extend_high_u8x16(hi));
+			FS_ACC(g, a0, a1, a2, a3);
 		}
-		float bound = topk_bound(h);
-		v128_t thr = wasm_i16x8_splat(bound >= 65535.0f ? (int16_t)0xffff : (int16_t)(uint16_t)bound);
-		v128_t keep = wasm_v128_or(wasm_v128_or(wasm_u16x8_le(a0, thr), wasm_u16x8_le(a1, thr)),
-		                           wasm_v128_or(wasm_u16x8_le(a2, thr), wasm_u16x8_le(a3, thr)));
-		if (!wasm_v128_any_true(keep)) continue;
-		wasm_v128_store(sums, a0);
-		wasm_v128_store(sums + 8, a1);
-		wasm_v128_store(sums + 16, a2);
-		wasm_v128_store(sums + 24, a3);
-		uint32_t base = first_id + b * 32;
-		for (uint32_t t = 0; t < 32; t++) {
-			uint32_t id = base + t;
-			if (id >= n_valid) break;
-			float d = (float)sums[t];
-			if (d <= topk_bound(h)) topk_push(h, d, id);
-		}
+		fs_emit(a0, a1, a2, a3, first_id + b * 32, n_valid, h);
 	}
 }
 

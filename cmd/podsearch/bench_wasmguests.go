@@ -1,0 +1,375 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/podsearch/podsearch/core/assets"
+	"github.com/podsearch/podsearch/core/kmeans"
+	"github.com/podsearch/podsearch/core/pq"
+	"github.com/podsearch/podsearch/core/sq"
+	"github.com/podsearch/podsearch/core/tokenizer"
+	"github.com/podsearch/podsearch/core/vec"
+	wasmhost "github.com/podsearch/podsearch/wasm/host"
+	wasmscan "github.com/podsearch/podsearch/wasm/scan"
+	"github.com/podsearch/podsearch/wasm/scanref"
+	wasmtok "github.com/podsearch/podsearch/wasm/tokenize"
+)
+
+func init() {
+	registerBench("wasm", "tokenizer and PQ scan: native Go vs Go-in-wasm vs C-SIMD-in-wasm (wazero), with parity checks", benchWasm)
+}
+
+// wasmBenchRow is one measured engine and workload, printed as JSON with --json.
+type wasmBenchRow struct {
+	Workload   string  `json:"workload"`
+	Engine     string  `json:"engine"`
+	PerSecond  float64 `json:"per_second"`
+	Unit       string  `json:"unit"`
+	USPerQuery float64 `json:"us_per_query,omitempty"`
+	RecallAt10 float64 `json:"recall@10,omitempty"`
+	Vs         float64 `json:"vs_native"`
+}
+
+func benchWasm(args []string) error {
+	fs := newFlagSet("bench wasm", "[flags]",
+		"Runs the edge's two WebAssembly workloads three ways in one process, one call at a time on\n"+
+			"one goroutine: natively in Go, as Go compiled to wasip1, and (for the scan) as the C + SIMD\n"+
+			"kernel, the guests in wazero. Every engine's output is first checked equal to native Go\n"+
+			"(token ids; top-k ids and distances). Reports tokenizer sentences/s, scan million codes/s\n"+
+			"and, for the full fast-scan + int8 re-rank search, microseconds per query and recall@10\n"+
+			"against the data set's exact ground truth.")
+	texts := fs.String("texts", filepath.Join("..", "shared", "golden", "use-lite", "use-lite-golden.jsonl"),
+		"JSONL file whose lines have a \"text\" field (the tokenizer workload)")
+	vocab := fs.String("vocab", assets.VocabPath(), "tokenizer vocabulary (vocab.json or binary)")
+	sift := fs.String("sift", filepath.Join("..", "shared", "data", "ann", "sift10k"),
+		"folder with siftsmall_base.fvecs, siftsmall_query.fvecs, siftsmall_groundtruth.ivecs")
+	tile := fs.Int("tile", 10, "the scan-throughput shard repeats the base vectors this many times")
+	k := fs.Int("k", 10, "results per query")
+	cands := fs.Int("cands", 100, "fast-scan candidates re-ranked with int8 codes per query")
+	minSec := fs.Float64("min-seconds", 1, "repeat each workload at least this long")
+	asJSON := fs.Bool("json", false, "print one JSON object per row instead of a table")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *tile < 1 || *k < 1 || *k > 100 || *cands < *k || *cands > wasmscan.MaxK || *minSec <= 0 {
+		return fmt.Errorf("%w: need --tile >= 1, --k in 1..100, --cands in k..%d, --min-seconds > 0", errUsage, wasmscan.MaxK)
+	}
+	ctx := context.Background()
+	rt, err := wasmhost.Shared()
+	if err != nil {
+		return err
+	}
+	dur := time.Duration(*minSec * float64(time.Second))
+	var rows []wasmBenchRow
+	tokRows, err := benchWasmTokenizer(ctx, rt, *texts, *vocab, dur)
+	if err != nil {
+		return err
+	}
+	rows = append(rows, tokRows...)
+	scanRows, err := benchWasmScan(ctx, rt, *sift, *tile, *k, *cands, dur)
+	if err != nil {
+		return err
+	}
+	rows = append(rows, scanRows...)
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		for _, r := range rows {
+			if err := enc.Encode(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	fmt.Printf("| workload | engine | throughput | us/query | recall@10 | vs native Go |\n|---|---|---|---|---|---|\n")
+	for _, r := range rows {
+		us, rec := "", ""
+		if r.USPerQuery > 0 {
+			us = fmt.Sprintf("%.1f", r.USPerQuery)
+		}
+		if r.RecallAt10 > 0 {
+			rec = fmt.Sprintf("%.3f", r.RecallAt10)
+		}
+		fmt.Printf("| %s | %s | %.2f %s | %s | %s | %.2fx |\n", r.Workload, r.Engine, r.PerSecond, r.Unit, us, rec, r.Vs)
+	}
+	return nil
+}
+
+// timeLoop calls fn (one pass over a workload of units items) until at least dur passed and
+// returns items per second.
+func timeLoop(units int, dur time.Duration, fn func() error) (float64, error) {
+	start := time.Now()
+	done := 0
+	for time.Since(start) < dur || done == 0 {
+		if err := fn(); err != nil {
+			return 0, err
+		}
+		done += units
+	}
+	return float64(done) / time.Since(start).Seconds(), nil
+}
+
+func benchWasmTokenizer(ctx context.Context, rt *wasmhost.Runtime, textsPath, vocabPath string, dur time.Duration) ([]wasmBenchRow, error) {
+	texts, err := readJSONLTexts(textsPath)
+	if err != nil {
+		return nil, err
+	}
+	u, err := tokenizer.LoadFile(vocabPath)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	w, err := wasmtok.New(ctx, rt, u, 1)
+	if err != nil {
+		return nil, err
+	}
+	defer w.Close(ctx)
+	fmt.Fprintf(os.Stderr, "tokenizer guest ready in %v (compile or cache load, instantiate, vocabulary)\n", time.Since(start).Round(time.Millisecond))
+	for i, t := range texts {
+		got, err := w.Encode(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Equal(got, u.Encode(t)) {
+			return nil, fmt.Errorf("bench wasm: the wasm tokenizer differs from native on text %d", i)
+		}
+	}
+	native, err := timeLoop(len(texts), dur, func() error {
+		for _, t := range texts {
+			u.Encode(t)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	guest, err := timeLoop(len(texts), dur, func() error {
+		for _, t := range texts {
+			if _, err := w.Encode(ctx, t); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	wl := fmt.Sprintf("tokenize (%d texts)", len(texts))
+	return []wasmBenchRow{
+		{Workload: wl, Engine: "native Go", PerSecond: native, Unit: "sentences/s", Vs: 1},
+		{Workload: wl, Engine: "Go in wasm", PerSecond: guest, Unit: "sentences/s", Vs: guest / native},
+	}, nil
+}
+
+func readJSONLTexts(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("bench wasm: %w (give --texts)", err)
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<26)
+	for line := 1; sc.Scan(); line++ {
+		var rec struct {
+			Text string `json:"text"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
+			return nil, fmt.Errorf("bench wasm: %s line %d: %w", path, line, err)
+		}
+		out = append(out, rec.Text)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("bench wasm: no texts in %s", path)
+	}
+	return out, nil
+}
+
+// scanEngine runs one search pipeline; the three engines implement it.
+type scanEngine struct {
+	name   string
+	search func(t *wasmscan.Tables, query []float32, k, cands int) ([]wasmscan.Result, error)
+	close  func() error
+}
+
+func scanEngines(ctx context.Context, rt *wasmhost.Runtime, data *wasmscan.Data, metric wasmscan.Metric) ([]scanEngine, error) {
+	var sc scanref.Scanner
+	shard, err := wasmscan.New(ctx, rt, *data, 1)
+	if err != nil {
+		return nil, err
+	}
+	goGuest, err := wasmscan.NewGoGuest(ctx, rt, *data)
+	if err != nil {
+		_ = shard.Close(ctx)
+		return nil, err
+	}
+	return []scanEngine{
+		{name: "native Go", search: func(t *wasmscan.Tables, _ []float32, k, cands int) ([]wasmscan.Result, error) {
+			return wasmscan.NativeSearch(&sc, data, t, k, cands)
+		}, close: func() error { return nil }},
+		{name: "Go in wasm", search: func(t *wasmscan.Tables, q []float32, k, cands int) ([]wasmscan.Result, error) {
+			return goGuest.Search(ctx, t, q, metric, k, cands)
+		}, close: func() error { return goGuest.Close(ctx) }},
+		{name: "C SIMD in wasm", search: func(t *wasmscan.Tables, _ []float32, k, cands int) ([]wasmscan.Result, error) {
+			return shard.Search(ctx, t, k, cands)
+		}, close: func() error { return shard.Close(ctx) }},
+	}, nil
+}
+
+// runEngines checks every engine against the first (native) on all queries, then times each.
+func runEngines(engines []scanEngine, tabs []*wasmscan.Tables, queries [][]float32, k, cands int, dur time.Duration) ([]float64, [][][]wasmscan.Result, error) {
+	results := make([][][]wasmscan.Result, len(engines))
+	for e, eng := range engines {
+		for qi, t := range tabs {
+			r, err := eng.search(t, queries[qi], k, cands)
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s: %w", eng.name, err)
+			}
+			if e > 0 && !slices.Equal(r, results[0][qi]) {
+				return nil, nil, fmt.Errorf("bench wasm: %s differs from native Go on query %d", eng.name, qi)
+			}
+			results[e] = append(results[e], r)
+		}
+	}
+	rates := make([]float64, len(engines))
+	for e, eng := range engines {
+		rate, err := timeLoop(len(tabs), dur, func() error {
+			for qi, t := range tabs {
+				if _, err := eng.search(t, queries[qi], k, cands); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		rates[e] = rate
+	}
+	return rates, results, nil
+}
+
+func benchWasmScan(ctx context.Context, rt *wasmhost.Runtime, dir string, tile, k, cands int, dur time.Duration) ([]wasmBenchRow, error) {
+	base, d, err := vec.ReadFvecs(filepath.Join(dir, "siftsmall_base.fvecs"))
+	if err != nil {
+		return nil, fmt.Errorf("bench wasm: %w (give --sift)", err)
+	}
+	qs, _, err := vec.ReadFvecs(filepath.Join(dir, "siftsmall_query.fvecs"))
+	if err != nil {
+		return nil, err
+	}
+	gt, err := vec.ReadIvecs(filepath.Join(dir, "siftsmall_groundtruth.ivecs"))
+	if err != nil {
+		return nil, err
+	}
+	n := len(base) / d
+	nq := len(qs) / d
+	queries := make([][]float32, nq)
+	for i := range queries {
+		queries[i] = vec.Row(qs, d, i)
+	}
+	start := time.Now()
+	opts := kmeans.Options{Iters: 10, Seed: 1}
+	pq8, err := pq.Train(base, d, 16, 8, opts)
+	if err != nil {
+		return nil, err
+	}
+	pq4, err := pq.Train(base, d, 64, 4, opts)
+	if err != nil {
+		return nil, err
+	}
+	sqq, err := sq.Train(base, d, 8)
+	if err != nil {
+		return nil, err
+	}
+	codes8, codes4 := pq8.EncodeAll(base), pq4.EncodeAll(base)
+	sqCodes := sqq.EncodeAll(base)
+	fmt.Fprintf(os.Stderr, "SIFT10K: %d x %d, %d queries; quantizers trained in %v\n", n, d, nq, time.Since(start).Round(time.Millisecond))
+
+	var rows []wasmBenchRow
+	metric := wasmscan.L2
+	// Scan throughput: the base tiled, top-cands by PQ distance, no re-rank.
+	for _, bits := range []int{8, 4} {
+		q, m, codes := pq8, 16, codes8
+		if bits == 4 {
+			q, m, codes = pq4, 64, codes4
+		}
+		tiled := slices.Repeat(codes, tile)
+		nt := n * tile
+		if bits == 4 {
+			if tiled, err = pq.PackFastScan4(tiled, nt, m); err != nil {
+				return nil, err
+			}
+		}
+		data := &wasmscan.Data{N: nt, M: m, Bits: bits, Codes: tiled}
+		tabs := make([]*wasmscan.Tables, nq)
+		for i := range tabs {
+			tabs[i] = wasmscan.Prepare(q, nil, metric, queries[i])
+		}
+		engines, err := scanEngines(ctx, rt, data, metric)
+		if err != nil {
+			return nil, err
+		}
+		rates, _, err := runEngines(engines, tabs, queries, cands, cands, dur)
+		for _, e := range engines {
+			_ = e.close()
+		}
+		if err != nil {
+			return nil, err
+		}
+		wl := fmt.Sprintf("scan %d-bit PQ, m=%d, n=%d, top-%d", bits, m, nt, cands)
+		if bits == 4 {
+			wl = fmt.Sprintf("fast-scan 4-bit PQ, m=%d, n=%d, top-%d", m, nt, cands)
+		}
+		for e, eng := range engines {
+			rows = append(rows, wasmBenchRow{Workload: wl, Engine: eng.name, PerSecond: rates[e] * float64(nt) / 1e6,
+				Unit: "M codes/s", USPerQuery: 1e6 / rates[e], Vs: rates[e] / rates[0]})
+		}
+	}
+	// The full search: 4-bit fast-scan candidates re-ranked with int8 codes, on the real
+	// 10k vectors, scored against the exact ground truth.
+	packed, err := pq.PackFastScan4(codes4, n, 64)
+	if err != nil {
+		return nil, err
+	}
+	data := &wasmscan.Data{N: n, M: 64, Bits: 4, Codes: packed, SQ: sqq, SQCodes: sqCodes}
+	tabs := make([]*wasmscan.Tables, nq)
+	for i := range tabs {
+		tabs[i] = wasmscan.Prepare(pq4, sqq, metric, queries[i])
+	}
+	engines, err := scanEngines(ctx, rt, data, metric)
+	if err != nil {
+		return nil, err
+	}
+	rates, results, err := runEngines(engines, tabs, queries, k, cands, dur)
+	for _, e := range engines {
+		_ = e.close()
+	}
+	if err != nil {
+		return nil, err
+	}
+	hits := 0
+	for qi, res := range results[0] {
+		for _, r := range res {
+			if slices.Contains(gt[qi][:k], int32(r.ID)) {
+				hits++
+			}
+		}
+	}
+	recall := float64(hits) / float64(k*nq)
+	wl := fmt.Sprintf("search: fast-scan m=64 top-%d + int8 re-rank, n=%d, k=%d", cands, n, k)
+	for e, eng := range engines {
+		rows = append(rows, wasmBenchRow{Workload: wl, Engine: eng.name, PerSecond: rates[e], Unit: "queries/s",
+			USPerQuery: 1e6 / rates[e], RecallAt10: recall, Vs: rates[e] / rates[0]})
+	}
+	return rows, nil
+}
