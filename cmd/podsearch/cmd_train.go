@@ -80,7 +80,7 @@ func (f *trainFlags) config() train.Config {
 type vecEncoder struct {
 	tok   tokenizer.Tokenizer
 	sess  *encoder.Session
-	cache vcache.Cache
+	cache *vcache.Cache
 	batch int
 }
 
@@ -93,17 +93,17 @@ func openVecEncoder(f *trainFlags) (*vecEncoder, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &vecEncoder{tok: tok, sess: sess, cache: vcache.Cache{Dir: *f.cacheDir}, batch: *f.encodeBatch}, nil
+	return &vecEncoder{tok: tok, sess: sess, cache: &vcache.Cache{Dir: *f.cacheDir}, batch: *f.encodeBatch}, nil
 }
 
 func (e *vecEncoder) Close() error { return e.sess.Close() }
 
 func (e *vecEncoder) fingerprint() string { return e.sess.Fingerprint() }
 
-// encode returns one vector per text (cached by fingerprint and texts). Texts are encoded
+// encode returns one vector per text (cached per text and model fingerprint). Texts are encoded
 // shortest first so batches hold similar lengths (less padding), then put back in order.
 func (e *vecEncoder) encode(ctx context.Context, what string, texts []string) ([][]float32, error) {
-	vs, hit, err := e.cache.GetOrCompute(ctx, e.fingerprint(), texts, func(ctx context.Context, texts []string) ([][]float32, error) {
+	vs, hits, err := e.cache.GetOrCompute(ctx, e.fingerprint(), texts, func(ctx context.Context, texts []string) ([][]float32, error) {
 		order := make([]int, len(texts))
 		for i := range order {
 			order[i] = i
@@ -126,7 +126,7 @@ func (e *vecEncoder) encode(ctx context.Context, what string, texts []string) ([
 		return vs, nil
 	})
 	if err == nil {
-		slog.Info("vectors ready", "what", what, "texts", len(texts), "from_cache", hit)
+		slog.Info("vectors ready", "what", what, "texts", len(texts), "from_cache", hits)
 	}
 	return vs, err
 }

@@ -1,9 +1,14 @@
-// Package vcache keeps encoded vectors on disk, keyed by the model fingerprint and the exact
-// texts, so repeated evaluations and training runs do not encode the same corpus again.
+// Package vcache keeps encoded vectors on disk, keyed by the model fingerprint and the text,
+// so repeated evaluations and training runs never encode the same text twice: a test split,
+// the training episodes and the whole corpus share the vectors of the episodes they have in
+// common.
 //
-// One file per (fingerprint, text list): magic "PSVEC001", uint32 count, uint32 width, the
-// fingerprint as 64 ASCII bytes (padded), float32 little-endian vectors, then a sha256 of all
-// of it. A truncated or corrupted file is treated as a miss (and rewritten), never trusted.
+// One append-only file per fingerprint (DIR/FINGERPRINT.veclog): a header (magic "PSVLOG01",
+// uint32 width, the fingerprint padded to 64 bytes), then records of sha256(text) (32
+// bytes), the float32 little-endian vector, and a CRC-32 of the record. Loading stops at the
+// first short or damaged record, and the file is cut back to the last good one before new
+// records are appended, so an interrupted run loses only its unsaved tail. One process
+// writes a cache folder at a time.
 package vcache
 
 import (
@@ -11,170 +16,201 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
+	"hash/crc32"
+	"io"
 	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
+	"sync"
 )
 
-const magic = "PSVEC001"
+const (
+	magic   = "PSVLOG01"
+	fpLen   = 64
+	hdrLen  = len(magic) + 4 + fpLen
+	hashLen = sha256.Size
+)
 
-const fpLen = 64
-
-// Cache is a folder of vector files. The zero value (empty Dir) caches nothing.
+// Cache is a folder of vector logs. The zero value (empty Dir) caches nothing.
 type Cache struct {
 	Dir string
+
+	mu   sync.Mutex
+	logs map[string]*vlog
 }
 
-// Key names the vectors of texts under the model fingerprint fp.
-func Key(fp string, texts []string) string {
-	h := sha256.New()
-	h.Write([]byte(fp))
-	var n [8]byte
-	binary.LittleEndian.PutUint64(n[:], uint64(len(texts)))
-	h.Write(n[:])
-	for _, t := range texts {
-		binary.LittleEndian.PutUint64(n[:], uint64(len(t)))
-		h.Write(n[:])
-		h.Write([]byte(t))
-	}
-	return hex.EncodeToString(h.Sum(nil))
+// vlog is one fingerprint's vectors in memory plus where its file ends.
+type vlog struct {
+	dim  int
+	vecs map[[hashLen]byte][]float32
+	path string
+	good int64 // length of the valid prefix of the file
 }
 
-func (c Cache) path(key string) string { return filepath.Join(c.Dir, key[:2], key+".vec") }
-
-// Get returns the cached vectors for key, or ok false on a miss (including an unreadable or
-// damaged file).
-func (c Cache) Get(key, fp string) (vs [][]float32, ok bool) {
-	if c.Dir == "" {
-		return nil, false
+func (c *Cache) open(fp string) (*vlog, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if l, ok := c.logs[fp]; ok {
+		return l, nil
 	}
-	b, err := os.ReadFile(c.path(key))
-	if err != nil {
-		if !errors.Is(err, fs.ErrNotExist) {
-			slog.Warn("vcache: unreadable entry, re-encoding", "key", key[:12], "err", err)
+	if len(fp) == 0 || len(fp) > fpLen || filepath.Base(fp) != fp {
+		return nil, fmt.Errorf("vcache: unusable fingerprint %q", fp)
+	}
+	l := &vlog{vecs: map[[hashLen]byte][]float32{}, path: filepath.Join(c.Dir, fp+".veclog")}
+	b, err := os.ReadFile(l.path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return nil, fmt.Errorf("vcache: %w", err)
+	default:
+		if err := l.parse(b, fp); err != nil {
+			slog.Warn("vcache: unusable cache file, starting it again", "path", l.path, "err", err)
+			l.vecs, l.good, l.dim = map[[hashLen]byte][]float32{}, 0, 0
 		}
-		return nil, false
 	}
-	vs, err = Decode(b, fp)
-	if err != nil {
-		slog.Warn("vcache: damaged entry, re-encoding", "key", key[:12], "err", err)
-		return nil, false
+	if c.logs == nil {
+		c.logs = map[string]*vlog{}
 	}
-	return vs, true
+	c.logs[fp] = l
+	return l, nil
 }
 
-// Put stores vectors under key (atomically: temp file, then rename).
-func (c Cache) Put(key, fp string, vs [][]float32) error {
-	if c.Dir == "" {
+// parse reads a log file's valid records.
+func (l *vlog) parse(b []byte, fp string) error {
+	if len(b) < hdrLen || string(b[:len(magic)]) != magic {
+		return errors.New("not a vector log")
+	}
+	l.dim = int(binary.LittleEndian.Uint32(b[len(magic):]))
+	if got := string(bytes.TrimRight(b[len(magic)+4:hdrLen], "\x00")); got != fp {
+		return fmt.Errorf("vectors of model %q, want %q", got, fp)
+	}
+	if l.dim < 1 || l.dim > 1<<16 {
+		return fmt.Errorf("width %d out of range", l.dim)
+	}
+	rec := hashLen + 4*l.dim + 4
+	off := hdrLen
+	for ; off+rec <= len(b); off += rec {
+		r := b[off : off+rec]
+		if crc32.ChecksumIEEE(r[:rec-4]) != binary.LittleEndian.Uint32(r[rec-4:]) {
+			break
+		}
+		var h [hashLen]byte
+		copy(h[:], r)
+		v := make([]float32, l.dim)
+		for i := range v {
+			v[i] = math.Float32frombits(binary.LittleEndian.Uint32(r[hashLen+4*i:]))
+		}
+		l.vecs[h] = v
+	}
+	if off < len(b) {
+		slog.Warn("vcache: ignoring a damaged or partial tail", "path", l.path, "bytes", len(b)-off)
+	}
+	l.good = int64(off)
+	return nil
+}
+
+// append writes new vectors to the log file.
+func (l *vlog) append(fp string, hs [][hashLen]byte, vs [][]float32) error {
+	if len(vs) == 0 {
 		return nil
 	}
-	b, err := Encode(vs, fp)
-	if err != nil {
-		return err
+	if l.dim == 0 {
+		l.dim = len(vs[0])
 	}
-	p := c.path(key)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return fmt.Errorf("vcache: %w", err)
+	rec := hashLen + 4*l.dim + 4
+	buf := make([]byte, 0, hdrLen+len(vs)*rec)
+	if l.good == 0 {
+		buf = append(buf, magic...)
+		buf = binary.LittleEndian.AppendUint32(buf, uint32(l.dim))
+		var f [fpLen]byte
+		copy(f[:], fp)
+		buf = append(buf, f[:]...)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(p), ".vec-*")
-	if err != nil {
-		return fmt.Errorf("vcache: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("vcache: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("vcache: %w", err)
-	}
-	return os.Rename(tmp.Name(), p)
-}
-
-// GetOrCompute returns the cached vectors of texts under fp, computing and storing them on a
-// miss. It reports whether the cache answered.
-func (c Cache) GetOrCompute(ctx context.Context, fp string, texts []string,
-	compute func(ctx context.Context, texts []string) ([][]float32, error)) ([][]float32, bool, error) {
-	key := Key(fp, texts)
-	if vs, ok := c.Get(key, fp); ok && len(vs) == len(texts) {
-		return vs, true, nil
-	}
-	vs, err := compute(ctx, texts)
-	if err != nil {
-		return nil, false, err
-	}
-	if len(vs) != len(texts) {
-		return nil, false, fmt.Errorf("vcache: %d vectors for %d texts", len(vs), len(texts))
-	}
-	if err := c.Put(key, fp, vs); err != nil {
-		slog.Warn("vcache: could not store vectors", "err", err)
-	}
-	return vs, false, nil
-}
-
-// Encode serialises vectors (all of one width) with the fingerprint.
-func Encode(vs [][]float32, fp string) ([]byte, error) {
-	if len(fp) > fpLen {
-		return nil, fmt.Errorf("vcache: fingerprint longer than %d bytes", fpLen)
-	}
-	dim := 0
-	if len(vs) > 0 {
-		dim = len(vs[0])
-	}
-	var buf bytes.Buffer
-	buf.Grow(len(magic) + 8 + fpLen + 4*len(vs)*dim + sha256.Size)
-	buf.WriteString(magic)
-	_ = binary.Write(&buf, binary.LittleEndian, [2]uint32{uint32(len(vs)), uint32(dim)})
-	var f [fpLen]byte
-	copy(f[:], fp)
-	buf.Write(f[:])
-	b := buf.Bytes()
 	for i, v := range vs {
-		if len(v) != dim {
-			return nil, fmt.Errorf("vcache: vector %d has width %d, want %d", i, len(v), dim)
+		if len(v) != l.dim {
+			return fmt.Errorf("vcache: vector of width %d, cache holds %d", len(v), l.dim)
 		}
+		start := len(buf)
+		buf = append(buf, hs[i][:]...)
 		for _, x := range v {
-			b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
+			buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(x))
 		}
+		buf = binary.LittleEndian.AppendUint32(buf, crc32.ChecksumIEEE(buf[start:]))
 	}
-	sum := sha256.Sum256(b)
-	return append(b, sum[:]...), nil
+	if err := os.MkdirAll(filepath.Dir(l.path), 0o755); err != nil {
+		return fmt.Errorf("vcache: %w", err)
+	}
+	f, err := os.OpenFile(l.path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("vcache: %w", err)
+	}
+	defer f.Close()
+	if err := f.Truncate(l.good); err != nil {
+		return fmt.Errorf("vcache: %w", err)
+	}
+	if _, err := f.Seek(l.good, io.SeekStart); err != nil {
+		return fmt.Errorf("vcache: %w", err)
+	}
+	if _, err := f.Write(buf); err != nil {
+		return fmt.Errorf("vcache: %w", err)
+	}
+	l.good += int64(len(buf))
+	for i, v := range vs {
+		l.vecs[hs[i]] = v
+	}
+	return f.Close()
 }
 
-// Decode parses what Encode wrote, checking the checksum and that the fingerprint is fp.
-func Decode(b []byte, fp string) ([][]float32, error) {
-	head := len(magic) + 8 + fpLen
-	if len(b) < head+sha256.Size || string(b[:len(magic)]) != magic {
-		return nil, errors.New("vcache: not a vector file")
+// GetOrCompute returns one vector per text under the model fingerprint fp: cached vectors
+// where the cache has them, and compute's for the rest (each distinct missing text once),
+// which are then stored. It reports how many texts the cache answered.
+func (c *Cache) GetOrCompute(ctx context.Context, fp string, texts []string,
+	compute func(ctx context.Context, texts []string) ([][]float32, error)) ([][]float32, int, error) {
+	if c.Dir == "" {
+		vs, err := compute(ctx, texts)
+		if err == nil && len(vs) != len(texts) {
+			err = fmt.Errorf("vcache: %d vectors for %d texts", len(vs), len(texts))
+		}
+		return vs, 0, err
 	}
-	body, sum := b[:len(b)-sha256.Size], b[len(b)-sha256.Size:]
-	if got := sha256.Sum256(body); !bytes.Equal(got[:], sum) {
-		return nil, errors.New("vcache: checksum mismatch")
+	l, err := c.open(fp)
+	if err != nil {
+		return nil, 0, err
 	}
-	n := int(binary.LittleEndian.Uint32(b[len(magic):]))
-	dim := int(binary.LittleEndian.Uint32(b[len(magic)+4:]))
-	if got := string(bytes.TrimRight(b[len(magic)+8:head], "\x00")); got != fp {
-		return nil, fmt.Errorf("vcache: vectors of model %q, want %q", got, fp)
+	hashes := make([][hashLen]byte, len(texts))
+	var missing []string
+	var missingHash [][hashLen]byte
+	queued := map[[hashLen]byte]bool{}
+	for i, t := range texts {
+		hashes[i] = sha256.Sum256([]byte(t))
+		if _, ok := l.vecs[hashes[i]]; !ok && !queued[hashes[i]] {
+			queued[hashes[i]] = true
+			missing = append(missing, t)
+			missingHash = append(missingHash, hashes[i])
+		}
 	}
-	if n > 0 && dim == 0 {
-		return nil, errors.New("vcache: vectors of width 0")
+	if len(missing) > 0 {
+		vs, err := compute(ctx, missing)
+		if err != nil {
+			return nil, 0, err
+		}
+		if len(vs) != len(missing) {
+			return nil, 0, fmt.Errorf("vcache: %d vectors for %d texts", len(vs), len(missing))
+		}
+		if err := l.append(fp, missingHash, vs); err != nil {
+			return nil, 0, err
+		}
 	}
-	if uint64(len(body)-head) != 4*uint64(n)*uint64(dim) {
-		return nil, fmt.Errorf("vcache: %d bytes for %d vectors of width %d", len(body)-head, n, dim)
+	out := make([][]float32, len(texts))
+	hits := 0
+	for i, h := range hashes {
+		out[i] = l.vecs[h]
+		if !queued[h] {
+			hits++
+		}
 	}
-	data := body[head:]
-	flat := make([]float32, n*dim)
-	for i := range flat {
-		flat[i] = math.Float32frombits(binary.LittleEndian.Uint32(data[4*i:]))
-	}
-	vs := make([][]float32, n)
-	for i := range vs {
-		vs[i] = flat[i*dim : (i+1)*dim : (i+1)*dim]
-	}
-	return vs, nil
+	return out, hits, nil
 }

@@ -1,7 +1,6 @@
 package vcache
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -9,70 +8,97 @@ import (
 	"testing"
 )
 
-func TestGetOrCompute(t *testing.T) {
-	c := Cache{Dir: t.TempDir()}
-	texts := []string{"staying healthy over christmas", "true crime in the 1920s"}
-	calls := 0
-	compute := func(_ context.Context, ts []string) ([][]float32, error) {
-		calls++
+func fakeEncoder(calls *[]int) func(context.Context, []string) ([][]float32, error) {
+	return func(_ context.Context, ts []string) ([][]float32, error) {
+		*calls = append(*calls, len(ts))
 		out := make([][]float32, len(ts))
 		for i, s := range ts {
-			out[i] = []float32{float32(len(s)), float32(i), -1.5}
+			out[i] = []float32{float32(len(s)), float32(s[0]), -1.5}
 		}
 		return out, nil
 	}
+}
+
+func TestGetOrComputePerText(t *testing.T) {
+	dir := t.TempDir()
+	var calls []int
+	enc := fakeEncoder(&calls)
 	ctx := context.Background()
-	v1, hit, err := c.GetOrCompute(ctx, "fpA", texts, compute)
-	if err != nil || hit || calls != 1 {
-		t.Fatalf("first call: hit %v calls %d err %v", hit, calls, err)
+	c := &Cache{Dir: dir}
+	v1, hits, err := c.GetOrCompute(ctx, "fpA", []string{"apple", "banana", "apple"}, enc)
+	if err != nil || hits != 0 || len(calls) != 1 || calls[0] != 2 {
+		t.Fatalf("first call: hits %d calls %v err %v", hits, calls, err)
 	}
-	v2, hit, err := c.GetOrCompute(ctx, "fpA", texts, compute)
-	if err != nil || !hit || calls != 1 || v2[0][0] != v1[0][0] || v2[1][2] != -1.5 {
-		t.Fatalf("second call: hit %v calls %d err %v", hit, calls, err)
+	if v1[0][0] != 5 || v1[2][0] != 5 || v1[1][0] != 6 {
+		t.Fatalf("vectors out of order: %v", v1)
 	}
-	// Another model or other texts miss.
-	if _, hit, _ := c.GetOrCompute(ctx, "fpB", texts, compute); hit {
+	// A second list sharing one text encodes only the new one.
+	v2, hits, err := c.GetOrCompute(ctx, "fpA", []string{"banana", "cherry"}, enc)
+	if err != nil || hits != 1 || calls[1] != 1 || v2[1][1] != 'c' {
+		t.Fatalf("second call: hits %d calls %v err %v", hits, calls, err)
+	}
+	// A new process (new Cache) reads the file back.
+	c2 := &Cache{Dir: dir}
+	v3, hits, err := c2.GetOrCompute(ctx, "fpA", []string{"cherry", "apple", "banana"}, enc)
+	if err != nil || hits != 3 || len(calls) != 2 || v3[0][1] != 'c' {
+		t.Fatalf("reload: hits %d calls %v err %v", hits, calls, err)
+	}
+	// Another model does not see these vectors.
+	if _, hits, _ := c2.GetOrCompute(ctx, "fpB", []string{"apple"}, enc); hits != 0 {
 		t.Error("another fingerprint hit the cache")
 	}
-	if _, hit, _ := c.GetOrCompute(ctx, "fpA", texts[:1], compute); hit {
-		t.Error("other texts hit the cache")
-	}
-	// A damaged file is a miss, then rewritten.
-	p := c.path(Key("fpA", texts))
+	// A damaged tail is dropped and rewritten; earlier records survive.
+	p := filepath.Join(dir, "fpA.veclog")
 	b, _ := os.ReadFile(p)
-	b[len(b)/2] ^= 1
+	b[len(b)-3] ^= 1 // inside the last record (cherry)
 	if err := os.WriteFile(p, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	before := calls
-	if _, hit, _ := c.GetOrCompute(ctx, "fpA", texts, compute); hit || calls != before+1 {
-		t.Error("damaged entry was trusted")
+	calls = calls[:0]
+	c3 := &Cache{Dir: dir}
+	v4, hits, err := c3.GetOrCompute(ctx, "fpA", []string{"apple", "banana", "cherry"}, enc)
+	if err != nil || hits != 2 || len(calls) != 1 || calls[0] != 1 || v4[2][1] != 'c' {
+		t.Fatalf("after damage: hits %d calls %v err %v", hits, calls, err)
 	}
+	c4 := &Cache{Dir: dir}
+	if _, hits, _ := c4.GetOrCompute(ctx, "fpA", []string{"apple", "banana", "cherry"}, enc); hits != 3 {
+		t.Errorf("rewritten tail not readable: %d hits", hits)
+	}
+	// Errors pass through; a bad fingerprint is refused; no Dir means no caching.
 	failing := func(context.Context, []string) ([][]float32, error) { return nil, errors.New("boom") }
-	if _, _, err := c.GetOrCompute(ctx, "fpC", texts, failing); err == nil {
+	if _, _, err := c4.GetOrCompute(ctx, "fpC", []string{"x"}, failing); err == nil {
 		t.Error("compute error swallowed")
 	}
-	// Keys separate text boundaries: ["ab","c"] vs ["a","bc"].
-	if Key("f", []string{"ab", "c"}) == Key("f", []string{"a", "bc"}) {
-		t.Error("key ignores text boundaries")
+	if _, _, err := c4.GetOrCompute(ctx, "../escape", []string{"x"}, enc); err == nil {
+		t.Error("path-like fingerprint accepted")
 	}
-	if _, err := os.Stat(filepath.Dir(p)); err != nil {
-		t.Error(err)
+	calls = calls[:0]
+	none := &Cache{}
+	if _, hits, err := none.GetOrCompute(ctx, "fpA", []string{"apple"}, enc); err != nil || hits != 0 || len(calls) != 1 {
+		t.Errorf("no-dir cache: hits %d calls %v err %v", hits, calls, err)
 	}
 }
 
-func FuzzDecode(f *testing.F) {
-	good, _ := Encode([][]float32{{1, 2}, {3, 4}}, "fp")
+func FuzzParse(f *testing.F) {
+	dir := f.TempDir()
+	c := &Cache{Dir: dir}
+	var calls []int
+	_, _, _ = c.GetOrCompute(context.Background(), "fp", []string{"a", "bb"}, fakeEncoder(&calls))
+	good, _ := os.ReadFile(filepath.Join(dir, "fp.veclog"))
 	f.Add(good)
 	f.Add([]byte(magic))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		vs, err := Decode(b, "fp")
-		if err != nil {
+		l := &vlog{vecs: map[[hashLen]byte][]float32{}}
+		if err := l.parse(b, "fp"); err != nil {
 			return
 		}
-		again, err := Encode(vs, "fp")
-		if err != nil || !bytes.Equal(again, b) {
-			t.Fatalf("decoded file does not re-encode to itself: %v", err)
+		if l.good > int64(len(b)) || l.good < int64(hdrLen) {
+			t.Fatalf("valid prefix %d of %d bytes", l.good, len(b))
+		}
+		for _, v := range l.vecs {
+			if len(v) != l.dim {
+				t.Fatal("vector of the wrong width")
+			}
 		}
 	})
 }
