@@ -20,16 +20,21 @@ const fpB = "b1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"
 func newCache(t *testing.T, cfg Config, fp string) (*Cache, *standin.Encoder) {
 	t.Helper()
 	enc := &standin.Encoder{FP: fp}
-	cfg.Registerer = prometheus.NewRegistry()
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	c, err := New(enc, cfg)
+	c, err := New(enc, quietConfig(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
 	return c, enc
+}
+
+// quietConfig gives cfg its own metrics registry and a silent logger.
+func quietConfig(cfg Config) Config {
+	cfg.Registerer = prometheus.NewRegistry()
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return cfg
 }
 
 func lookups(c *Cache, tier, res string) int {

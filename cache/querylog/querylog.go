@@ -10,9 +10,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
-
-	"golang.org/x/text/unicode/norm"
 )
 
 // Entry is one distinct normalised query and how often the log asked it.
@@ -24,12 +23,27 @@ type Entry struct {
 // MaxLineBytes bounds one log line; longer lines are an error, not a silent cut.
 const MaxLineBytes = 1 << 20
 
-// Normalize is the query normalisation shared by warm-up and the edge: valid UTF-8, NFKC,
-// runs of whitespace (spaces, tabs, newlines) collapsed to one space, trimmed. Case is kept:
-// the encoder is cased. Two queries with the same normal form tokenize the same.
+// Normalize is the edge's query normalisation (edge.Normalize; a test keeps the two equal):
+// control characters and runs of white space become one space, the ends are trimmed, invalid
+// UTF-8 becomes U+FFFD. Case and accents are kept (the encoder is cased; the tokenizer applies
+// NFKC itself). Warm-up must normalise exactly as the edge does, or the token ids, hence the
+// cache keys, could differ.
 func Normalize(q string) string {
-	q = norm.NFKC.String(strings.ToValidUTF8(q, "\uFFFD"))
-	return strings.Join(strings.Fields(q), " ")
+	var b strings.Builder
+	b.Grow(len(q))
+	pending := false
+	for _, r := range q {
+		if unicode.IsSpace(r) || unicode.IsControl(r) {
+			pending = b.Len() > 0
+			continue
+		}
+		if pending {
+			b.WriteByte(' ')
+			pending = false
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // Read parses a query log from r (see the package doc), normalises the queries, drops

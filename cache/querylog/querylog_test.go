@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/podsearch/podsearch/edge"
 	"github.com/podsearch/podsearch/internal/testenv"
 )
 
@@ -12,7 +13,7 @@ func TestReadMixedFormats(t *testing.T) {
 		"true crime podcasts",
 		"true   crime\tpodcasts\t4", // TSV with a count; whitespace collapses
 		`{"query": "black hole image", "count": 3}`,
-		`{"q": "ｆｕｌｌ width"}`, // NFKC: full-width letters become ASCII
+		`{"q": "full\u00a0width"}`, // no-break space is white space
 		`{"text": "full width", "count": 2}`,
 		"",
 		"   ",
@@ -85,7 +86,8 @@ func TestReadTRECTopics(t *testing.T) {
 func TestNormalize(t *testing.T) {
 	for in, want := range map[string]string{
 		"  a \t b\n c  ": "a b c",
-		"ﬁsh":            "fish",
+		"ﬁsh":            "ﬁsh", // NFKC is the tokenizer's job
+		"a\x00b\u2028c":  "a b c",
 		"Case Kept":      "Case Kept",
 		"":               "",
 	} {
@@ -93,6 +95,18 @@ func TestNormalize(t *testing.T) {
 			t.Errorf("Normalize(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// Warm-up and the edge must normalise identically, or warmed keys would never be hit.
+func FuzzNormalizeMatchesEdge(f *testing.F) {
+	for _, s := range []string{"  a \t b\n c  ", "ﬁsh", "a\x00b", "caf\xe9 \u3000x", "\u00a0lead"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if a, b := Normalize(s), edge.Normalize(s); a != b {
+			t.Fatalf("Normalize(%q) = %q, edge.Normalize = %q", s, a, b)
+		}
+	})
 }
 
 func FuzzRead(f *testing.F) {
