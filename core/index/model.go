@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"sync"
 
 	"github.com/podsearch/podsearch/core/kmeans"
 	"github.com/podsearch/podsearch/core/pq"
@@ -32,6 +33,21 @@ type Model struct {
 	SQ *sq.Quantizer
 	// Fingerprint names the encoder model the vectors come from.
 	Fingerprint string
+
+	normsOnce   sync.Once
+	coarseNorms []float32 // |centroid|^2, for L2 probing
+}
+
+// centroidNorms returns |c|^2 of every coarse centroid (computed once).
+func (m *Model) centroidNorms() []float32 {
+	m.normsOnce.Do(func() {
+		m.coarseNorms = make([]float32, m.NList)
+		for l := range m.coarseNorms {
+			c := vec.Row(m.Coarse, m.D, l)
+			m.coarseNorms[l] = vec.Dot(c, c)
+		}
+	})
+	return m.coarseNorms
 }
 
 // Train learns a Model from the n = len(vectors)/d row vectors (a sample of at most

@@ -136,6 +136,7 @@ func (s *Searcher) Len() int {
 
 type scratch struct {
 	q      []float32
+	qc     []float32
 	coarse topK
 	lut    []float32
 	qlut   []uint8
@@ -257,21 +258,27 @@ func (s *Searcher) search(sc *scratch, query []float32, opts SearchOptions) ([]e
 	for i := range s.views {
 		sc.filt[i].resolve(opts.Filter, s.views[i].Seg)
 	}
-	// Coarse step: lists to probe and their distance offsets.
+	// Coarse step: lists to probe. With q.c computed once per list, L2 uses
+	// |q - c|^2 = |q|^2 + |c|^2 - 2 q.c and inner products -q.c.
 	var qq float32
-	sc.coarse.reset(opts.NProbe)
 	if m.Metric == L2 {
 		qq = vec.Dot(q, q)
 	}
+	if cap(sc.qc) < m.NList {
+		sc.qc = make([]float32, m.NList)
+	}
+	qc := sc.qc[:m.NList]
+	norms := m.centroidNorms()
+	sc.coarse.reset(opts.NProbe)
 	for l := 0; l < m.NList; l++ {
-		c := vec.Row(m.Coarse, m.D, l)
-		var d float32
+		qc[l] = vec.Dot(q, vec.Row(m.Coarse, m.D, l))
+		d := -qc[l]
 		if m.Metric == L2 {
-			d = vec.L2Sq(q, c)
-		} else {
-			d = -vec.Dot(q, c)
+			d = norms[l] - 2*qc[l]
 		}
-		sc.coarse.push(entry{dist: d, key: uint64(l)})
+		if sc.coarse.admits(d) {
+			sc.coarse.push(entry{dist: d, key: uint64(l)})
+		}
 	}
 	probes := sc.coarse.sorted()
 	// LUT: IP: -<q_j, centroid>; L2: -2<q_j, centroid>, the residual part of
@@ -282,11 +289,23 @@ func (s *Searcher) search(sc *scratch, query []float32, opts SearchOptions) ([]e
 	}
 	m.PQ.InnerProductLUT(q, lutScale, sc.lut)
 	var bias, inv float32
+	usePair := false
 	if m.PQ.Bits == 4 {
 		var scale float32
 		bias, scale = pq.QuantizeLUT(sc.lut, m.PQ.M, 16, sc.qlut)
 		inv = 1 / scale
-		sc.pair.Reset(sc.qlut)
+		// Expanding the pair table costs M*256 writes and saves M*16 lookups per block:
+		// worth it from 16 blocks on; below, the reference scan is cheaper (same results).
+		blocks := 0
+		for _, pr := range probes {
+			for vi := range s.views {
+				bs := s.views[vi].Seg.blockStart
+				blocks += int(bs[pr.key+1] - bs[pr.key])
+			}
+		}
+		if usePair = blocks >= 16; usePair {
+			sc.pair.Reset(sc.qlut)
+		}
 	}
 	useRerank := m.SQ != nil && opts.RerankFactor > 1
 	nc := opts.K
@@ -297,12 +316,9 @@ func (s *Searcher) search(sc *scratch, query []float32, opts SearchOptions) ([]e
 	M := m.PQ.M
 	for _, pr := range probes {
 		l := int(pr.key)
-		c := vec.Row(m.Coarse, m.D, l)
-		var off float32
+		off := -qc[l]
 		if m.Metric == L2 {
-			off = qq - 2*vec.Dot(q, c)
-		} else {
-			off = -vec.Dot(q, c)
+			off = qq - 2*qc[l]
 		}
 		for vi := range s.views {
 			v := &s.views[vi]
@@ -319,7 +335,13 @@ func (s *Searcher) search(sc *scratch, query []float32, opts SearchOptions) ([]e
 					sc.out16 = make([]uint16, need)
 				}
 				out := sc.out16[:need]
-				if err := sc.pair.Scan(seg.codes[b0*M*16:b1*M*16], out); err != nil {
+				var err error
+				if usePair {
+					err = sc.pair.Scan(seg.codes[b0*M*16:b1*M*16], out)
+				} else {
+					err = pq.ScanFastScan4(seg.codes[b0*M*16:b1*M*16], M, sc.qlut, out)
+				}
+				if err != nil {
 					return nil, err
 				}
 				base := off + bias

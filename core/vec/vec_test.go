@@ -1,8 +1,12 @@
 package vec
 
 import (
+	"bytes"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -43,4 +47,48 @@ func TestNormalize(t *testing.T) {
 	if Normalize(z) {
 		t.Fatal("zero vector reported as normalised")
 	}
+}
+
+func TestFvecsRoundTripAndErrors(t *testing.T) {
+	data := []float32{1, 2, 3, 4, 5, 6}
+	var buf bytes.Buffer
+	if err := WriteFvecs(&buf, data, 3); err != nil {
+		t.Fatal(err)
+	}
+	got, d, err := ParseFvecs(buf.Bytes(), "mem")
+	if err != nil || d != 3 || !slices.Equal(got, data) {
+		t.Fatalf("round trip: %v %d %v", got, d, err)
+	}
+	if _, _, err := ParseFvecs(buf.Bytes()[:buf.Len()-1], "mem"); err == nil {
+		t.Error("truncated file accepted")
+	}
+	bad := slices.Clone(buf.Bytes())
+	bad[16] = 9 // second row's width
+	if _, _, err := ParseFvecs(bad, "mem"); err == nil {
+		t.Error("ragged rows accepted")
+	}
+	dir := t.TempDir()
+	var ib bytes.Buffer
+	if err := WriteIvecs(&ib, [][]int32{{1, 2}, {3, 4}}); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "x.ivecs")
+	if err := os.WriteFile(p, ib.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := ReadIvecs(p)
+	if err != nil || len(rows) != 2 || rows[1][1] != 4 {
+		t.Fatalf("ivecs: %v %v", rows, err)
+	}
+}
+
+func FuzzParseFvecs(f *testing.F) {
+	f.Add([]byte{2, 0, 0, 0, 0, 0, 128, 63, 0, 0, 0, 64})
+	f.Add([]byte{255, 255, 255, 255})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		data, d, err := ParseFvecs(b, "fuzz")
+		if err == nil && len(data) != len(b)/(4+4*d)*d {
+			t.Fatalf("%d values from %d bytes of width %d", len(data), len(b), d)
+		}
+	})
 }

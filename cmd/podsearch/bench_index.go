@@ -1,0 +1,457 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/podsearch/podsearch/core/index"
+	"github.com/podsearch/podsearch/core/index/faissbench"
+	"github.com/podsearch/podsearch/core/vec"
+)
+
+func init() {
+	registerBench("index", "IVF-PQ index vs exact search and FAISS: recall@1/10, us per query, bytes per vector", benchIndex)
+}
+
+// benchRow is one configuration's result, printed as one JSON object per line with --json.
+type benchRow struct {
+	Engine         string  `json:"engine"`
+	Config         string  `json:"config"`
+	Setting        string  `json:"setting"`
+	RecallAt1      float64 `json:"recall@1"`
+	RecallAt10     float64 `json:"recall@10"`
+	USPerQuery     float64 `json:"us_per_query"`
+	WallUSPerQuery float64 `json:"wall_us_per_query"`
+	BytesPerVector float64 `json:"bytes_per_vector"`
+	BuildS         float64 `json:"build_s"`
+	N              int     `json:"n"`
+	D              int     `json:"d"`
+	NQ             int     `json:"nq"`
+}
+
+func benchIndex(args []string) error {
+	fs := newFlagSet("bench index", "(--fvecs BASE --queries QUERY --gt GROUNDTRUTH | --index DIR) [flags]",
+		"Builds podsearch's index in several configurations over the same vectors, and FAISS beside it\n"+
+			"(Debian's python3-faiss, skipped with a note when absent), then searches one query at a time\n"+
+			"on one thread and reports recall@1, recall@10 against exact search, microseconds per query\n"+
+			"(us_per_query: the best pass's thread CPU time, so a busy machine does not inflate it;\n"+
+			"wall_us_per_query: the best pass's wall time), bytes per vector (codes only) and build time.")
+	base := fs.String("fvecs", "", "base vectors (.fvecs, e.g. SIFT's *_base.fvecs)")
+	queries := fs.String("queries", "", "query vectors (.fvecs); with --index, optional (default: held-out index vectors)")
+	gt := fs.String("gt", "", "ground-truth neighbour ids (.ivecs); computed exactly when absent")
+	dir := fs.String("index", "", "index folder written by `podsearch index` (uses its vectors.fvecs)")
+	holdout := fs.Int("holdout", 200, "with --index and no --queries: vectors held out of the base as queries")
+	metricName := fs.String("metric", "", "l2, ip or cosine (default l2 for --fvecs, cosine for --index)")
+	k := fs.Int("k", 10, "neighbours per query")
+	nlist := fs.Int("nlist", 0, "inverted lists (default 4*sqrt(n), at most n/39)")
+	nprobes := fs.String("nprobe", "1,2,4,8,16,32", "nprobe settings to sweep")
+	rerank := fs.Int("rerank", 4, "re-rank factor (k*factor PQ candidates) for ours and FAISS's k_factor")
+	minSec := fs.Float64("min-seconds", 0.5, "repeat the query set until at least this long per setting")
+	withFaiss := fs.Bool("faiss", true, "run FAISS beside ours")
+	python := fs.String("python", "/usr/bin/python3", "Python with numpy and faiss")
+	asJSON := fs.Bool("json", false, "print one JSON object per configuration and setting")
+	seed := fs.Uint64("seed", 1, "training seed")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if (*base == "") == (*dir == "") {
+		return fmt.Errorf("%w: give --fvecs BASE --queries QUERY (--gt GROUNDTRUTH) or --index DIR", errUsage)
+	}
+	if *k <= 0 || *k > 100 {
+		return fmt.Errorf("%w: --k %d outside 1..100", errUsage, *k)
+	}
+	probes, err := parseInts(*nprobes)
+	if err != nil {
+		return fmt.Errorf("%w: --nprobe: %v", errUsage, err)
+	}
+	ds, err := loadBenchData(*base, *queries, *gt, *dir, *holdout, *metricName, *k)
+	if err != nil {
+		return err
+	}
+	out := newRowPrinter(os.Stdout, *asJSON)
+	out.n, out.d, out.nq = ds.n, ds.d, ds.nq
+	slog.Info("bench index", "n", ds.n, "d", ds.d, "queries", ds.nq, "metric", ds.metric)
+
+	// Exact search in Go, for reference.
+	t0 := time.Now()
+	exact := timeQueries(ds, *minSec, func(q []float32) []int32 { return exactKNN(ds.base, ds.d, ds.metric, q, *k) })
+	out.row(benchRow{Engine: "podsearch", Config: "Flat", Setting: "exact", RecallAt1: exact.r1, RecallAt10: exact.r10,
+		USPerQuery: exact.us, WallUSPerQuery: exact.wallUS, BytesPerVector: float64(4 * ds.d), BuildS: time.Since(t0).Seconds() - exact.total})
+
+	configs := []index.Config{
+		{Bits: 4, RerankBits: 8},
+		{Bits: 4, RerankBits: 4},
+		{Bits: 8, RerankBits: 8},
+		{Bits: 4, RerankBits: -1},
+		{Bits: 8, RerankBits: -1},
+	}
+	usedNList := 0
+	for _, cfg := range configs {
+		cfg.Metric, cfg.NList, cfg.Seed = ds.metric, *nlist, *seed
+		start := time.Now()
+		model, err := index.Train(ds.base, ds.d, cfg)
+		if err != nil {
+			return err
+		}
+		docs := make([]index.Doc, ds.n)
+		for i := range docs {
+			docs[i].ID = strconv.Itoa(i)
+		}
+		seg, err := index.BuildSegment(model, docs, ds.base)
+		if err != nil {
+			return err
+		}
+		build := time.Since(start).Seconds()
+		usedNList = model.NList
+		s, err := index.NewSearcher([]index.View{{Seg: seg}})
+		if err != nil {
+			return err
+		}
+		for _, np := range probes {
+			if np > model.NList {
+				continue
+			}
+			opts := index.SearchOptions{K: *k, NProbe: np, RerankFactor: *rerank}
+			var searchErr error
+			res := timeQueries(ds, *minSec, func(q []float32) []int32 {
+				hits, err := s.Search(q, opts)
+				if err != nil {
+					searchErr = err
+				}
+				ids := make([]int32, len(hits))
+				for i, h := range hits {
+					v, _ := strconv.Atoi(h.ID)
+					ids[i] = int32(v)
+				}
+				return ids
+			})
+			if searchErr != nil {
+				return searchErr
+			}
+			setting := fmt.Sprintf("nprobe=%d", np)
+			if model.SQ != nil {
+				setting += fmt.Sprintf(",rerank=%d", *rerank)
+			}
+			out.row(benchRow{Engine: "podsearch", Config: model.String(), Setting: setting, RecallAt1: res.r1,
+				RecallAt10: res.r10, USPerQuery: res.us, WallUSPerQuery: res.wallUS, BytesPerVector: model.BytesPerVector(), BuildS: build})
+		}
+	}
+	if !*withFaiss {
+		return out.flush()
+	}
+	rows, err := runFaiss(ds, *python, *k, usedNList, probes, *rerank, *minSec)
+	if errors.Is(err, faissbench.ErrUnavailable) {
+		slog.Warn("FAISS skipped", "reason", err)
+		fmt.Fprintf(os.Stderr, "note: FAISS skipped: %v\n", err)
+		return out.flush()
+	}
+	if err != nil {
+		return err
+	}
+	for _, r := range rows {
+		out.faiss(r)
+	}
+	return out.flush()
+}
+
+type benchData struct {
+	base, queries []float32
+	gt            [][]int32
+	d, n, nq      int
+	metric        index.Metric
+	files         struct{ base, queries, gt string }
+}
+
+func loadBenchData(base, queries, gt, dir string, holdout int, metricName string, k int) (*benchData, error) {
+	ds := &benchData{}
+	var err error
+	if metricName == "" {
+		metricName = "l2"
+		if dir != "" {
+			metricName = "cosine"
+		}
+	}
+	if ds.metric, err = index.ParseMetric(metricName); err != nil {
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if dir != "" {
+		base = filepath.Join(dir, vectorsFile)
+	}
+	if ds.base, ds.d, err = vec.ReadFvecs(base); err != nil {
+		return nil, err
+	}
+	ds.files.base, ds.files.queries, ds.files.gt = base, queries, gt
+	if queries != "" {
+		var qd int
+		if ds.queries, qd, err = vec.ReadFvecs(queries); err != nil {
+			return nil, err
+		}
+		if qd != ds.d {
+			return nil, fmt.Errorf("queries are %d-d, base vectors %d-d", qd, ds.d)
+		}
+	} else if dir != "" {
+		n := len(ds.base) / ds.d
+		if holdout <= 0 || holdout >= n/2 {
+			return nil, fmt.Errorf("%w: --holdout %d for %d vectors", errUsage, holdout, n)
+		}
+		ds.queries = ds.base[(n-holdout)*ds.d:]
+		ds.base = ds.base[:(n-holdout)*ds.d]
+		ds.files.base, ds.files.queries = "", ""
+	} else {
+		return nil, fmt.Errorf("%w: --fvecs needs --queries", errUsage)
+	}
+	if ds.metric == index.Cosine { // compare by inner product of unit vectors everywhere
+		ds.base = append([]float32(nil), ds.base...)
+		ds.queries = append([]float32(nil), ds.queries...)
+		for _, m := range [][]float32{ds.base, ds.queries} {
+			for i := 0; i < len(m)/ds.d; i++ {
+				vec.Normalize(vec.Row(m, ds.d, i))
+			}
+		}
+		ds.files.base, ds.files.queries = "", ""
+	}
+	ds.n, ds.nq = len(ds.base)/ds.d, len(ds.queries)/ds.d
+	if gt != "" && ds.files.base != "" {
+		if ds.gt, err = vec.ReadIvecs(gt); err != nil {
+			return nil, err
+		}
+		if len(ds.gt) != ds.nq || len(ds.gt[0]) < k {
+			return nil, fmt.Errorf("ground truth has %d rows of %d ids, want %d rows of at least %d", len(ds.gt), len(ds.gt[0]), ds.nq, k)
+		}
+	} else {
+		ds.gt = make([][]int32, ds.nq)
+		var wg sync.WaitGroup
+		next := make(chan int)
+		for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for qi := range next {
+					ds.gt[qi] = exactKNN(ds.base, ds.d, ds.metric, vec.Row(ds.queries, ds.d, qi), max(k, 100))
+				}
+			}()
+		}
+		for qi := 0; qi < ds.nq; qi++ {
+			next <- qi
+		}
+		close(next)
+		wg.Wait()
+		ds.files.gt = ""
+	}
+	return ds, nil
+}
+
+// exactKNN returns the ids of the k nearest base rows to q by brute force.
+func exactKNN(base []float32, d int, metric index.Metric, q []float32, k int) []int32 {
+	type cand struct {
+		dist float32
+		id   int32
+	}
+	n := len(base) / d
+	best := make([]cand, 0, k+1)
+	for i := 0; i < n; i++ {
+		var dist float32
+		if metric == index.L2 {
+			dist = vec.L2Sq(q, vec.Row(base, d, i))
+		} else {
+			dist = -vec.Dot(q, vec.Row(base, d, i))
+		}
+		if len(best) == k && dist >= best[k-1].dist {
+			continue
+		}
+		j := sort.Search(len(best), func(j int) bool { return best[j].dist > dist })
+		best = append(best, cand{})
+		copy(best[j+1:], best[j:])
+		best[j] = cand{dist, int32(i)}
+		if len(best) > k {
+			best = best[:k]
+		}
+	}
+	ids := make([]int32, len(best))
+	for i, c := range best {
+		ids[i] = c.id
+	}
+	return ids
+}
+
+type timing struct {
+	r1, r10, us, wallUS, total float64
+}
+
+// timeQueries runs every query once to measure recall, then repeats the set (one query at a
+// time, on this goroutine locked to its OS thread) for at least minSec and three passes. It
+// reports the best pass's thread CPU time per query (the cost of a query, unaffected by
+// waiting for a core on a busy machine; wall time where thread CPU time is unavailable) and
+// the best pass's wall time.
+func timeQueries(ds *benchData, minSec float64, search func(q []float32) []int32) timing {
+	var t timing
+	k := 10
+	for qi := 0; qi < ds.nq; qi++ {
+		ids := search(vec.Row(ds.queries, ds.d, qi))
+		gt := ds.gt[qi]
+		if len(ids) > 0 && ids[0] == gt[0] {
+			t.r1++
+		}
+		want := map[int32]bool{}
+		for _, g := range gt[:min(k, len(gt))] {
+			want[g] = true
+		}
+		hit := 0
+		for _, id := range ids[:min(k, len(ids))] {
+			if want[id] {
+				hit++
+			}
+		}
+		t.r10 += float64(hit) / float64(k)
+	}
+	t.r1 /= float64(ds.nq)
+	t.r10 /= float64(ds.nq)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	passes := 0
+	start := time.Now()
+	bestCPU, bestWall := math.Inf(1), math.Inf(1)
+	for {
+		c0, cpuOK := threadCPUTime()
+		p0 := time.Now()
+		for qi := 0; qi < ds.nq; qi++ {
+			search(vec.Row(ds.queries, ds.d, qi))
+		}
+		wall := time.Since(p0).Seconds()
+		c1, _ := threadCPUTime()
+		bestWall = min(bestWall, wall)
+		if cpuOK {
+			bestCPU = min(bestCPU, (c1 - c0).Seconds())
+		} else {
+			bestCPU = bestWall
+		}
+		passes++
+		if time.Since(start).Seconds() >= minSec && passes >= 3 {
+			break
+		}
+	}
+	t.total = time.Since(start).Seconds()
+	t.us = bestCPU / float64(ds.nq) * 1e6
+	t.wallUS = bestWall / float64(ds.nq) * 1e6
+	return t
+}
+
+func runFaiss(ds *benchData, python string, k, nlist int, probes []int, rerank int, minSec float64) ([]faissbench.Row, error) {
+	tmp, err := os.MkdirTemp("", "podsearch-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	write := func(name string, f func(io.Writer) error) (string, error) {
+		p := filepath.Join(tmp, name)
+		fh, err := os.Create(p)
+		if err != nil {
+			return "", err
+		}
+		if err := f(fh); err != nil {
+			fh.Close()
+			return "", err
+		}
+		return p, fh.Close()
+	}
+	files := ds.files
+	if files.base == "" {
+		if files.base, err = write("base.fvecs", func(w io.Writer) error { return vec.WriteFvecs(w, ds.base, ds.d) }); err != nil {
+			return nil, err
+		}
+	}
+	if files.queries == "" {
+		if files.queries, err = write("queries.fvecs", func(w io.Writer) error { return vec.WriteFvecs(w, ds.queries, ds.d) }); err != nil {
+			return nil, err
+		}
+	}
+	if files.gt == "" {
+		if files.gt, err = write("gt.ivecs", func(w io.Writer) error { return vec.WriteIvecs(w, ds.gt) }); err != nil {
+			return nil, err
+		}
+	}
+	metric := "l2"
+	if ds.metric != index.L2 {
+		metric = "ip"
+	}
+	m4 := ds.d / 4
+	m8 := ds.d / 8
+	return faissbench.Run(context.Background(), faissbench.Options{Python: python, Base: files.base, Queries: files.queries,
+		Truth: files.gt, Metric: metric, K: k, NList: nlist, M: m8, M4: m4, NProbes: probes, Refine: rerank,
+		HNSWEf: []int{16, 32, 64}, MinSeconds: minSec})
+}
+
+func parseInts(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		v, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || v <= 0 {
+			return nil, fmt.Errorf("bad value %q", f)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// rowPrinter prints rows as JSON lines or as a table.
+type rowPrinter struct {
+	w        io.Writer
+	json     bool
+	err      error
+	n, d, nq int
+}
+
+func newRowPrinter(w io.Writer, asJSON bool) *rowPrinter {
+	p := &rowPrinter{w: w, json: asJSON}
+	if !asJSON {
+		fmt.Fprintf(w, "%-10s %-32s %-22s %8s %9s %12s %12s %9s %8s\n", "engine", "config", "setting", "R@1", "R@10", "cpu us/q", "wall us/q", "B/vector", "build s")
+	}
+	return p
+}
+
+func (p *rowPrinter) row(r benchRow) {
+	if p.err != nil {
+		return
+	}
+	if r.N == 0 {
+		r.N, r.D, r.NQ = p.n, p.d, p.nq
+	}
+	round := func(v float64, digits int) float64 { s := math.Pow(10, float64(digits)); return math.Round(v*s) / s }
+	r.RecallAt1, r.RecallAt10 = round(r.RecallAt1, 4), round(r.RecallAt10, 4)
+	r.WallUSPerQuery = round(r.WallUSPerQuery, 1)
+	r.USPerQuery, r.BuildS, r.BytesPerVector = round(r.USPerQuery, 1), round(r.BuildS, 3), round(r.BytesPerVector, 1)
+	if p.json {
+		b, err := json.Marshal(r)
+		if err != nil {
+			p.err = err
+			return
+		}
+		_, p.err = fmt.Fprintln(p.w, string(b))
+		return
+	}
+	_, p.err = fmt.Fprintf(p.w, "%-10s %-32s %-22s %8.3f %9.3f %12.1f %12.1f %9.1f %8.2f\n", r.Engine, r.Config, r.Setting,
+		r.RecallAt1, r.RecallAt10, r.USPerQuery, r.WallUSPerQuery, r.BytesPerVector, r.BuildS)
+}
+
+func (p *rowPrinter) faiss(r faissbench.Row) {
+	num := func(key string) float64 { v, _ := r[key].(float64); return v }
+	str := func(key string) string { v, _ := r[key].(string); return v }
+	p.row(benchRow{Engine: "faiss", Config: str("config"), Setting: str("setting"), RecallAt1: num("recall@1"),
+		RecallAt10: num("recall@10"), USPerQuery: num("us_per_query"), WallUSPerQuery: num("wall_us_per_query"), BytesPerVector: num("bytes_per_vector"),
+		BuildS: num("build_s"), N: int(num("n")), D: int(num("d")), NQ: int(num("nq"))})
+}
+
+func (p *rowPrinter) flush() error { return p.err }

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/podsearch/podsearch/core/assets"
+	"github.com/podsearch/podsearch/core/encoder"
+	"github.com/podsearch/podsearch/core/index"
+	"github.com/podsearch/podsearch/core/ingest"
+	"github.com/podsearch/podsearch/core/tokenizer"
+	"github.com/podsearch/podsearch/core/vec"
+)
+
+// vectorsFile is the episode vectors an index folder keeps beside its segments (corpus
+// order, .fvecs), for retraining and for `podsearch bench index --index DIR`.
+const vectorsFile = "vectors.fvecs"
+
+func init() {
+	register(&command{
+		name:    "index",
+		summary: "embed a corpus and build the sharded IVF-PQ + BM25 index",
+		run:     runIndex,
+	})
+}
+
+func runIndex(args []string) error {
+	fs := newFlagSet("index", "--corpus corpus.jsonl [--shards N] -o DIR [flags]",
+		"Reads a corpus (JSON Lines from `podsearch ingest`), embeds every episode's text with the\n"+
+			"encoder (batched, with a progress bar), trains the index model once, and writes N shards\n"+
+			"(episodes assigned by a hash of their id) with metadata and a BM25 index into DIR.")
+	corpus := fs.String("corpus", "", "corpus file (JSON Lines; .gz allowed)")
+	outDir := fs.String("o", "", "output folder (created; an index already there is replaced)")
+	shards := fs.Int("shards", 1, "number of shards")
+	batch := fs.Int("batch", 32, "texts per encoder batch")
+	provider := fs.String("provider", "cpu", "ONNX Runtime execution provider: cpu or cuda (falls back to cpu)")
+	vectors := fs.String("vectors", "", "precomputed vectors (.fvecs, corpus order) instead of running the encoder")
+	fingerprint := fs.String("fingerprint", "", "model fingerprint to record with --vectors (default: the encoder's)")
+	metric := fs.String("metric", "cosine", "similarity: cosine, ip or l2")
+	nlist := fs.Int("nlist", 0, "inverted lists (default 4*sqrt(n), at most n/39)")
+	m := fs.Int("m", 0, "PQ sub-quantizers (default d/4 for 4-bit, d/8 for 8-bit)")
+	bits := fs.Int("bits", 4, "PQ code bits: 4 (fast-scan) or 8")
+	rerankBits := fs.Int("rerank-bits", 8, "re-rank code bits: 8, 4, or -1 for none")
+	seed := fs.Uint64("seed", 1, "training seed")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *corpus == "" || *outDir == "" {
+		return fmt.Errorf("%w: --corpus and -o are required", errUsage)
+	}
+	if *shards < 1 || *batch < 1 {
+		return fmt.Errorf("%w: --shards and --batch must be >= 1", errUsage)
+	}
+	met, err := index.ParseMetric(*metric)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	eps, err := ingest.ReadCorpus(*corpus)
+	if err != nil {
+		return err
+	}
+	if len(eps) == 0 {
+		return fmt.Errorf("%s holds no episodes", *corpus)
+	}
+	docs := make([]index.Doc, len(eps))
+	texts := make([]string, len(eps))
+	for i, e := range eps {
+		docs[i] = index.Doc{ID: e.ID, ShowID: e.ShowID, ShowTitle: e.ShowTitle, Title: e.Title, Language: e.Language, Text: e.Text}
+		if e.Date != "" {
+			if t, err := time.Parse(time.RFC3339, e.Date); err == nil {
+				docs[i].Date = t.UTC()
+			} else {
+				slog.Warn("index: unparseable date ignored", "id", e.ID, "date", e.Date)
+			}
+		}
+		texts[i] = e.Text
+	}
+	start := time.Now()
+	var flat []float32
+	d := encoder.Dim
+	fp := *fingerprint
+	if *vectors != "" {
+		if flat, d, err = vec.ReadFvecs(*vectors); err != nil {
+			return err
+		}
+		if len(flat)/d != len(docs) {
+			return fmt.Errorf("%s holds %d vectors for %d episodes", *vectors, len(flat)/d, len(docs))
+		}
+	} else {
+		if flat, fp, err = embedCorpus(texts, *batch, *provider); err != nil {
+			return err
+		}
+		slog.Info("embedded", "episodes", len(docs), "seconds", time.Since(start).Seconds())
+	}
+	if err := os.MkdirAll(*outDir, 0o755); err != nil {
+		return err
+	}
+	vf, err := os.Create(filepath.Join(*outDir, vectorsFile))
+	if err != nil {
+		return err
+	}
+	if err := vec.WriteFvecs(vf, flat, d); err != nil {
+		vf.Close()
+		return err
+	}
+	if err := vf.Close(); err != nil {
+		return err
+	}
+	trainStart := time.Now()
+	model, err := index.Train(flat, d, index.Config{Metric: met, NList: *nlist, M: *m, Bits: *bits,
+		RerankBits: *rerankBits, Seed: *seed, Fingerprint: fp})
+	if err != nil {
+		return err
+	}
+	slog.Info("trained", "model", model.String(), "seconds", time.Since(trainStart).Seconds())
+	if err := index.Create(*outDir, model, *shards, docs, flat); err != nil {
+		return err
+	}
+	slog.Info("index written", "dir", *outDir, "episodes", len(docs), "shards", *shards,
+		"bytes_per_vector", model.BytesPerVector(), "seconds", time.Since(start).Seconds())
+	return nil
+}
+
+// embedCorpus runs the encoder over texts in batches with a progress bar and returns the
+// vectors row-major and the model fingerprint.
+func embedCorpus(texts []string, batch int, provider string) ([]float32, string, error) {
+	tok, err := tokenizer.LoadFile(assets.VocabPath())
+	if err != nil {
+		return nil, "", err
+	}
+	sess, err := encoder.Open(encoder.Options{Provider: provider})
+	if err != nil {
+		return nil, "", err
+	}
+	defer sess.Close()
+	bar := ingest.ProgressBar(os.Stderr, len(texts), "embedding")
+	last := 0
+	vecs, err := encoder.EmbedTexts(context.Background(), tok, sess, texts, batch, func(done int) {
+		_ = bar.Add(done - last)
+		last = done
+	})
+	_ = bar.Finish()
+	if err != nil {
+		return nil, "", err
+	}
+	flat := make([]float32, 0, len(vecs)*encoder.Dim)
+	for _, v := range vecs {
+		flat = append(flat, v...)
+	}
+	return flat, sess.Fingerprint(), nil
+}
