@@ -30,8 +30,9 @@ type IndexOptions struct {
 	// Shards lists the shards this node serves; empty serves them all. A corpus split over
 	// several nodes gives each its shards and names the others as Config.Peers.
 	Shards []int
-	// Descriptions maps episode ids to their plain-text descriptions for snippets; the index
-	// does not store text. Nil leaves snippets empty.
+	// Descriptions maps episode ids to their plain-text descriptions for snippets (the
+	// corpus's cleaned "description"); the index does not store text. Nil leaves snippets
+	// empty.
 	Descriptions map[string]string
 }
 

@@ -5,10 +5,16 @@ import (
 	"testing"
 
 	"github.com/podsearch/podsearch/core/index"
+	"github.com/podsearch/podsearch/core/textclean"
 )
 
 // buildIndex writes a real core/index folder of the fixture episodes in shards shards.
 func buildIndex(t *testing.T, fx *fixture, eps []Episode, shards int) string {
+	t.Helper()
+	return buildIndexTB(t, fx, eps, shards)
+}
+
+func buildIndexTB(t testing.TB, fx *fixture, eps []Episode, shards int) string {
 	t.Helper()
 	var vecs []float32
 	docs := make([]index.Doc, len(eps))
@@ -33,7 +39,7 @@ func TestIndexSearcherThroughTheEdge(t *testing.T) {
 	dir := buildIndex(t, fx, fx.episodes, 2)
 	desc := map[string]string{}
 	for _, e := range fx.episodes {
-		desc[e.ID] = e.Text
+		desc[e.ID] = textclean.Clean(e.Text)
 	}
 	emb := &goldenEmbedder{fx: fx}
 	n := startNode(t, Config{

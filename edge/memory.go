@@ -28,6 +28,7 @@ type Episode struct {
 type MemorySearcher struct {
 	version, fingerprint string
 	eps                  []Episode
+	plain                []string         // cleaned descriptions, for snippets
 	terms                []map[string]int // term frequencies per episode
 	lens                 []int
 	df                   map[string]int
@@ -44,7 +45,9 @@ func NewMemorySearcher(version, fingerprint string, eps []Episode) *MemorySearch
 	total := 0
 	for _, e := range eps {
 		tf := map[string]int{}
-		words := keywordTerms(e.Title + " " + textclean.Clean(e.Text))
+		plain := textclean.Clean(e.Text)
+		m.plain = append(m.plain, plain)
+		words := keywordTerms(e.Title + " " + plain)
 		for _, w := range words {
 			tf[w]++
 		}
@@ -135,7 +138,7 @@ func (m *MemorySearcher) Search(ctx context.Context, q ShardQuery) ([]Hit, error
 	hits := make([]Hit, len(cands))
 	for j, c := range cands {
 		e := m.eps[c.i]
-		hits[j] = Hit{ID: e.ID, Title: e.Title, ShowTitle: e.ShowTitle, Score: c.sc, Text: e.Text}
+		hits[j] = Hit{ID: e.ID, Title: e.Title, ShowTitle: e.ShowTitle, Score: c.sc, Text: m.plain[c.i]}
 		if !e.Date.IsZero() {
 			hits[j].Date = e.Date.Format(time.DateOnly)
 		}

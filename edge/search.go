@@ -10,7 +10,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/podsearch/podsearch/core/encoder"
-	"github.com/podsearch/podsearch/core/textclean"
 	"github.com/valyala/fasthttp"
 )
 
@@ -271,7 +270,7 @@ func (s *Server) searchLocal(ctx context.Context, sr Searcher, sqs []ShardQuery)
 		}
 		for j := range hits {
 			if hits[j].Snippet == "" && hits[j].Text != "" {
-				hits[j].Snippet = Snippet(textclean.Clean(hits[j].Text), q.Keywords, s.cfg.SnippetChars)
+				hits[j].Snippet = Snippet(hits[j].Text, q.Keywords, s.cfg.SnippetChars)
 			}
 		}
 		out[i] = hits

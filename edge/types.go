@@ -104,7 +104,8 @@ type Hit struct {
 	Score float64 `json:"score"`
 	// Snippet is a short plain-text excerpt of the description around the query words.
 	Snippet string `json:"snippet"`
-	// Text is the description the snippet is cut from; never sent to clients.
+	// Text is the plain-text description the snippet is cut from (Searchers clean HTML
+	// once, at load time, not per query); never sent to clients.
 	Text string `json:"-"`
 }
 
