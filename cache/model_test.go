@@ -45,7 +45,7 @@ func TestRealEncoderBehindCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	entries, err := querylog.ReadFile(testenv.Shared(t, "data/queries/trec_podcasts_topics.jsonl"))
+	entries, err := querylog.ReadFile(testenv.Shared(t, "data/queries/trec_podcasts_topics.jsonl"), querylog.Auto)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,16 +46,61 @@ func Normalize(q string) string {
 	return b.String()
 }
 
-// Read parses a query log from r (see the package doc), normalises the queries, drops
-// empty ones, merges duplicates and returns them by descending count (ties in order of
-// first appearance), so the most asked queries are warmed first.
-func Read(r io.Reader) ([]Entry, error) {
+// Format is the layout of a query log.
+type Format int
+
+const (
+	// Auto decides from the first non-empty line: a JSON object makes the file JSONL;
+	// otherwise each line is TSV when its last tab-separated field is an integer, else a
+	// plain query.
+	Auto Format = iota
+	// Lines: every line is one query, taken whole (tabs and braces included).
+	Lines
+	// TSV: every line is query<TAB>count.
+	TSV
+	// JSONL: every line is a JSON object (see the package doc).
+	JSONL
+	// mixed is what Auto becomes for a file that is not JSONL: plain or TSV per line.
+	mixed Format = -1
+)
+
+// ParseFormat parses "auto", "lines", "tsv" or "jsonl".
+func ParseFormat(s string) (Format, error) {
+	switch s {
+	case "auto", "":
+		return Auto, nil
+	case "lines":
+		return Lines, nil
+	case "tsv":
+		return TSV, nil
+	case "jsonl":
+		return JSONL, nil
+	}
+	return 0, fmt.Errorf("querylog: unknown format %q (auto, lines, tsv, jsonl)", s)
+}
+
+// Read parses a query log in the Auto format; see ReadFormat.
+func Read(r io.Reader) ([]Entry, error) { return ReadFormat(r, Auto) }
+
+// ReadFormat parses a query log from r, normalises the queries, drops empty ones, merges
+// duplicates and returns them by descending count (ties in order of first appearance), so
+// the most asked queries are warmed first.
+func ReadFormat(r io.Reader, f Format) ([]Entry, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), MaxLineBytes)
 	index := map[string]int{}
 	var out []Entry
 	for n := 1; sc.Scan(); n++ {
-		q, count, err := parseLine(sc.Bytes())
+		line := bytes.TrimRight(sc.Bytes(), "\r")
+		if f == Auto {
+			if t := bytes.TrimSpace(line); len(t) > 0 {
+				f = mixed
+				if t[0] == '{' && json.Valid(t) {
+					f = JSONL
+				}
+			}
+		}
+		q, count, err := parseLine(line, f)
 		if err != nil {
 			return nil, fmt.Errorf("querylog: line %d: %w", n, err)
 		}
@@ -77,14 +122,14 @@ func Read(r io.Reader) ([]Entry, error) {
 	return out, nil
 }
 
-// ReadFile is Read on a file.
-func ReadFile(path string) ([]Entry, error) {
-	f, err := os.Open(path)
+// ReadFile is ReadFormat on a file.
+func ReadFile(path string, f Format) ([]Entry, error) {
+	file, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	return Read(f)
+	defer file.Close()
+	return ReadFormat(file, f)
 }
 
 // maxCount bounds the count of one line; maxTotal the sum of one query's counts.
@@ -93,24 +138,31 @@ const (
 	maxTotal = 1 << 62
 )
 
-// parseLine returns the query and count of one line. A line starting with '{' is JSON; a
-// line whose last tab-separated field is an integer is TSV; anything else is a plain query.
-func parseLine(line []byte) (string, int64, error) {
-	line = bytes.TrimRight(line, "\r")
+// parseLine returns the query and count of one line in format f.
+func parseLine(line []byte, f Format) (string, int64, error) {
 	if !utf8.Valid(line) {
 		return "", 0, fmt.Errorf("not valid UTF-8")
 	}
-	trimmed := bytes.TrimSpace(line)
-	if len(trimmed) > 0 && trimmed[0] == '{' {
-		return parseJSON(trimmed)
-	}
-	if i := bytes.LastIndexByte(line, '\t'); i >= 0 {
-		field := strings.TrimSpace(string(line[i+1:]))
-		if c, err := strconv.ParseInt(field, 10, 64); err == nil {
-			if c < 0 || c > maxCount {
-				return "", 0, fmt.Errorf("count %d out of range", c)
+	switch f {
+	case JSONL:
+		t := bytes.TrimSpace(line)
+		if len(t) == 0 {
+			return "", 0, nil
+		}
+		return parseJSON(t)
+	case TSV, mixed:
+		i := bytes.LastIndexByte(line, '\t')
+		if i >= 0 {
+			field := strings.TrimSpace(string(line[i+1:]))
+			if c, err := strconv.ParseInt(field, 10, 64); err == nil {
+				if c < 0 || c > maxCount {
+					return "", 0, fmt.Errorf("count %d out of range", c)
+				}
+				return string(line[:i]), c, nil
 			}
-			return string(line[:i]), c, nil
+		}
+		if f == TSV && len(bytes.TrimSpace(line)) > 0 {
+			return "", 0, fmt.Errorf("not query<TAB>count")
 		}
 	}
 	return string(line), 1, nil

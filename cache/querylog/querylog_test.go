@@ -8,13 +8,13 @@ import (
 	"github.com/podsearch/podsearch/internal/testenv"
 )
 
-func TestReadMixedFormats(t *testing.T) {
+func TestReadPlainAndTSV(t *testing.T) {
 	log := strings.Join([]string{
 		"true crime podcasts",
 		"true   crime\tpodcasts\t4", // TSV with a count; whitespace collapses
-		`{"query": "black hole image", "count": 3}`,
-		`{"q": "full\u00a0width"}`, // no-break space is white space
-		`{"text": "full width", "count": 2}`,
+		"black hole image\t3",
+		"full\u00a0width\t1", // no-break space is white space
+		"full width\t2",
 		"",
 		"   ",
 		"zero\t0",
@@ -34,6 +34,25 @@ func TestReadMixedFormats(t *testing.T) {
 		{"not a count abc", 1},
 		{"crlf line", 1},
 	}
+	checkEntries(t, got, want)
+}
+
+func TestReadJSONL(t *testing.T) {
+	log := strings.Join([]string{
+		`{"query": "black hole image", "count": 3}`,
+		`{"q": "black  hole image"}`,
+		``,
+		`{"text": "ﬁsh", "num": "7", "count": 2}`,
+	}, "\n")
+	got, err := Read(strings.NewReader(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkEntries(t, got, []Entry{{"black hole image", 4}, {"ﬁsh", 2}})
+}
+
+func checkEntries(t *testing.T, got, want []Entry) {
+	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("got %v\nwant %v", got, want)
 	}
@@ -44,9 +63,35 @@ func TestReadMixedFormats(t *testing.T) {
 	}
 }
 
+func TestFormats(t *testing.T) {
+	// A plain log whose line starts with a brace is not JSONL.
+	got, err := Read(strings.NewReader("{Live} episode one\nsecond\t2\n"))
+	if err != nil || len(got) != 2 || got[0] != (Entry{"second", 2}) || got[1] != (Entry{"{Live} episode one", 1}) {
+		t.Fatalf("plain with a brace: %v %v", got, err)
+	}
+	got, err = ReadFormat(strings.NewReader("a\tb\t3\n"), Lines)
+	if err != nil || len(got) != 1 || got[0] != (Entry{"a b 3", 1}) {
+		t.Fatalf("lines: %v %v", got, err)
+	}
+	if _, err := ReadFormat(strings.NewReader("q\t3\nno count\n"), TSV); err == nil || !strings.Contains(err.Error(), "line 2") {
+		t.Fatalf("strict TSV without a count: %v", err)
+	}
+	if _, err := ReadFormat(strings.NewReader("plain\n"), JSONL); err == nil {
+		t.Fatal("strict JSONL accepted a plain line")
+	}
+	for in, want := range map[string]Format{"auto": Auto, "": Auto, "lines": Lines, "tsv": TSV, "jsonl": JSONL} {
+		if f, err := ParseFormat(in); err != nil || f != want {
+			t.Errorf("ParseFormat(%q) = %v, %v", in, f, err)
+		}
+	}
+	if _, err := ParseFormat("csv"); err == nil {
+		t.Error("csv accepted")
+	}
+}
+
 func TestReadErrors(t *testing.T) {
 	for name, log := range map[string]string{
-		"bad json":      `{"query": `,
+		"bad json":      `{"query": "x"}` + "\n" + `{"query": `,
 		"no field":      `{"title": "x"}`,
 		"non-string":    `{"query": 5}`,
 		"bad count":     `{"query": "x", "count": "many"}`,
@@ -58,14 +103,14 @@ func TestReadErrors(t *testing.T) {
 	} {
 		if _, err := Read(strings.NewReader(log)); err == nil {
 			t.Errorf("%s: no error", name)
-		} else if name != "long line" && !strings.Contains(err.Error(), "line 1") {
+		} else if name != "long line" && !strings.Contains(err.Error(), "line ") {
 			t.Errorf("%s: error %q does not name the line", name, err)
 		}
 	}
 }
 
 func TestReadTRECTopics(t *testing.T) {
-	got, err := ReadFile(testenv.Shared(t, "data/queries/trec_podcasts_topics.jsonl"))
+	got, err := ReadFile(testenv.Shared(t, "data/queries/trec_podcasts_topics.jsonl"), Auto)
 	if err != nil {
 		t.Fatal(err)
 	}

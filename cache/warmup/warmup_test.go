@@ -21,7 +21,7 @@ const fp = "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00"
 
 func trecTopics(t *testing.T) []querylog.Entry {
 	t.Helper()
-	e, err := querylog.ReadFile(testenv.Shared(t, "data/queries/trec_podcasts_topics.jsonl"))
+	e, err := querylog.ReadFile(testenv.Shared(t, "data/queries/trec_podcasts_topics.jsonl"), querylog.Auto)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,6 +41,7 @@ func runWarmup(args []string) error {
 			"(queries, already_cached, encoded, seconds, hit ratios before/after); --json prints it\n"+
 			"as one JSON object. Redis URL syntax: docs/cache.md.")
 	queries := fs.String("queries", "", "query log file; required")
+	format := fs.String("format", "auto", "query log format: auto, lines, tsv or jsonl")
 	encoders := fs.String("encoder", "", "comma-separated encoder service endpoints (host:port or http://host:port); required")
 	encoderToken := fs.String("encoder-token", "", "bearer token for the encoders (env PODSEARCH_ENCODER_TOKEN)")
 	redisURL := fs.String("redis", "", "Redis URL of the shared cache tier (env REDIS_URL); empty warms nothing lasting (in-process only)")
@@ -81,7 +82,11 @@ func runWarmup(args []string) error {
 	if *vocab == "" {
 		*vocab = assets.VocabPath()
 	}
-	entries, err := querylog.ReadFile(*queries)
+	qf, err := querylog.ParseFormat(*format)
+	if err != nil {
+		return fmt.Errorf("%w: --format: %v", errUsage, err)
+	}
+	entries, err := querylog.ReadFile(*queries, qf)
 	if err != nil {
 		return err
 	}
