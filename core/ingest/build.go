@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/schollz/progressbar/v3"
@@ -27,7 +30,8 @@ type Options struct {
 	KeepDuplicateTexts bool
 	// Progress, when not nil, receives a progress bar (for example os.Stderr).
 	Progress io.Writer
-	// Detect guesses the language of a text without a source tag; nil means DetectLanguage.
+	// Detect guesses the language of a text without a source tag (LangUnknown when it
+	// cannot); nil means DetectLanguage. It is called from several goroutines at once.
 	Detect func(text string) string
 }
 
@@ -126,6 +130,7 @@ func Build(batches []*Batch, opt Options) (*Result, error) {
 	}
 	bar := ProgressBar(opt.Progress, total, "cleaning episodes")
 	langCache := map[string]string{}
+	var undetected []int // episodes without a source language tag
 	seenID := map[string]string{}
 	seenText := map[string]string{}
 	for _, b := range batches {
@@ -157,19 +162,11 @@ func Build(batches []*Batch, opt Options) (*Result, error) {
 				tag = NormalizeLanguage(rec.Language)
 				langCache[rec.Language] = tag
 			}
-			switch {
-			case tag != "":
+			if tag != "" {
 				ep.Language, ep.LanguageFrom = tag, "source"
 				st.LanguageFromSource++
-			default:
-				ep.Language = detect(ep.Text)
-				if ep.Language == LangUnknown || ep.Language == "" {
-					ep.Language = LangUnknown
-					st.LanguageUnknown++
-				} else {
-					ep.LanguageFrom = "detected"
-					st.LanguageDetected++
-				}
+			} else {
+				undetected = append(undetected, len(res.Episodes))
 			}
 			if ep.Date == "" {
 				st.NoDate++
@@ -178,6 +175,15 @@ func Build(batches []*Batch, opt Options) (*Result, error) {
 		}
 	}
 	_ = bar.Finish()
+	detectAll(res.Episodes, undetected, detect, opt.Progress)
+	for _, i := range undetected {
+		if ep := &res.Episodes[i]; ep.Language == LangUnknown {
+			st.LanguageUnknown++
+		} else {
+			ep.LanguageFrom = "detected"
+			st.LanguageDetected++
+		}
+	}
 	st.Written = len(res.Episodes)
 	if !opt.NoShuffle {
 		rng := rand.New(rand.NewPCG(opt.Seed, 0x9e3779b97f4a7c15))
@@ -186,6 +192,34 @@ func Build(batches []*Batch, opt Options) (*Result, error) {
 		})
 	}
 	return res, nil
+}
+
+// detectAll sets the Language of eps[i] for every i in idx with detect, on all CPUs (it is
+// the costliest step of Build); an empty answer becomes LangUnknown.
+func detectAll(eps []Episode, idx []int, detect func(string) string, progress io.Writer) {
+	bar := ProgressBar(progress, len(idx), "detecting languages")
+	workers := min(runtime.GOMAXPROCS(0), len(idx))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				k := int(next.Add(1)) - 1
+				if k >= len(idx) {
+					return
+				}
+				ep := &eps[idx[k]]
+				if ep.Language = detect(ep.Text); ep.Language == "" {
+					ep.Language = LangUnknown
+				}
+				_ = bar.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	_ = bar.Finish()
 }
 
 // clean cleans one record into an Episode (language left to the caller), or returns why it

@@ -120,12 +120,17 @@ func TestTaddyJSONL(t *testing.T) {
 	sc := bufio.NewScanner(f2)
 	sc.Buffer(make([]byte, 1<<20), 1<<24)
 	for sc.Scan() {
-		var row map[string]any
+		var row struct{ Name, Description, Subtitle *string }
 		if err := json.Unmarshal(sc.Bytes(), &row); err != nil {
 			t.Fatal(err)
 		}
-		s := func(k string) string { v, _ := row[k].(string); return strings.TrimSpace(v) }
-		if s("name") == "" && s("description") == "" && s("subtitle") == "" {
+		s := func(v *string) string {
+			if v == nil {
+				return ""
+			}
+			return strings.TrimSpace(*v)
+		}
+		if s(row.Name) == "" && s(row.Description) == "" && s(row.Subtitle) == "" {
 			blank++
 		}
 	}

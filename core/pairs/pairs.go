@@ -114,5 +114,5 @@ func (s GenStats) String() string {
 // DefaultGenerators returns the three unsupervised generators, fitted to the corpus:
 // title, inverse cloze (seeded) and TF-IDF terms.
 func DefaultGenerators(episodes []ingest.Episode, seed uint64) []Generator {
-	return []Generator{NewTitle(episodes), NewInverseCloze(seed), NewTFIDF(episodes)}
+	return []Generator{NewTitle(episodes), NewInverseCloze(episodes, seed), NewTFIDF(episodes)}
 }

@@ -18,7 +18,7 @@ var (
 
 // demoCorpus builds the bundled demo corpus once per test binary. Languages do not matter
 // to pairs, so a fixed answer replaces detection (the slowest step of ingest).
-func demoCorpus(t *testing.T) []ingest.Episode {
+func demoCorpus(t testing.TB) []ingest.Episode {
 	t.Helper()
 	demoOnce.Do(func() {
 		var bs []*ingest.Batch
@@ -102,16 +102,19 @@ func TestDemoCorpusPairs(t *testing.T) {
 	files := map[string][]Pair{SplitTrain: s.Train, SplitEval: s.Eval, SplitTest: s.Test}
 	where := map[string]string{}
 	for name, ps := range files {
-		path := filepath.Join(dir, name+".jsonl")
-		if err := WritePairs(path, ps); err != nil {
-			t.Fatal(err)
-		}
-		back, err := ReadPairs(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !reflect.DeepEqual(back, ps) && len(ps) > 0 {
-			t.Fatalf("%s did not round-trip", name)
+		back := ps
+		if name != SplitTrain { // the small files make the round trip; train is 12 MB
+			path := filepath.Join(dir, name+".jsonl")
+			if err := WritePairs(path, ps); err != nil {
+				t.Fatal(err)
+			}
+			var err error
+			if back, err = ReadPairs(path); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(back, ps) {
+				t.Fatalf("%s did not round-trip", name)
+			}
 		}
 		queries := map[string]bool{}
 		eps := map[string]bool{}

@@ -49,16 +49,12 @@ func NewTitle(episodes []ingest.Episode) *Title {
 func (t *Title) Method() string { return MethodTitle }
 
 // Generate implements Generator: one candidate, or none when the title is uninformative or
-// nothing is left of the text without it.
+// the episode has no description (the show's text alone says nothing about the episode).
 func (t *Title) Generate(ep *ingest.Episode, n int) []Candidate {
-	if n < 1 || !t.Informative(ep) {
+	if n < 1 || ep.Description == "" || !t.Informative(ep) {
 		return nil
 	}
-	rest := ingest.ComposeText(ep.Description, ep.ShowTitle, ep.ShowDescription)
-	if rest == "" {
-		return nil
-	}
-	return []Candidate{{Query: ep.Title, Text: rest}}
+	return []Candidate{{Query: ep.Title, Text: ingest.ComposeText(ep.Description, ep.ShowTitle, ep.ShowDescription)}}
 }
 
 // Informative reports whether ep's title can serve as a query: it has at least one content

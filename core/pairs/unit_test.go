@@ -52,7 +52,7 @@ func TestSentencesAndTokens(t *testing.T) {
 
 func TestInverseCloze(t *testing.T) {
 	e := ep("x", "Rome", "The empire fell in the fifth century. Historians still argue about the reasons. Short.", "History Hour")
-	c := NewInverseCloze(1).Generate(&e, 3)
+	c := NewInverseCloze([]ingest.Episode{e}, 1).Generate(&e, 3)
 	if len(c) != 2 {
 		t.Fatalf("want the two long sentences, got %+v", c)
 	}
@@ -61,9 +61,16 @@ func TestInverseCloze(t *testing.T) {
 			t.Fatalf("bad candidate %+v", cand)
 		}
 	}
-	again := NewInverseCloze(1).Generate(&e, 3)
+	again := NewInverseCloze([]ingest.Episode{e}, 1).Generate(&e, 3)
 	if !reflect.DeepEqual(c, again) {
 		t.Fatal("not deterministic")
+	}
+	// A sentence found in three descriptions is boilerplate, not a query.
+	other := ep("y", "Carthage", "Historians still argue about the reasons. Salt was sown.", "History Hour")
+	third := ep("z", "Troy", "Historians still argue about the reasons. A horse was built of wood.", "History Hour")
+	c = NewInverseCloze([]ingest.Episode{e, other, third}, 1).Generate(&e, 3)
+	if len(c) != 1 || c[0].Query != "The empire fell in the fifth century." {
+		t.Fatalf("boilerplate sentence not skipped: %+v", c)
 	}
 }
 
