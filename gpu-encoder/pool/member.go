@@ -31,13 +31,12 @@ func (p *Pool) newMember(addr string) *member {
 	m := &member{
 		addr: addr,
 		hc: &fasthttp.HostClient{
-			Addr:                          addr,
-			Name:                          "podsearch-encoder-pool",
-			MaxConns:                      p.cfg.MaxConnsPerMember,
-			MaxIdleConnDuration:           30 * time.Second,
-			MaxConnWaitTimeout:            p.cfg.AttemptTimeout,
-			NoDefaultUserAgentHeader:      true,
-			DisableHeaderNamesNormalizing: false,
+			Addr:                     addr,
+			Name:                     "podsearch-encoder-pool",
+			MaxConns:                 p.cfg.MaxConnsPerMember,
+			MaxIdleConnDuration:      30 * time.Second,
+			MaxConnWaitTimeout:       p.cfg.AttemptTimeout,
+			NoDefaultUserAgentHeader: true,
 			// Retries are the pool's job (on another member), not the connection's.
 			RetryIfErr: func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
 		},
