@@ -34,6 +34,12 @@ type Options struct {
 	BatchSize int
 	// Rate bounds the sequences sent to the encoder per second; 0 means no limit.
 	Rate float64
+	// Retries is how many times a failed encoder call is tried again, after a pause that
+	// doubles from RetryBackoff (default 4; negative: none). A pool whose members are all
+	// busy or restarting usually recovers within seconds.
+	Retries int
+	// RetryBackoff is the first pause before a retry (default 1s; at most 30s per pause).
+	RetryBackoff time.Duration
 	// LookupBatch is the sequences per cache lookup round trip (default 1000).
 	LookupBatch int
 	// Progress, when set, receives a progress bar.
@@ -89,6 +95,12 @@ func Run(ctx context.Context, entries []querylog.Entry, opts Options) (Report, e
 	}
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = 64
+	}
+	if opts.Retries == 0 {
+		opts.Retries = 4
+	}
+	if opts.RetryBackoff <= 0 {
+		opts.RetryBackoff = time.Second
 	}
 	if opts.LookupBatch <= 0 {
 		opts.LookupBatch = 1000
@@ -209,11 +221,8 @@ func Run(ctx context.Context, entries []querylog.Entry, opts Options) (Report, e
 			ids[i] = j.ids
 		}
 		t0 := time.Now()
-		vecs, err := opts.Encoder.Embed(ctx, ids)
+		vecs, err := embedWithRetries(ctx, opts, ids)
 		encodeTime += time.Since(t0)
-		if err == nil && len(vecs) != len(ids) {
-			err = fmt.Errorf("%d vectors for %d sequences", len(vecs), len(ids))
-		}
 		if err != nil {
 			encErr = fmt.Errorf("warmup: encoder: %w", err)
 			break
@@ -225,22 +234,25 @@ func Run(ctx context.Context, entries []querylog.Entry, opts Options) (Report, e
 		}
 	}
 	close(toWrite)
-	wErr := <-writeErr
+	runErr := encErr
+	if wErr := <-writeErr; wErr != nil {
+		runErr = fmt.Errorf("warmup: writing to the cache: %w", wErr)
+	}
 	rep.EncodeSeconds = encodeTime.Seconds()
-	if wErr != nil {
-		return done(fmt.Errorf("warmup: writing to the cache: %w", wErr))
-	}
-	if encErr != nil {
-		return done(encErr)
-	}
-	if bar != nil {
+	if runErr == nil && bar != nil {
 		_ = bar.Finish()
 	}
 
-	// After: ask the cache again (not our own bookkeeping), so the ratio shows what landed.
-	after, err := cachedFlags(ctx, opts, jobs)
+	// After: ask the cache again (not our own bookkeeping), so the ratio shows what landed;
+	// after a failure too, so the report says what a rerun will find.
+	actx, acancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	after, err := cachedFlags(actx, opts, jobs)
+	acancel()
 	if err != nil {
-		return done(err)
+		if runErr == nil {
+			runErr = err
+		}
+		return done(runErr)
 	}
 	var nAfter, wAfter int64
 	for i, j := range jobs {
@@ -251,7 +263,28 @@ func Run(ctx context.Context, entries []querylog.Entry, opts Options) (Report, e
 	}
 	rep.HitRatioAfter = ratio(nAfter, int64(rep.Queries))
 	rep.WeightedHitRatioAfter = ratio(wAfter, rep.Requests)
-	return done(nil)
+	return done(runErr)
+}
+
+// embedWithRetries calls the encoder, trying again after doubling pauses on failure.
+func embedWithRetries(ctx context.Context, opts Options, ids [][]int32) ([][]float32, error) {
+	pause := opts.RetryBackoff
+	for attempt := 0; ; attempt++ {
+		vecs, err := opts.Encoder.Embed(ctx, ids)
+		if err == nil && len(vecs) != len(ids) {
+			err = fmt.Errorf("%d vectors for %d sequences", len(vecs), len(ids))
+		}
+		if err == nil || ctx.Err() != nil || attempt >= opts.Retries {
+			return vecs, err
+		}
+		opts.Logger.Warn("warmup: encoder call failed; retrying", "sequences", len(ids), "attempt", attempt+1, "pause", pause, "err", err)
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		pause = min(2*pause, 30*time.Second)
+	}
 }
 
 // cachedFlags asks the cache about every job in round trips of LookupBatch sequences.

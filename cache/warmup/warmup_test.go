@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -114,18 +115,47 @@ func TestWarmupTRECTopicsTwice(t *testing.T) {
 	}
 }
 
+// A pool that fails for a moment (all members restarting) costs a retry, not the run.
+func TestWarmupRetriesEncoderFailures(t *testing.T) {
+	flaky := &flakyOnce{Encoder: &standin.Encoder{FP: fp}}
+	rep, err := Run(context.Background(), []querylog.Entry{{Query: "a", Count: 1}, {Query: "b", Count: 1}},
+		Options{Tokenizer: standin.Tokenizer{}, Cache: newCache(t, ""), Encoder: flaky, RetryBackoff: time.Millisecond,
+			Logger: slog.New(slog.DiscardHandler)})
+	if err != nil || rep.Encoded != 2 || flaky.calls.Load() != 2 {
+		t.Fatalf("report %+v, err %v, calls %d", rep, err, flaky.calls.Load())
+	}
+}
+
+// flakyOnce is a test stand-in encoder whose first call fails.
+type flakyOnce struct {
+	*standin.Encoder
+	calls atomic.Int64
+}
+
+func (f *flakyOnce) Embed(ctx context.Context, ids [][]int32) ([][]float32, error) {
+	if f.calls.Add(1) == 1 {
+		return nil, standin.ErrDown
+	}
+	return f.Encoder.Embed(ctx, ids)
+}
+
 // A run that dies part-way keeps the batches it finished; the next run encodes only the rest.
 func TestWarmupResumes(t *testing.T) {
 	srv := redistest.Start(t)
 	entries := trecTopics(t)
 	broken := &failingAfter{Encoder: &standin.Encoder{FP: fp}, n: 2}
-	opts := Options{Tokenizer: standin.Tokenizer{}, Cache: newCache(t, srv.URL()), Encoder: broken, BatchSize: 10}
+	opts := Options{Tokenizer: standin.Tokenizer{}, Cache: newCache(t, srv.URL()), Encoder: broken, BatchSize: 10,
+		Retries: 2, RetryBackoff: time.Millisecond, Logger: slog.New(slog.DiscardHandler)}
 	rep, err := Run(context.Background(), entries, opts)
 	if !errors.Is(err, standin.ErrDown) {
 		t.Fatalf("err = %v, want the encoder's failure", err)
 	}
-	if rep.EncoderSequences != 20 {
-		t.Fatalf("interrupted run stored %d sequences, want the 2 finished batches (20)", rep.EncoderSequences)
+	if rep.EncoderSequences != 20 || broken.calls.Load() != 2+1+2 {
+		t.Fatalf("interrupted run: stored %d sequences (want the 2 finished batches, 20), %d encoder calls (want 2 + 1 + 2 retries)",
+			rep.EncoderSequences, broken.calls.Load())
+	}
+	if want := float64(rep.Encoded) / float64(len(entries)); rep.HitRatioAfter != want {
+		t.Fatalf("interrupted run: hit ratio after %v, want %v", rep.HitRatioAfter, want)
 	}
 	enc := &standin.Encoder{FP: fp}
 	opts.Cache, opts.Encoder = newCache(t, srv.URL()), enc

@@ -55,6 +55,7 @@ func runWarmup(args []string) error {
 	vocab := fs.String("vocab", "", "tokenizer vocabulary (default: the one podsearch setup fetched)")
 	progress := fs.Bool("progress", term.IsTerminal(int(os.Stderr.Fd())), "draw a progress bar on stderr")
 	timeout := fs.Duration("encoder-timeout", 30*time.Second, "deadline of one encoder call")
+	retries := fs.Int("retries", 4, "retries of a failed encoder call, after pauses doubling from 1s (0: none)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -123,12 +124,17 @@ func runWarmup(args []string) error {
 		return err
 	}
 	defer c.Close()
+	retryCount := *retries // Options.Retries: 0 means the default, negative means none
+	if retryCount <= 0 {
+		retryCount = -1
+	}
 	var bar io.Writer
 	if *progress {
 		bar = os.Stderr
 	}
 	rep, runErr := warmup.Run(ctx, entries, warmup.Options{
 		Tokenizer: tok, Cache: c, Encoder: p, BatchSize: *batch, Rate: *rateLimit, Progress: bar,
+		Retries: retryCount,
 	})
 	if *asJSON {
 		b, err := json.Marshal(rep)
@@ -148,3 +154,4 @@ func runWarmup(args []string) error {
 	}
 	return runErr
 }
+
