@@ -154,4 +154,3 @@ func runWarmup(args []string) error {
 	}
 	return runErr
 }
-
