@@ -28,3 +28,17 @@ func ReadDemo() ([]*Batch, error) {
 	}
 	return out, nil
 }
+
+// DemoCorpus builds the bundled demo corpus in memory with default options (seed 42): the
+// episodes `podsearch ingest --demo` writes, for commands that index it without a file.
+func DemoCorpus() ([]Episode, error) {
+	batches, err := ReadDemo()
+	if err != nil {
+		return nil, err
+	}
+	res, err := Build(batches, Options{Seed: 42})
+	if err != nil {
+		return nil, err
+	}
+	return res.Episodes, nil
+}
