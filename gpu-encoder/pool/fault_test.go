@@ -56,18 +56,15 @@ func killOneUnderLoad(t *testing.T, children []*child, clients int, before, afte
 }
 
 func TestFaultKillOneOfThreeUnderLoad(t *testing.T) {
-	var children []*child
-	for range 3 {
-		children = append(children, spawn(t, "POOLTEST_PER_BATCH=2ms", "POOLTEST_PER_TOKEN=20us"))
-	}
+	children := spawn(t, 3, "POOLTEST_PER_BATCH=2ms", "POOLTEST_PER_TOKEN=20us")
 	killOneUnderLoad(t, children, 24, 400*time.Millisecond, 800*time.Millisecond, standin.Vector)
 }
 
 func TestFaultOverloadOne(t *testing.T) {
 	const queue = 16
 	// Member 0 is slow with a small queue (about 100 sequences/s); 1 and 2 are fast.
-	overloaded := spawn(t, "POOLTEST_PER_BATCH=40ms", "POOLTEST_MAX_BATCH=4", fmt.Sprintf("POOLTEST_QUEUE=%d", queue))
-	children := []*child{overloaded, spawn(t, "POOLTEST_PER_BATCH=1ms"), spawn(t, "POOLTEST_PER_BATCH=1ms")}
+	overloaded := spawn(t, 1, "POOLTEST_PER_BATCH=40ms", "POOLTEST_MAX_BATCH=4", fmt.Sprintf("POOLTEST_QUEUE=%d", queue))[0]
+	children := append([]*child{overloaded}, spawn(t, 2, "POOLTEST_PER_BATCH=1ms")...)
 	rssStart := overloaded.rssKiB(t)
 
 	// Hammer the overloaded member directly: some answers must be 429 with Retry-After,
@@ -130,10 +127,15 @@ func TestFaultOverloadOne(t *testing.T) {
 
 	// A second, equal wave while pool clients run: they meet the 429s and move on to the
 	// other members, with no failures at all.
+	type result struct{ ok, throttled int64 }
+	wave2 := make(chan result, 1)
+	go func() { ok, tm := hammer(8); wave2 <- result{ok, tm} }()
+	waitMetric(t, overloaded.addr, "podsearch_encoder_queue_depth", queue) // overloaded now
 	p := faultPool(t, children)
 	stop := make(chan struct{})
 	l := drive(p, 32, stop, standin.Vector)
-	ok2, tm2 := hammer(8)
+	r2 := <-wave2
+	ok2, tm2 := r2.ok, r2.throttled
 	close(stop)
 	l.wait()
 	rss2 := overloaded.rssKiB(t)
@@ -197,7 +199,7 @@ func waitMetric(t *testing.T, addr, name string, want float64) {
 func TestFaultExpiredDeadlineNeverReachesTheModel(t *testing.T) {
 	// One slow service process: a call whose deadline ends while it waits behind a running
 	// batch fails with a deadline error, and the service drops it before the model.
-	c := spawn(t, "POOLTEST_PER_BATCH=300ms", "POOLTEST_MAX_BATCH=1")
+	c := spawn(t, 1, "POOLTEST_PER_BATCH=300ms", "POOLTEST_MAX_BATCH=1")[0]
 	p := faultPool(t, []*child{c})
 	first := make(chan error, 1)
 	go func() { _, err := p.Embed(context.Background(), [][]int32{{11}}); first <- err }()
@@ -231,10 +233,7 @@ func TestFaultKillOneOfThreeRealModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sess.Close()
-	var children []*child
-	for range 3 {
-		children = append(children, spawn(t, "POOLTEST_BACKEND=model"))
-	}
+	children := spawn(t, 3, "POOLTEST_BACKEND=model")
 	var mu sync.Mutex
 	want := func(seq []int32) []float32 {
 		mu.Lock()

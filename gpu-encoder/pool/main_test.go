@@ -99,44 +99,52 @@ type child struct {
 	addr string
 }
 
-// spawn starts a child encoder service with the given POOLTEST_* settings.
-func spawn(t *testing.T, env ...string) *child {
+// spawn starts n child encoder services with the given POOLTEST_* settings, in parallel,
+// and waits until every one listens.
+func spawn(t *testing.T, n int, env ...string) []*child {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(append(os.Environ(), "POOLTEST_CHILD=1"), env...)
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	c := &child{cmd: cmd}
-	t.Cleanup(func() {
-		_ = stdin.Close()
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	line := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if a, ok := strings.CutPrefix(sc.Text(), "LISTEN "); ok {
-				line <- a
-			}
+	children := make([]*child, n)
+	lines := make([]chan string, n)
+	for i := range children {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(append(os.Environ(), "POOLTEST_CHILD=1"), env...)
+		cmd.Stderr = os.Stderr
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
 		}
-	}()
-	select {
-	case c.addr = <-line:
-	case <-time.After(30 * time.Second):
-		t.Fatal("child encoder service did not start within 30s")
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		children[i] = &child{cmd: cmd}
+		t.Cleanup(func() {
+			_ = stdin.Close()
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		})
+		lines[i] = make(chan string, 1)
+		go func() {
+			sc := bufio.NewScanner(out)
+			for sc.Scan() {
+				if a, ok := strings.CutPrefix(sc.Text(), "LISTEN "); ok {
+					lines[i] <- a
+				}
+			}
+		}()
 	}
-	return c
+	timeout := time.After(60 * time.Second)
+	for i, c := range children {
+		select {
+		case c.addr = <-lines[i]:
+		case <-timeout:
+			t.Fatal("child encoder service did not start within 60s")
+		}
+	}
+	return children
 }
 
 // kill ends the child with SIGKILL: no graceful anything.
