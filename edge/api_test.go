@@ -595,8 +595,7 @@ func TestWatchReloadsOnChange(t *testing.T) {
 	}
 	n := startNode(t, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { n.srv.Watch(ctx, manifest, 10*time.Millisecond); close(done) }()
+	done := n.srv.Watch(ctx, manifest, 10*time.Millisecond)
 	defer func() { cancel(); <-done }()
 	tmp := manifest + ".tmp"
 	if err := os.WriteFile(tmp, []byte(`{"v":2}`), 0o644); err != nil {

@@ -63,6 +63,10 @@ func goldenConfig(fx *fixture, emb *goldenEmbedder, eps []Episode, version strin
 		},
 		Tokenizer: goldenTok(fx),
 		Embedder:  emb,
+		// Generous deadlines: these tests check results, not timing, and CI machines under
+		// the race detector can be slow. Tests of timeouts set their own.
+		RequestTimeout: 30 * time.Second,
+		PeerTimeout:    20 * time.Second,
 	}
 }
 

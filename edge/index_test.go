@@ -2,7 +2,9 @@ package edge
 
 import (
 	"context"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/podsearch/podsearch/core/index"
 	"github.com/podsearch/podsearch/core/textclean"
@@ -14,6 +16,25 @@ func buildIndex(t *testing.T, fx *fixture, eps []Episode, shards int) string {
 	return buildIndexTB(t, fx, eps, shards)
 }
 
+var (
+	modelOnce sync.Once
+	model     *index.Model
+	modelErr  error
+)
+
+// trainedModel trains the index model on all fixture episodes once per test binary;
+// indexes of subsets reuse it (a model trained on more data is as valid for them).
+func trainedModel(fx *fixture) (*index.Model, error) {
+	modelOnce.Do(func() {
+		var vecs []float32
+		for _, e := range fx.episodes {
+			vecs = append(vecs, e.Vector...)
+		}
+		model, modelErr = index.Train(vecs, len(fx.episodes[0].Vector), index.Config{Seed: 1, Iters: 8, Fingerprint: goldenFingerprint})
+	})
+	return model, modelErr
+}
+
 func buildIndexTB(t testing.TB, fx *fixture, eps []Episode, shards int) string {
 	t.Helper()
 	var vecs []float32
@@ -23,7 +44,7 @@ func buildIndexTB(t testing.TB, fx *fixture, eps []Episode, shards int) string {
 			Language: e.Language, Date: e.Date, Text: e.Title + ". " + e.Text}
 		vecs = append(vecs, e.Vector...)
 	}
-	model, err := index.Train(vecs, len(eps[0].Vector), index.Config{Seed: 1, Iters: 8, Fingerprint: goldenFingerprint})
+	model, err := trainedModel(fx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,6 +145,9 @@ func TestIndexShardsSplitOverTwoNodes(t *testing.T) {
 			Embedder:   emb,
 			Peers:      peers,
 			AdminToken: "t",
+			// Results, not timing, are under test here.
+			RequestTimeout: 30 * time.Second,
+			PeerTimeout:    20 * time.Second,
 		})
 	}
 	all := node(nil)

@@ -203,7 +203,7 @@ func runServeEdge(args []string) error {
 		return err
 	}
 	if *watch > 0 {
-		go srv.Watch(ctx, filepath.Join(*indexDir, index.ManifestName), *watch)
+		srv.Watch(ctx, filepath.Join(*indexDir, index.ManifestName), *watch)
 	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
