@@ -302,10 +302,6 @@ func TestShardSwapUnderLoad(t *testing.T) {
 	half := s.data8.N / 2
 	versions := []Data{s.data8, {N: half, M: s.data8.M, Bits: 8, Codes: s.data8.Codes[:half*s.data8.M],
 		SQ: s.sq, SQCodes: s.data8.SQCodes[:half*s.d]}}
-	type version struct {
-		*Shard
-		data *Data
-	}
 	tabs := make([]*Tables, 8)
 	want := make([][][]Result, len(versions))
 	var sc scanref.Scanner

@@ -112,35 +112,54 @@ EXPORT(topk_finish) uint32_t topk_finish(topk_head *h) {
 // 8-bit PQ scan: codes[n][m] bytes, lut[m][256] float32; the distance of code i is
 // sum over j ascending of lut[j][codes[i][j]], accumulated in float32 from 0.
 // Four codes are summed at once with four independent scalar accumulators (each in the
-// scalar order): the loads dominate, and the independent chains keep them in flight. A
-// candidate is pushed only when it does not exceed the heap's bound.
+// scalar order), so the table loads of different codes overlap. A candidate is pushed only
+// when it does not exceed the heap's bound. There is no SIMD gather in wasm: the vector unit
+// only loads 16 code bytes at once (when m is a multiple of 16), halving memory accesses.
+
+// LUT8 adds to s the entry of table L (of the 16 starting at t) picked by byte L of v.
+#define LUT8(s, v, L) s += t[(L) * 256 + wasm_u8x16_extract_lane(v, L)]
+#define LUT8x16(s, v)                                                                      \
+	do {                                                                                   \
+		LUT8(s, v, 0); LUT8(s, v, 1); LUT8(s, v, 2); LUT8(s, v, 3);                        \
+		LUT8(s, v, 4); LUT8(s, v, 5); LUT8(s, v, 6); LUT8(s, v, 7);                        \
+		LUT8(s, v, 8); LUT8(s, v, 9); LUT8(s, v, 10); LUT8(s, v, 11);                      \
+		LUT8(s, v, 12); LUT8(s, v, 13); LUT8(s, v, 14); LUT8(s, v, 15);                    \
+	} while (0)
 
 EXPORT(scan8)
 void scan8(const uint8_t *codes, uint32_t n, uint32_t m, const float *lut, uint32_t first_id,
            topk_head *h) {
 	uint32_t i = 0;
 	float bound = topk_bound(h);
-	for (; i + 4 <= n; i += 4) {
-		const uint8_t *c0 = codes + (uintptr_t)i * m;
-		const uint8_t *c1 = c0 + m, *c2 = c1 + m, *c3 = c2 + m;
-		float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
-		const float *t = lut;
-		for (uint32_t j = 0; j < m; j++, t += 256) {
-			s0 += t[c0[j]];
-			s1 += t[c1[j]];
-			s2 += t[c2[j]];
-			s3 += t[c3[j]];
+	if (m % 16 == 0) {
+		// Codes are read 16 bytes at a time and their bytes taken from the vector, which
+		// halves the memory accesses (each checked against the memory's bounds).
+		for (; i + 4 <= n; i += 4) {
+			const uint8_t *c0 = codes + (uintptr_t)i * m;
+			const uint8_t *c1 = c0 + m, *c2 = c1 + m, *c3 = c2 + m;
+			float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+			for (uint32_t j = 0; j < m; j += 16) {
+				const float *t = lut + (uintptr_t)j * 256;
+				v128_t v0 = wasm_v128_load(c0 + j);
+				v128_t v1 = wasm_v128_load(c1 + j);
+				v128_t v2 = wasm_v128_load(c2 + j);
+				v128_t v3 = wasm_v128_load(c3 + j);
+				LUT8x16(s0, v0);
+				LUT8x16(s1, v1);
+				LUT8x16(s2, v2);
+				LUT8x16(s3, v3);
+			}
+			if (s0 <= bound) { topk_push(h, s0, first_id + i); bound = topk_bound(h); }
+			if (s1 <= bound) { topk_push(h, s1, first_id + i + 1); bound = topk_bound(h); }
+			if (s2 <= bound) { topk_push(h, s2, first_id + i + 2); bound = topk_bound(h); }
+			if (s3 <= bound) { topk_push(h, s3, first_id + i + 3); bound = topk_bound(h); }
 		}
-		if (s0 <= bound) { topk_push(h, s0, first_id + i); bound = topk_bound(h); }
-		if (s1 <= bound) { topk_push(h, s1, first_id + i + 1); bound = topk_bound(h); }
-		if (s2 <= bound) { topk_push(h, s2, first_id + i + 2); bound = topk_bound(h); }
-		if (s3 <= bound) { topk_push(h, s3, first_id + i + 3); bound = topk_bound(h); }
 	}
 	for (; i < n; i++) {
 		const uint8_t *c = codes + (uintptr_t)i * m;
 		float acc = 0.0f;
 		for (uint32_t j = 0; j < m; j++) acc += lut[(uintptr_t)j * 256 + c[j]];
-		topk_push(h, acc, first_id + i);
+		if (acc <= bound) { topk_push(h, acc, first_id + i); bound = topk_bound(h); }
 	}
 }
 
