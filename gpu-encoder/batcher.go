@@ -27,8 +27,12 @@ type BatchConfig struct {
 	// (429). Default 4096.
 	MaxQueueSeqs int
 	// BucketWidth groups sequences whose lengths differ by less than this many tokens.
-	// Default 16.
+	// Default 4.
 	BucketWidth int
+	// MaxPadding bounds the padding a batch may carry when it is topped up from other
+	// buckets: padded tokens (sequences x longest) at most MaxPadding x real tokens.
+	// Default 1.5.
+	MaxPadding float64
 }
 
 func (c *BatchConfig) fill() {
@@ -48,7 +52,10 @@ func (c *BatchConfig) fill() {
 		c.MaxQueueSeqs = 4096
 	}
 	if c.BucketWidth <= 0 {
-		c.BucketWidth = 16
+		c.BucketWidth = 4
+	}
+	if c.MaxPadding < 1 {
+		c.MaxPadding = 1.5
 	}
 }
 
@@ -279,12 +286,12 @@ func (b *batcher) fullLocked(bi int) bool {
 	return len(q)*min((bi+1)*b.cfg.BucketWidth, len(b.buckets)*b.cfg.BucketWidth) >= b.cfg.MaxBatchTokens
 }
 
-// takeLocked takes a batch starting with bucket pick, then topping it up from the shorter
-// buckets and then the longer ones while the padded token budget allows. Dead sequences met
-// on the way are dropped and their jobs failed.
+// takeLocked takes a batch starting with bucket pick (first in, first out), then tops it
+// up from the shorter buckets and then the longer ones while the padded token budget and
+// MaxPadding allow. Dead sequences met on the way are dropped and their jobs failed.
 func (b *batcher) takeLocked(pick int, now time.Time) []item {
 	var batch []item
-	longest := 0
+	longest, real := 0, 0
 	full := false
 	order := make([]int, 0, len(b.buckets))
 	order = append(order, pick)
@@ -306,12 +313,16 @@ func (b *batcher) takeLocked(pick int, now time.Time) []item {
 				continue
 			}
 			l := max(longest, it.len())
-			if len(batch) > 0 && (len(batch)+1)*l > b.cfg.MaxBatchTokens {
+			padded := (len(batch) + 1) * l
+			if len(batch) > 0 && padded > b.cfg.MaxBatchTokens {
 				full = true
 				break
 			}
+			if bi != pick && float64(padded) > b.cfg.MaxPadding*float64(real+it.len()) {
+				break // this bucket's lengths are too far from the batch's; try the next
+			}
 			batch = append(batch, it)
-			longest = l
+			longest, real = l, real+it.len()
 			b.removedLocked(it)
 			if len(batch) >= b.cfg.MaxBatchSeqs {
 				full = true

@@ -212,10 +212,24 @@ func concurrent(t *testing.T, url string, bodies [][]byte, hdr map[string]string
 }
 
 func TestDynamicBatching(t *testing.T) {
+	for _, c := range []struct {
+		budget  int
+		batches int
+	}{
+		{640, 4},     // the holder, 20 shorts, 5 longs, 5 longs (the budget splits the longs)
+		{1 << 20, 3}, // the holder, 20 shorts, 10 longs (MaxPadding keeps them apart)
+	} {
+		t.Run(fmt.Sprintf("budget %d", c.budget), func(t *testing.T) {
+			testDynamicBatching(t, c.budget, c.batches)
+		})
+	}
+}
+
+func testDynamicBatching(t *testing.T, budget, wantBatches int) {
 	g := newGated()
-	s, url := startServer(t, Config{Backends: []encoder.Embedder{g}, Batch: BatchConfig{MaxBatchSeqs: 64, MaxBatchTokens: 640}})
+	s, url := startServer(t, Config{Backends: []encoder.Embedder{g}, Batch: BatchConfig{MaxBatchSeqs: 64, MaxBatchTokens: budget}})
 	// One request holds the only session while the others queue: 20 short (5 tokens) and
-	// 10 long (120 tokens) single-sequence requests.
+	// 10 long (120 tokens) single-sequence requests, interleaved.
 	var bodies [][]byte
 	bodies = append(bodies, jsonTokens(t, [][]int32{{1}}))
 	for i := range 30 {
@@ -242,8 +256,8 @@ func TestDynamicBatching(t *testing.T) {
 	var padded, real, seqs int
 	for _, b := range g.batches() {
 		longest := slices.Max(b)
-		if len(b) > 1 && len(b)*longest > 640 {
-			t.Errorf("batch %v breaks the 640-token budget", b)
+		if len(b) > 1 && len(b)*longest > budget {
+			t.Errorf("batch %v breaks the %d-token budget", b, budget)
 		}
 		for _, l := range b {
 			real += l
@@ -259,8 +273,8 @@ func TestDynamicBatching(t *testing.T) {
 	if padded != real {
 		t.Errorf("padded %d tokens for %d real ones; batches %v", padded, real, g.batches())
 	}
-	if n := len(g.batches()); n != 4 { // the holder, 20 shorts, 5 longs, 5 longs
-		t.Errorf("%d batches, want 4: %v", n, g.batches())
+	if n := len(g.batches()); n != wantBatches {
+		t.Errorf("%d batches, want %d: %v", n, wantBatches, g.batches())
 	}
 }
 

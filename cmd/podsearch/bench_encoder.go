@@ -44,6 +44,7 @@ type encoderBenchRow struct {
 	P90ms       float64 `json:"p90_ms"`
 	P99ms       float64 `json:"p99_ms"`
 	MeanBatch   float64 `json:"mean_batch,omitempty"`
+	Padding     float64 `json:"padded_per_real_token,omitempty"`
 	TokensPerS  float64 `json:"tokens_per_s"`
 }
 
@@ -299,13 +300,13 @@ func (lg loadGen) run(endpoints []string, name string, reg *prometheus.Registry)
 		}()
 	}
 	time.Sleep(lg.warmup)
-	batchesBefore, seqsBefore := batchStats(reg)
+	before := batchStats(reg)
 	measuring.Store(true)
 	start := time.Now()
 	time.Sleep(lg.duration)
 	measuring.Store(false)
 	secs := time.Since(start).Seconds()
-	batchesAfter, seqsAfter := batchStats(reg)
+	after := batchStats(reg)
 	close(stop)
 	wg.Wait()
 	var all []time.Duration
@@ -322,8 +323,11 @@ func (lg loadGen) run(endpoints []string, name string, reg *prometheus.Registry)
 	row := encoderBenchRow{Config: name, Concurrency: lg.concurrency, Seconds: secs, Requests: reqs.Load(), Errors: errs.Load(),
 		Throttled: throttled.Load(), ReqPerSec: float64(reqs.Load()) / secs, P50ms: pct(0.50), P90ms: pct(0.90), P99ms: pct(0.99),
 		TokensPerS: float64(toks.Load()) / secs}
-	if nb := batchesAfter - batchesBefore; nb > 0 {
-		row.MeanBatch = (seqsAfter - seqsBefore) / nb
+	if nb := after.batches - before.batches; nb > 0 {
+		row.MeanBatch = (after.seqs - before.seqs) / nb
+	}
+	if rt := after.tokens - before.tokens; rt > 0 {
+		row.Padding = (after.padded - before.padded) / rt
 	}
 	if e := firstErr.Load(); e != nil {
 		slog.Warn("bench encoder: requests failed", "config", name, "errors", row.Errors, "first", e)
@@ -334,31 +338,43 @@ func (lg loadGen) run(endpoints []string, name string, reg *prometheus.Registry)
 	return row, nil
 }
 
-// batchStats reads the batch-size histogram's count and sum from an in-process registry.
-func batchStats(reg *prometheus.Registry) (batches, seqs float64) {
+// serverCounters are the in-process service's batch totals.
+type serverCounters struct{ batches, seqs, padded, tokens float64 }
+
+// batchStats reads the batch histograms and the token counter from an in-process registry.
+func batchStats(reg *prometheus.Registry) serverCounters {
+	var c serverCounters
 	if reg == nil {
-		return 0, 0
+		return c
 	}
 	mfs, err := reg.Gather()
 	if err != nil {
-		return 0, 0
+		return c
 	}
 	for _, mf := range mfs {
-		if mf.GetName() == "podsearch_encoder_batch_size" && len(mf.GetMetric()) > 0 {
-			h := mf.GetMetric()[0].GetHistogram()
-			return float64(h.GetSampleCount()), h.GetSampleSum()
+		if len(mf.GetMetric()) == 0 {
+			continue
+		}
+		m := mf.GetMetric()[0]
+		switch mf.GetName() {
+		case "podsearch_encoder_batch_size":
+			c.batches, c.seqs = float64(m.GetHistogram().GetSampleCount()), m.GetHistogram().GetSampleSum()
+		case "podsearch_encoder_batch_padded_tokens":
+			c.padded = m.GetHistogram().GetSampleSum()
+		case "podsearch_encoder_tokens_total":
+			c.tokens = m.GetCounter().GetValue()
 		}
 	}
-	return 0, 0
+	return c
 }
 
 func printEncoderRows(w io.Writer, rows []encoderBenchRow, nq int, field, encoding string) {
 	fmt.Fprintf(w, "%d distinct queries (field %s), wire %s, %d concurrent clients\n\n", nq, field, encoding, rows[0].Concurrency)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "config\treq/s\ttokens/s\tp50 ms\tp90 ms\tp99 ms\tmean batch\trequests\terrors\t429s\t")
+	fmt.Fprintln(tw, "config\treq/s\ttokens/s\tp50 ms\tp90 ms\tp99 ms\tmean batch\tpadding\trequests\terrors\t429s\t")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%.1f\t%.0f\t%.2f\t%.2f\t%.2f\t%.1f\t%d\t%d\t%d\t\n", r.Config, r.ReqPerSec, r.TokensPerS,
-			r.P50ms, r.P90ms, r.P99ms, r.MeanBatch, r.Requests, r.Errors, r.Throttled)
+		fmt.Fprintf(tw, "%s\t%.1f\t%.0f\t%.2f\t%.2f\t%.2f\t%.1f\t%.2f\t%d\t%d\t%d\t\n", r.Config, r.ReqPerSec, r.TokensPerS,
+			r.P50ms, r.P90ms, r.P99ms, r.MeanBatch, r.Padding, r.Requests, r.Errors, r.Throttled)
 	}
 	_ = tw.Flush()
 	if len(rows) == 2 && rows[1].ReqPerSec > 0 {

@@ -36,6 +36,7 @@ type encoderServiceFlags struct {
 	maxWait                                                                            time.Duration
 	provider                                                                           string
 	standin                                                                            bool
+	maxPadding                                                                         float64
 }
 
 func addEncoderServiceFlags(fs interface {
@@ -43,6 +44,7 @@ func addEncoderServiceFlags(fs interface {
 	DurationVar(*time.Duration, string, time.Duration, string)
 	StringVar(*string, string, string, string)
 	BoolVar(*bool, string, bool, string)
+	Float64Var(*float64, string, float64, string)
 }) *encoderServiceFlags {
 	f := &encoderServiceFlags{}
 	fs.IntVar(&f.sessions, "sessions", 1, "model sessions, each with its own batch worker")
@@ -50,6 +52,7 @@ func addEncoderServiceFlags(fs interface {
 	fs.StringVar(&f.provider, "provider", "cpu", "execution provider: cpu or cuda (falls back to cpu with a log line)")
 	fs.IntVar(&f.maxBatchTokens, "max-batch-tokens", 4096, "token budget of one batch, padding included (sequences x longest)")
 	fs.IntVar(&f.maxBatchSeqs, "max-batch-seqs", 64, "most sequences in one batch (1 turns batching off)")
+	fs.Float64Var(&f.maxPadding, "max-padding", 1.5, "most padded/real token ratio when a batch mixes lengths")
 	fs.DurationVar(&f.maxWait, "max-wait", 2*time.Millisecond, "longest a sequence waits for its batch to fill")
 	fs.IntVar(&f.maxQueue, "max-queue", 4096, "most sequences queued; beyond it requests get 429 with Retry-After")
 	fs.IntVar(&f.maxRequestSeqs, "max-request-seqs", 256, "most sequences or texts in one request (413 beyond)")
@@ -107,6 +110,7 @@ func (f *encoderServiceFlags) config(backends []encoder.Embedder, tok tokenizer.
 			MaxBatchSeqs:   f.maxBatchSeqs,
 			MaxWait:        noWaitIsNegative(f.maxWait),
 			MaxQueueSeqs:   f.maxQueue,
+			MaxPadding:     f.maxPadding,
 		},
 		MaxRequestSeqs: f.maxRequestSeqs,
 		MaxBodyBytes:   f.maxBody,
