@@ -270,3 +270,48 @@ func TestRedisCached(t *testing.T) {
 		t.Fatalf("memory-only Cached = %v, %v", got, err)
 	}
 }
+
+// TLS (rediss) with a private CA: the cache works when the server certificate checks out,
+// and degrades to the encoder (no failure) when it does not.
+func TestRedisTLS(t *testing.T) {
+	_, tlsInfo := redistest.StartTLS(t)
+	good := openRedis(t, "rediss://"+tlsInfo.Addr+"?tls_ca="+tlsInfo.CAFile)
+	a, _ := newCache(t, Config{Redis: good}, fpA)
+	seqs := queries(5, 13)
+	embed(t, a, seqs)
+	flush(t, a)
+	if n := testutilWrites(a, "ok"); n != 5 {
+		t.Fatalf("%d vectors written over TLS, want 5", n)
+	}
+	b, encB := newCache(t, Config{Redis: good}, fpA)
+	checkVectors(t, seqs, embed(t, b, seqs), 0.99999)
+	if encB.Calls() != 0 {
+		t.Fatal("TLS reads missed")
+	}
+	// Without the CA the certificate is not trusted: every lookup is an error, no caller fails.
+	untrusted := openRedis(t, "rediss://"+tlsInfo.Addr)
+	c, encC := newCache(t, Config{Redis: untrusted}, fpA)
+	checkVectors(t, seqs, embed(t, c, seqs), 1-1e-9)
+	if encC.Sequences() != 5 || lookups(c, tierRedis, resError) != 5 {
+		t.Fatalf("untrusted certificate: encoded %d, errors %d", encC.Sequences(), lookups(c, tierRedis, resError))
+	}
+}
+
+// A Sentinel-managed master, reached through the Sentinel by master name.
+func TestRedisSentinel(t *testing.T) {
+	master := redistest.Start(t)
+	sentinel := redistest.StartSentinel(t, master, "podsearch-master")
+	rc := openRedis(t, "redis+sentinel://"+sentinel.Addr()+"/podsearch-master")
+	a, _ := newCache(t, Config{Redis: rc}, fpA)
+	seqs := queries(20, 14)
+	embed(t, a, seqs)
+	flush(t, a)
+	if n, _ := master.Do("DBSIZE"); n != "20" {
+		t.Fatalf("master DBSIZE %s, want 20", n)
+	}
+	b, encB := newCache(t, Config{Redis: rc}, fpA)
+	checkVectors(t, seqs, embed(t, b, seqs), 0.99999)
+	if encB.Calls() != 0 {
+		t.Fatal("reads through the Sentinel missed")
+	}
+}

@@ -1,15 +1,18 @@
 package cache
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -23,6 +26,9 @@ const (
 	DefaultWriteTimeout = 250 * time.Millisecond
 	DefaultPoolTimeout  = 250 * time.Millisecond
 	DefaultMaxRetries   = 1
+	// DefaultDialerRetries bounds dial attempts per connection (go-redis tries 5 by
+	// default, which multiplies the cost of a dead Redis before the breaker opens).
+	DefaultDialerRetries = 1
 )
 
 // ParseRedisURL turns one URL into go-redis UniversalOptions for a standalone server, a
@@ -43,7 +49,7 @@ const (
 //	master=NAME         the Sentinel master name (implies mode=sentinel)
 //	sentinel_user=U, sentinel_password=P   credentials of the Sentinels themselves
 //	dial_timeout, read_timeout, write_timeout, pool_timeout   durations (e.g. 300ms)
-//	pool_size=N, max_retries=N, client_name=NAME
+//	pool_size=N, max_retries=N, dialer_retries=N, client_name=NAME
 //
 // Unknown parameters are an error, so a typo does not silently fall back to defaults.
 func ParseRedisURL(raw string) (*redis.UniversalOptions, error) {
@@ -57,6 +63,7 @@ func ParseRedisURL(raw string) (*redis.UniversalOptions, error) {
 		WriteTimeout:          DefaultWriteTimeout,
 		PoolTimeout:           DefaultPoolTimeout,
 		MaxRetries:            DefaultMaxRetries,
+		DialerRetries:         DefaultDialerRetries,
 		ContextTimeoutEnabled: true,
 		DisableIdentity:       true,
 	}
@@ -140,6 +147,11 @@ func ParseRedisURL(raw string) (*redis.UniversalOptions, error) {
 			if err == nil && o.MaxRetries == 0 {
 				o.MaxRetries = -1 // go-redis: -1 disables retries, 0 means its default
 			}
+		case "dialer_retries":
+			o.DialerRetries, err = parseCount(v)
+			if err == nil && o.DialerRetries == 0 {
+				err = errors.New("must be at least 1")
+			}
 		case "client_name":
 			o.ClientName = v
 		case "tls_ca", "tls_server_name", "skip_verify":
@@ -222,13 +234,25 @@ func addCA(c *tls.Config, file string) error {
 }
 
 // OpenRedis parses url (see ParseRedisURL) and returns a client; it does not connect until
-// the first command. The caller closes it.
+// the first command. The caller closes it. The first call also routes go-redis's own log
+// lines (dial failures, Sentinel and Cluster topology changes) to slog at Info level, so they
+// follow the process's log format instead of going raw to stderr.
 func OpenRedis(url string) (redis.UniversalClient, error) {
 	o, err := ParseRedisURL(url)
 	if err != nil {
 		return nil, err
 	}
+	routeLogs.Do(func() { redis.SetLogger(slogPrintf{}) })
 	return redis.NewUniversalClient(o), nil
+}
+
+var routeLogs sync.Once
+
+// slogPrintf adapts go-redis's Printf logger to the default slog logger.
+type slogPrintf struct{}
+
+func (slogPrintf) Printf(ctx context.Context, format string, v ...any) {
+	slog.Default().Log(ctx, slog.LevelInfo, "redis client: "+fmt.Sprintf(format, v...))
 }
 
 // RedactURL returns url with its password replaced by "xxxxx", for logs.

@@ -35,6 +35,7 @@ type Server struct {
 	dir   string
 	port  int
 	extra []string
+	conf  string // sentinel configuration file; empty for a data node
 	mu    sync.Mutex
 	cmd   *exec.Cmd
 	exit  chan struct{}
@@ -69,10 +70,15 @@ func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
 func (s *Server) URL() string { return "redis://" + s.Addr() }
 
 func (s *Server) args() []string {
-	a := []string{
-		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+	var a []string
+	if s.conf != "" {
+		a = []string{s.conf, "--sentinel"}
+	}
+	a = append(a, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
 		"--dir", s.dir, "--daemonize", "no", "--loglevel", "warning",
-		"--logfile", filepath.Join(s.dir, "redis-"+strconv.Itoa(s.port)+".log"),
+		"--logfile", filepath.Join(s.dir, "redis-"+strconv.Itoa(s.port)+".log"))
+	if s.conf == "" {
+		a = append(a, "--save", "", "--appendonly", "no")
 	}
 	return append(a, s.extra...)
 }
@@ -235,6 +241,42 @@ func freePort(bus bool) (int, error) {
 		return port, nil
 	}
 	return 0, fmt.Errorf("no free port pair for a cluster node")
+}
+
+// StartSentinel starts one Sentinel on a free loopback port that monitors master under
+// the given name (quorum 1), and waits until it reports the master's address.
+func StartSentinel(tb testing.TB, master *Server, name string) *Server {
+	tb.Helper()
+	s := &Server{tb: tb, bin: binary(tb, "redis-server"), dir: tb.TempDir()}
+	s.conf = filepath.Join(s.dir, "sentinel.conf")
+	conf := fmt.Sprintf("sentinel monitor %s 127.0.0.1 %d 1\nsentinel down-after-milliseconds %s 5000\n", name, master.port, name)
+	if err := os.WriteFile(s.conf, []byte(conf), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		if s.port, err = freePort(false); err != nil {
+			continue
+		}
+		if err = s.start(); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		tb.Fatalf("redistest: cannot start sentinel: %v", err)
+	}
+	tb.Cleanup(s.Kill)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		addr, err := s.Do("SENTINEL", "GET-MASTER-ADDR-BY-NAME", name)
+		if err == nil && addr == "127.0.0.1\n"+strconv.Itoa(master.port) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("redistest: sentinel does not report master %s: %q %v", name, addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // Cluster is a Redis Cluster of masters (no replicas) on loopback.
