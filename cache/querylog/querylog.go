@@ -3,6 +3,7 @@ package querylog
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -122,14 +123,24 @@ func ReadFormat(r io.Reader, f Format) ([]Entry, error) {
 	return out, nil
 }
 
-// ReadFile is ReadFormat on a file.
+// ReadFile is ReadFormat on a file, gunzipped when its name ends in .gz (as the pairs
+// job's output may be).
 func ReadFile(path string, f Format) ([]Entry, error) {
 	file, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer file.Close()
-	return ReadFormat(file, f)
+	var r io.Reader = file
+	if strings.HasSuffix(path, ".gz") {
+		zr, err := gzip.NewReader(file)
+		if err != nil {
+			return nil, fmt.Errorf("querylog: %s: %w", path, err)
+		}
+		defer zr.Close()
+		r = zr
+	}
+	return ReadFormat(r, f)
 }
 
 // maxCount bounds the count of one line; maxTotal the sum of one query's counts.

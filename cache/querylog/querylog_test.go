@@ -1,6 +1,10 @@
 package querylog
 
 import (
+	"bytes"
+	"compress/gzip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -49,6 +53,44 @@ func TestReadJSONL(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkEntries(t, got, []Entry{{"black hole image", 4}, {"ﬁsh", 2}})
+}
+
+// The pairs job's output (synthetic queries of new episodes) is a valid warm-up log: its
+// "query" field wins over the episode "text".
+func TestReadPairsOutput(t *testing.T) {
+	log := `{"query":"how to brew coffee","episode_id":"e1","text":"Episode about coffee...","method":"title"}` + "\n" +
+		`{"query":"coffee brewing at home","episode_id":"e1","text":"Episode about coffee...","method":"keywords"}`
+	got, err := Read(strings.NewReader(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkEntries(t, got, []Entry{{"how to brew coffee", 1}, {"coffee brewing at home", 1}})
+}
+
+func TestReadFileGzip(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "pairs.jsonl.gz")
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	_, _ = zw.Write([]byte(`{"query":"jazz history"}` + "\n"))
+	_ = zw.Close()
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadFile(path, Auto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkEntries(t, got, []Entry{{"jazz history", 1}})
+	if err := os.WriteFile(path, []byte("not gzip"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadFile(path, Auto); err == nil {
+		t.Fatal("a .gz file that is not gzip: no error")
+	}
+	if _, err := ReadFile(filepath.Join(dir, "missing"), Auto); err == nil {
+		t.Fatal("missing file: no error")
+	}
 }
 
 func checkEntries(t *testing.T, got, want []Entry) {
