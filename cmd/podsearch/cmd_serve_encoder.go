@@ -47,8 +47,8 @@ func addEncoderServiceFlags(fs interface {
 	Float64Var(*float64, string, float64, string)
 }) *encoderServiceFlags {
 	f := &encoderServiceFlags{}
-	fs.IntVar(&f.sessions, "sessions", 1, "model sessions, each with its own batch worker")
-	fs.IntVar(&f.threads, "threads", 0, "ONNX Runtime threads per session (0: CPUs / sessions)")
+	fs.IntVar(&f.sessions, "sessions", runtime.NumCPU(), "model sessions, each with its own batch worker; default one per CPU")
+	fs.IntVar(&f.threads, "threads", 1, "ONNX Runtime intra-op threads per session (0: CPUs / sessions)")
 	fs.StringVar(&f.provider, "provider", "cpu", "execution provider: cpu or cuda (falls back to cpu with a log line)")
 	fs.IntVar(&f.maxBatchTokens, "max-batch-tokens", 4096, "token budget of one batch, padding included (sequences x longest)")
 	fs.IntVar(&f.maxBatchSeqs, "max-batch-seqs", 64, "most sequences in one batch (1 turns batching off)")
