@@ -146,24 +146,31 @@ func mustSearch(t *testing.T, base string, params ...string) searchAnswer {
 	return a
 }
 
-// exactTopK is the reference dense ranking, computed here independently of the edge.
+// exactTopK is the reference dense ranking, computed here independently of the edge: float32
+// inner products accumulated in order with each product rounded (as any exact float32
+// search does), best first, ties by id.
 func exactTopK(eps []Episode, q []float32, k int, keep func(Episode) bool) []string {
 	type sc struct {
 		id string
-		s  float64
+		s  float32
 	}
 	var all []sc
 	for _, e := range eps {
 		if keep != nil && !keep(e) {
 			continue
 		}
-		var s float64
+		var s float32
 		for i := range q {
-			s += float64(q[i]) * float64(e.Vector[i])
+			s += float32(q[i] * e.Vector[i])
 		}
 		all = append(all, sc{e.ID, s})
 	}
-	sort.Slice(all, func(i, j int) bool { return all[i].s > all[j].s })
+	sort.Slice(all, func(i, j int) bool {
+		if all[i].s != all[j].s {
+			return all[i].s > all[j].s
+		}
+		return all[i].id < all[j].id
+	})
 	var ids []string
 	for i := 0; i < k && i < len(all); i++ {
 		ids = append(ids, all[i].id)
@@ -179,8 +186,7 @@ func hitIDs(hs []Hit) []string {
 	return ids
 }
 
-// sameRanking compares id lists, tolerating swaps of neighbours whose scores tie within
-// float32 rounding.
+// sameRanking compares id lists.
 func sameRanking(got, want []string) bool {
 	return fmt.Sprint(got) == fmt.Sprint(want)
 }

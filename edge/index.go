@@ -214,7 +214,7 @@ func (s *indexSearcher) Search(ctx context.Context, q ShardQuery) ([]Hit, error)
 		// Clone: the index's strings live in memory-mapped files that a reload unmaps.
 		hit := Hit{
 			ID: strings.Clone(h.ID), Title: strings.Clone(h.Title), ShowTitle: strings.Clone(h.ShowTitle),
-			Score: float64(h.Score), Text: s.opts.Descriptions[h.ID],
+			Score: h.Score, Text: s.opts.Descriptions[h.ID],
 		}
 		if !h.Date.IsZero() {
 			hit.Date = h.Date.UTC().Format(time.DateOnly)

@@ -138,7 +138,7 @@ func (m *MemorySearcher) Search(ctx context.Context, q ShardQuery) ([]Hit, error
 	hits := make([]Hit, len(cands))
 	for j, c := range cands {
 		e := m.eps[c.i]
-		hits[j] = Hit{ID: e.ID, Title: e.Title, ShowTitle: e.ShowTitle, Score: c.sc, Text: m.plain[c.i]}
+		hits[j] = Hit{ID: e.ID, Title: e.Title, ShowTitle: e.ShowTitle, Score: float32(c.sc), Text: m.plain[c.i]}
 		if !e.Date.IsZero() {
 			hits[j].Date = e.Date.Format(time.DateOnly)
 		}
@@ -169,10 +169,12 @@ func minMax(x, lo, hi float64) float64 {
 	return (x - lo) / (hi - lo)
 }
 
+// dot is the float32 inner product, each product rounded (no fused multiply-add), so its
+// result is the same on every platform.
 func dot(a, b []float32) float64 {
 	var s float32
 	for i := range a {
-		s += a[i] * b[i]
+		s += float32(a[i] * b[i])
 	}
 	return float64(s)
 }

@@ -100,8 +100,9 @@ type Hit struct {
 	ShowTitle string `json:"show_title"`
 	// Date is the publication date, YYYY-MM-DD, when known.
 	Date string `json:"date,omitempty"`
-	// Score orders the hits, higher is better; its scale depends on the mode.
-	Score float64 `json:"score"`
+	// Score orders the hits, higher is better; its scale depends on the mode. It is a
+	// float32, the precision the index computes in (and shortest in JSON).
+	Score float32 `json:"score"`
 	// Snippet is a short plain-text excerpt of the description around the query words.
 	Snippet string `json:"snippet"`
 	// Text is the plain-text description the snippet is cut from (Searchers clean HTML
