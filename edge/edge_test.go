@@ -221,6 +221,13 @@ func TestSearchDenseMatchesExactRanking(t *testing.T) {
 			}
 		}
 	}
+	// Empty optional fields (as an HTML form sends them) mean their defaults.
+	empty := get(t, n.base+"/v1/search?q="+url.QueryEscape(fx.queries[0].Text)+"&k=&lang=&show=&from=&to=&mode=")
+	var ea searchAnswer
+	empty.json(t, &ea)
+	if empty.code != 200 || len(ea.Results) != 10 || ea.Mode != ModeHybrid {
+		t.Errorf("empty optional fields: %d, %d results, mode %q", empty.code, len(ea.Results), ea.Mode)
+	}
 	r := get(t, searchURL(n.base, "q", fx.queries[0].Text))
 	st := r.header["Server-Timing"]
 	for _, stage := range []string{"validate;dur=", "tokenize;dur=", "embed;dur=", "search;dur=", "merge;dur=", "total;dur="} {

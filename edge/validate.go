@@ -83,6 +83,9 @@ func (v *validator) parseGet(args *fasthttp.Args) (query, *apiError) {
 		case "q":
 			raw.Q = val
 		case "k":
+			if val == "" { // an empty form field means the default, like lang= or mode=
+				continue
+			}
 			n, err := strconv.Atoi(val)
 			if err != nil {
 				return query{}, badRequest("k must be an integer between 1 and %d, not %q", v.maxK, truncate(val, 32))
