@@ -290,3 +290,45 @@ func TestSwapUnderLoadFailsNothing(t *testing.T) {
 		t.Fatalf("%d failed of %d calls across 5 swaps", failures.Load(), calls.Load())
 	}
 }
+
+// TestSwapWaitsForLeases: a swap whose old version is still leased returns at its deadline
+// with an error, and the old version is closed once the lease ends.
+func TestSwapWaitsForLeases(t *testing.T) {
+	ctx := context.Background()
+	oldV, newV := &countingCloser{}, &countingCloser{}
+	s := NewSwappable[*countingCloser](oldV)
+	l, ok := s.Acquire()
+	if !ok || l.Value() != oldV {
+		t.Fatal("Acquire did not lease the first version")
+	}
+	cctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if err := s.Swap(cctx, newV); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("swap with a held lease returned %v, want the deadline", err)
+	}
+	if l2, ok := s.Acquire(); !ok || l2.Value() != newV {
+		t.Fatal("the new version does not serve after the swap")
+	} else {
+		l2.Release()
+	}
+	if oldV.closed.Load() != 0 {
+		t.Fatal("the old version closed while leased")
+	}
+	l.Release()
+	for i := 0; oldV.closed.Load() == 0; i++ {
+		if i > 5000 {
+			t.Fatal("the old version was never closed after its lease ended")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := s.Close(ctx); err != nil || newV.closed.Load() != 1 {
+		t.Fatalf("Close: %v, closed %d", err, newV.closed.Load())
+	}
+}
+
+type countingCloser struct{ closed atomic.Int32 }
+
+func (c *countingCloser) Close(context.Context) error {
+	c.closed.Add(1)
+	return nil
+}

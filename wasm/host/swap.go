@@ -3,6 +3,8 @@ package wasmhost
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 )
@@ -63,7 +65,8 @@ func (l Lease[T]) Value() T { return l.g.v }
 func (l Lease[T]) Release() { l.g.users.RUnlock() }
 
 // Swap installs v, then drains and closes the version it replaces. Requests are never
-// refused: those that started before the store finish on the old version.
+// refused: those that started before the store finish on the old version. If ctx ends before
+// they do, Swap returns an error and the old version is closed later, when released.
 func (s *Swappable[T]) Swap(ctx context.Context, v T) error {
 	s.swapMu.Lock()
 	defer s.swapMu.Unlock()
@@ -86,9 +89,26 @@ func (s *Swappable[T]) Close(ctx context.Context) error {
 	return retire(ctx, old)
 }
 
+// retire waits for the leases still held on g, marks it retired and closes it. When ctx
+// ends first, it returns an error and finishes in the background once the leases are released.
 func retire[T Closer](ctx context.Context, g *generation[T]) error {
-	g.users.Lock() // waits for the leases still held
-	g.retired = true
-	g.users.Unlock()
-	return g.v.Close(ctx)
+	done := make(chan struct{})
+	go func() {
+		g.users.Lock() // waits for the leases still held
+		g.retired = true
+		g.users.Unlock()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return g.v.Close(ctx)
+	case <-ctx.Done():
+		go func() {
+			<-done
+			if err := g.v.Close(context.Background()); err != nil {
+				slog.Warn("closing a swapped-out version failed", "err", err)
+			}
+		}()
+		return fmt.Errorf("wasmhost: the old version is still in use (%w); it closes when released", ctx.Err())
+	}
 }

@@ -60,7 +60,8 @@ func buildSIFT(dir string) (*sift, error) {
 	opts := kmeans.Options{Iters: 4, Seed: 7, MaxPointsPerCentroid: 8}
 	n8 := 3000
 	base8 := s.base[:n8*s.d]
-	if s.pq8, err = pq.Train(base8, s.d, 16, 8, opts); err != nil {
+	opts8 := kmeans.Options{Iters: 2, Seed: 7, MaxPointsPerCentroid: 4, InitPointsPerCentroid: 4}
+	if s.pq8, err = pq.Train(base8, s.d, 16, 8, opts8); err != nil {
 		return nil, err
 	}
 	if s.pq4, err = pq.Train(s.base, s.d, 32, 4, opts); err != nil {
