@@ -192,7 +192,9 @@ func Run(ctx context.Context, entries []querylog.Entry, opts Options) (Report, e
 			for i, j := range w.jobs {
 				ids[i] = j.ids
 			}
-			if err := opts.Cache.Store(ctx, ids, w.vecs); err != nil {
+			// Not cancelled with the run: a batch already encoded is worth its write (bounded
+			// by the cache's write timeout), so an interruption loses no encoder work.
+			if err := opts.Cache.Store(context.WithoutCancel(ctx), ids, w.vecs); err != nil {
 				first = err
 				cancel()
 				continue
@@ -210,6 +212,9 @@ func Run(ctx context.Context, entries []querylog.Entry, opts Options) (Report, e
 	var encErr error
 	var encodeTime time.Duration
 	for lo := 0; lo < len(todo) && encErr == nil; lo += opts.BatchSize {
+		if encErr = ctx.Err(); encErr != nil {
+			break
+		}
 		batch := todo[lo:min(lo+opts.BatchSize, len(todo))]
 		if limiter != nil {
 			if encErr = limiter.WaitN(ctx, len(batch)); encErr != nil {
@@ -227,11 +232,7 @@ func Run(ctx context.Context, entries []querylog.Entry, opts Options) (Report, e
 			encErr = fmt.Errorf("warmup: encoder: %w", err)
 			break
 		}
-		select {
-		case toWrite <- written{batch, vecs}:
-		case <-ctx.Done():
-			encErr = ctx.Err()
-		}
+		toWrite <- written{batch, vecs} // the writer drains until close: an encoded batch is always written
 	}
 	close(toWrite)
 	runErr := encErr

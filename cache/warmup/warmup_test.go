@@ -115,6 +115,41 @@ func TestWarmupTRECTopicsTwice(t *testing.T) {
 	}
 }
 
+// Interrupting a run (SIGINT cancels its context) keeps every batch already encoded.
+func TestWarmupCancelKeepsEncodedBatches(t *testing.T) {
+	srv := redistest.Start(t)
+	entries := trecTopics(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	enc := &cancelAfter{Encoder: &standin.Encoder{FP: fp}, n: 2, cancel: cancel}
+	rep, err := Run(ctx, entries, Options{Tokenizer: standin.Tokenizer{}, Cache: newCache(t, srv.URL()), Encoder: enc, BatchSize: 10})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if rep.EncoderSequences != 20 || enc.calls.Load() != 2 {
+		t.Fatalf("cancelled run stored %d sequences after %d encoder calls, want 20 after 2", rep.EncoderSequences, enc.calls.Load())
+	}
+	if want := float64(rep.Encoded) / float64(len(entries)); rep.HitRatioAfter != want {
+		t.Fatalf("hit ratio after %v, want %v (what landed in Redis)", rep.HitRatioAfter, want)
+	}
+}
+
+// cancelAfter is a test stand-in encoder that cancels the run during its n-th call (and
+// still answers it, like an encoder that finished just as the user pressed Ctrl-C).
+type cancelAfter struct {
+	*standin.Encoder
+	n      int64
+	cancel context.CancelFunc
+	calls  atomic.Int64
+}
+
+func (c *cancelAfter) Embed(ctx context.Context, ids [][]int32) ([][]float32, error) {
+	if c.calls.Add(1) == c.n {
+		c.cancel()
+	}
+	return c.Encoder.Embed(context.WithoutCancel(ctx), ids)
+}
+
 // A pool that fails for a moment (all members restarting) costs a retry, not the run.
 func TestWarmupRetriesEncoderFailures(t *testing.T) {
 	flaky := &flakyOnce{Encoder: &standin.Encoder{FP: fp}}
