@@ -42,7 +42,10 @@ type benchRow struct {
 	NQ             int     `json:"nq"`
 }
 
-func benchIndex(args []string) error {
+func benchIndex(args []string) error { return benchIndexTo(os.Stdout, args) }
+
+// benchIndexTo runs `podsearch bench index` printing its rows to w.
+func benchIndexTo(w io.Writer, args []string) error {
 	fs := newFlagSet("bench index", "(--fvecs BASE --queries QUERY --gt GROUNDTRUTH | --index DIR) [flags]",
 		"Builds podsearch's index in several configurations over the same vectors, and FAISS beside it\n"+
 			"(Debian's python3-faiss, skipped with a note when absent), then searches one query at a time\n"+
@@ -53,6 +56,7 @@ func benchIndex(args []string) error {
 	queries := fs.String("queries", "", "query vectors (.fvecs); with --index, optional (default: held-out index vectors)")
 	gt := fs.String("gt", "", "ground-truth neighbour ids (.ivecs); computed exactly when absent")
 	dir := fs.String("index", "", "index folder written by `podsearch index` (uses its vectors.fvecs)")
+	limit := fs.Int("limit", 0, "use only the first N base vectors (ground truth is then computed exactly); 0 uses all")
 	holdout := fs.Int("holdout", 200, "with --index and no --queries: vectors held out of the base as queries")
 	metricName := fs.String("metric", "", "l2, ip or cosine (default l2 for --fvecs, cosine for --index)")
 	k := fs.Int("k", 10, "neighbours per query")
@@ -64,6 +68,8 @@ func benchIndex(args []string) error {
 	python := fs.String("python", "/usr/bin/python3", "Python with numpy and faiss")
 	asJSON := fs.Bool("json", false, "print one JSON object per configuration and setting")
 	seed := fs.Uint64("seed", 1, "training seed")
+	configNames := fs.String("configs", "pq4+sq8,pq4+sq4,pq8+sq8,pq4,pq8",
+		"our configurations: pqB[xM][+sqR], B = PQ bits (4 fast-scan, 8), M = sub-quantizers (default d/4 for 4-bit, d/8 for 8-bit), R = re-rank bits")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -77,11 +83,11 @@ func benchIndex(args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w: --nprobe: %v", errUsage, err)
 	}
-	ds, err := loadBenchData(*base, *queries, *gt, *dir, *holdout, *metricName, *k)
+	ds, err := loadBenchData(*base, *queries, *gt, *dir, *holdout, *limit, *metricName, *k)
 	if err != nil {
 		return err
 	}
-	out := newRowPrinter(os.Stdout, *asJSON)
+	out := newRowPrinter(w, *asJSON)
 	out.n, out.d, out.nq = ds.n, ds.d, ds.nq
 	slog.Info("bench index", "n", ds.n, "d", ds.d, "queries", ds.nq, "metric", ds.metric)
 
@@ -91,12 +97,9 @@ func benchIndex(args []string) error {
 	out.row(benchRow{Engine: "podsearch", Config: "Flat", Setting: "exact", RecallAt1: exact.r1, RecallAt10: exact.r10,
 		USPerQuery: exact.us, WallUSPerQuery: exact.wallUS, BytesPerVector: float64(4 * ds.d), BuildS: time.Since(t0).Seconds() - exact.total})
 
-	configs := []index.Config{
-		{Bits: 4, RerankBits: 8},
-		{Bits: 4, RerankBits: 4},
-		{Bits: 8, RerankBits: 8},
-		{Bits: 4, RerankBits: -1},
-		{Bits: 8, RerankBits: -1},
+	configs, err := parseConfigs(*configNames)
+	if err != nil {
+		return fmt.Errorf("%w: --configs: %v", errUsage, err)
 	}
 	usedNList := 0
 	for _, cfg := range configs {
@@ -175,7 +178,7 @@ type benchData struct {
 	files         struct{ base, queries, gt string }
 }
 
-func loadBenchData(base, queries, gt, dir string, holdout int, metricName string, k int) (*benchData, error) {
+func loadBenchData(base, queries, gt, dir string, holdout, limit int, metricName string, k int) (*benchData, error) {
 	ds := &benchData{}
 	var err error
 	if metricName == "" {
@@ -194,6 +197,13 @@ func loadBenchData(base, queries, gt, dir string, holdout int, metricName string
 		return nil, err
 	}
 	ds.files.base, ds.files.queries, ds.files.gt = base, queries, gt
+	if limit < 0 {
+		return nil, fmt.Errorf("%w: --limit %d", errUsage, limit)
+	}
+	if limit > 0 && limit < len(ds.base)/ds.d {
+		ds.base = ds.base[:limit*ds.d]
+		ds.files.base, gt = "", ""
+	}
 	if queries != "" {
 		var qd int
 		if ds.queries, qd, err = vec.ReadFvecs(queries); err != nil {
@@ -392,6 +402,39 @@ func runFaiss(ds *benchData, python string, k, nlist int, probes []int, rerank i
 	return faissbench.Run(context.Background(), faissbench.Options{Python: python, Base: files.base, Queries: files.queries,
 		Truth: files.gt, Metric: metric, K: k, NList: nlist, M: m8, M4: m4, NProbes: probes, Refine: rerank,
 		HNSWEf: []int{16, 32, 64}, MinSeconds: minSec})
+}
+
+// parseConfigs reads "pq4+sq8,pq8x64,..." into index configurations.
+func parseConfigs(s string) ([]index.Config, error) {
+	var out []index.Config
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		pqPart, sqPart, hasSQ := strings.Cut(f, "+")
+		cfg := index.Config{RerankBits: -1}
+		if !strings.HasPrefix(pqPart, "pq") {
+			return nil, fmt.Errorf("%q does not start with pq", f)
+		}
+		bitsStr, mStr, hasM := strings.Cut(pqPart[2:], "x")
+		var err error
+		if cfg.Bits, err = strconv.Atoi(bitsStr); err != nil {
+			return nil, fmt.Errorf("%q: bad PQ bits", f)
+		}
+		if hasM {
+			if cfg.M, err = strconv.Atoi(mStr); err != nil || cfg.M <= 0 {
+				return nil, fmt.Errorf("%q: bad sub-quantizer count", f)
+			}
+		}
+		if hasSQ {
+			if !strings.HasPrefix(sqPart, "sq") {
+				return nil, fmt.Errorf("%q: re-rank part must be sqR", f)
+			}
+			if cfg.RerankBits, err = strconv.Atoi(sqPart[2:]); err != nil {
+				return nil, fmt.Errorf("%q: bad re-rank bits", f)
+			}
+		}
+		out = append(out, cfg)
+	}
+	return out, nil
 }
 
 func parseInts(s string) ([]int, error) {

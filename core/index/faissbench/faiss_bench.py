@@ -107,13 +107,14 @@ def main():
         ("IVF%d,PQ%dx4fs" % (a.nlist, a.m4), a.m4 / 2.0),
         ("IVF%d,PQ%dx4fs,RFlat" % (a.nlist, a.m4), a.m4 / 2.0 + 4 * d),
     ]:
-        index, bt = build(factory)
+        owner, bt = build(factory)  # keep the factory's object alive: it owns the C++ index
+        index = owner
         refine = factory.endswith("RFlat")
         if refine:
-            index = faiss.downcast_index(index)
+            index = faiss.downcast_index(owner)
             ivf = faiss.extract_index_ivf(faiss.downcast_index(index.base_index))
         else:
-            ivf = faiss.extract_index_ivf(index)
+            ivf = faiss.extract_index_ivf(owner)
         for nprobe in nprobes:
             if nprobe > a.nlist:
                 continue

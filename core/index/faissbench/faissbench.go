@@ -67,7 +67,9 @@ func Run(ctx context.Context, o Options) ([]Row, error) {
 		"--refine", strconv.Itoa(o.Refine), "--hnsw-ef", joinInts(o.HNSWEf),
 		"--min-seconds", strconv.FormatFloat(o.MinSeconds, 'f', -1, 64)}
 	cmd := exec.CommandContext(ctx, o.Python, args...)
-	cmd.Env = append(os.Environ(), "OPENBLAS_NUM_THREADS=1")
+	// One BLAS thread for single-thread timing; passive OpenMP waits so idle build threads do
+	// not spin on a shared machine.
+	cmd.Env = append(os.Environ(), "OPENBLAS_NUM_THREADS=1", "OMP_WAIT_POLICY=PASSIVE")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
