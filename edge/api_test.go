@@ -612,3 +612,63 @@ func TestWatchReloadsOnChange(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// versionedTokenizer is a tokenizer generation for the hot-swap test.
+type versionedTokenizer struct {
+	Tokenizer
+	calls  atomic.Int64
+	closed atomic.Bool
+}
+
+func (v *versionedTokenizer) Encode(ctx context.Context, text string) ([]int32, error) {
+	v.calls.Add(1)
+	return v.Tokenizer.Encode(ctx, text)
+}
+
+func (v *versionedTokenizer) Close(context.Context) error {
+	v.closed.Store(true)
+	return nil
+}
+
+func TestReloadSwapsTokenizerModule(t *testing.T) {
+	fx := loadFixture(t)
+	var mu sync.Mutex
+	var gens []*versionedTokenizer
+	failNext := atomic.Bool{}
+	cfg := goldenConfig(fx, &goldenEmbedder{fx: fx}, fx.episodes, "v1")
+	cfg.Tokenizer = nil
+	cfg.OpenTokenizer = func(context.Context) (Tokenizer, error) {
+		if failNext.Load() {
+			return nil, fmt.Errorf("tokenizer.wasm: bad module")
+		}
+		v := &versionedTokenizer{Tokenizer: goldenTok(fx)}
+		mu.Lock()
+		gens = append(gens, v)
+		mu.Unlock()
+		return v, nil
+	}
+	cfg.AdminToken = "t"
+	n := startNode(t, cfg)
+	q := fx.queries[0].Text
+	mustSearch(t, n.base, "q", q, "mode", "dense")
+	if r := do(t, "POST", n.base+"/admin/reload", nil, "Authorization", "Bearer t"); r.code != 200 {
+		t.Fatalf("reload: %d %s", r.code, r.body)
+	}
+	mustSearch(t, n.base, "q", q, "mode", "dense")
+	failNext.Store(true)
+	if r := do(t, "POST", n.base+"/admin/reload", nil, "Authorization", "Bearer t"); r.code != 500 || !strings.Contains(string(r.body), "bad module") {
+		t.Errorf("reload with a broken module: %d %s", r.code, r.body)
+	}
+	mustSearch(t, n.base, "q", q, "mode", "dense")
+	mu.Lock()
+	defer mu.Unlock()
+	if len(gens) != 2 {
+		t.Fatalf("%d tokenizer generations, want 2", len(gens))
+	}
+	if gens[0].calls.Load() != 1 || gens[1].calls.Load() != 2 {
+		t.Errorf("calls per generation %d, %d; want 1 then 2", gens[0].calls.Load(), gens[1].calls.Load())
+	}
+	if !gens[0].closed.Load() || gens[1].closed.Load() {
+		t.Errorf("closed: old %v, current %v", gens[0].closed.Load(), gens[1].closed.Load())
+	}
+}

@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"time"
@@ -16,6 +17,11 @@ type Config struct {
 	Open Opener
 	// Tokenizer turns queries into token ids; nil makes the node keyword-only.
 	Tokenizer Tokenizer
+	// OpenTokenizer, when set, replaces Tokenizer: it loads the tokenizer (a wasm module and
+	// its vocabulary) at start and again on every reload, so a new module is hot-swapped with
+	// the shards. A returned tokenizer with a Close(context.Context) error method is closed
+	// when the last request using it ends.
+	OpenTokenizer func(ctx context.Context) (Tokenizer, error)
 	// Embedder embeds token ids (normally the query cache in front of the encoder pool
 	// client); nil makes the node keyword-only.
 	Embedder encoder.Embedder
@@ -75,8 +81,11 @@ func (c *Config) setDefaults() error {
 	if c.Open == nil {
 		return errors.New("edge: Config.Open is required")
 	}
-	if (c.Tokenizer == nil) != (c.Embedder == nil) {
-		return errors.New("edge: Config.Tokenizer and Config.Embedder go together (both or neither)")
+	if c.Tokenizer != nil && c.OpenTokenizer != nil {
+		return errors.New("edge: set Config.Tokenizer or Config.OpenTokenizer, not both")
+	}
+	if (c.Tokenizer == nil && c.OpenTokenizer == nil) != (c.Embedder == nil) {
+		return errors.New("edge: a tokenizer and Config.Embedder go together (both or neither)")
 	}
 	if c.RateLimit < 0 {
 		return errors.New("edge: Config.RateLimit must not be negative")

@@ -77,7 +77,7 @@ func (s *Server) handleSearch(ctx *fasthttp.RequestCtx) {
 	defer cancel()
 	sh := s.acquire()
 	defer sh.release()
-	results, model, aerr := s.run(rctx, sh.s, qs, timer)
+	results, model, aerr := s.run(rctx, sh, qs, timer)
 	if aerr != nil {
 		s.writeError(ctx, aerr)
 		return
@@ -97,7 +97,8 @@ func (s *Server) handleSearch(ctx *fasthttp.RequestCtx) {
 }
 
 // run is the query pipeline: tokenize, embed, search the local shards and the peers, merge.
-func (s *Server) run(ctx context.Context, sr Searcher, qs []query, timer *stageTimer) ([]queryResult, string, *apiError) {
+func (s *Server) run(ctx context.Context, sh *shards, qs []query, timer *stageTimer) ([]queryResult, string, *apiError) {
+	sr := sh.s
 	results := make([]queryResult, len(qs))
 	sqs := make([]ShardQuery, len(qs))
 	var need []int // queries that need a vector
@@ -119,7 +120,7 @@ func (s *Server) run(ctx context.Context, sr Searcher, qs []query, timer *stageT
 	model := sr.Fingerprint()
 	if len(need) > 0 {
 		model = s.cfg.Embedder.Fingerprint()
-		if err := s.embed(ctx, sr, qs, need, results, sqs, timer); err != nil {
+		if err := s.embed(ctx, sh, qs, need, results, sqs, timer); err != nil {
 			return nil, "", err
 		}
 	}
@@ -181,11 +182,12 @@ func (s *Server) run(ctx context.Context, sr Searcher, qs []query, timer *stageT
 
 // embed tokenizes and embeds the queries listed in need, filling their vectors. Queries in
 // hybrid mode fall back to keyword-only when embedding fails; dense ones fail the request.
-func (s *Server) embed(ctx context.Context, sr Searcher, qs []query, need []int, results []queryResult, sqs []ShardQuery, timer *stageTimer) *apiError {
+func (s *Server) embed(ctx context.Context, sh *shards, qs []query, need []int, results []queryResult, sqs []ShardQuery, timer *stageTimer) *apiError {
+	sr := sh.s
 	ids := make([][]int32, 0, len(need))
 	idx := make([]int, 0, len(need))
 	for _, i := range need {
-		t, err := s.cfg.Tokenizer.Encode(ctx, qs[i].Text)
+		t, err := sh.tok.Encode(ctx, qs[i].Text)
 		if err != nil {
 			s.log.Warn("tokenizing failed", "err", err)
 			if qs[i].Mode == ModeDense {

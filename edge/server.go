@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	_ "embed"
@@ -43,10 +44,13 @@ type Server struct {
 	closed   atomic.Bool
 }
 
-// shards is one loaded Searcher with a count of the requests using it, so a reload can
-// close the old one only when its last request is done.
+// shards is one loaded Searcher (and tokenizer, when Config.OpenTokenizer loads it) with a
+// count of the requests using it, so a reload can close the old ones only when their last
+// request is done.
 type shards struct {
 	s       Searcher
+	tok     Tokenizer
+	ownTok  bool // tok came from OpenTokenizer: close it with the shards
 	refs    atomic.Int64
 	retired atomic.Bool
 	once    sync.Once
@@ -70,6 +74,11 @@ func (sh *shards) close() {
 	sh.once.Do(func() {
 		if err := sh.s.Close(); err != nil {
 			sh.log.Warn("closing old shards", "index_version", sh.s.IndexVersion(), "err", err)
+		}
+		if c, ok := sh.tok.(interface{ Close(context.Context) error }); ok && sh.ownTok {
+			if err := c.Close(context.Background()); err != nil {
+				sh.log.Warn("closing old tokenizer", "err", err)
+			}
 		}
 	})
 }
@@ -96,11 +105,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	sr, err := s.open(ctx)
+	sh, err := s.open(ctx)
 	if err != nil {
 		return nil, err
 	}
-	s.cur.Store(&shards{s: sr, log: s.log})
+	s.cur.Store(sh)
 	s.met.ready.Set(1)
 	s.srv = &fasthttp.Server{
 		Handler:            s.handle,
@@ -118,8 +127,29 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// open loads shards and checks they were built with the model the encoder serves.
-func (s *Server) open(ctx context.Context) (Searcher, error) {
+// open loads the shards (and the tokenizer, with OpenTokenizer) and checks the shards were
+// built with the model the encoder serves.
+func (s *Server) open(ctx context.Context) (*shards, error) {
+	sh := &shards{tok: s.cfg.Tokenizer, log: s.log}
+	if s.cfg.OpenTokenizer != nil {
+		tok, err := s.cfg.OpenTokenizer(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("edge: loading the tokenizer: %w", err)
+		}
+		sh.tok, sh.ownTok = tok, true
+	}
+	sr, err := s.openSearcher(ctx)
+	if err != nil {
+		if c, ok := sh.tok.(interface{ Close(context.Context) error }); ok && sh.ownTok {
+			_ = c.Close(ctx)
+		}
+		return nil, err
+	}
+	sh.s = sr
+	return sh, nil
+}
+
+func (s *Server) openSearcher(ctx context.Context) (Searcher, error) {
 	sr, err := s.cfg.Open(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("edge: loading shards: %w", err)
@@ -178,25 +208,25 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // IndexVersion is the version of the shards being served.
 func (s *Server) IndexVersion() string { return s.cur.Load().s.IndexVersion() }
 
-// Reload loads the shards again with Config.Open and switches to them atomically; requests
-// already running finish on the old shards, which are closed after the last one. On error
-// the old shards stay in service.
+// Reload loads the shards again with Config.Open (and the tokenizer with
+// Config.OpenTokenizer) and switches to them atomically; requests already running finish on
+// the old ones, which are closed after the last one. On error the old ones stay in service.
 func (s *Server) Reload(ctx context.Context) (previous, current string, err error) {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	old := s.cur.Load()
 	previous = old.s.IndexVersion()
-	sr, err := s.open(ctx)
+	sh, err := s.open(ctx)
 	if err != nil {
 		s.met.reloads.WithLabelValues("error").Inc()
 		s.log.Error("reload failed; still serving the old shards", "index_version", previous, "err", err)
 		return previous, previous, err
 	}
-	s.cur.Store(&shards{s: sr, log: s.log})
+	s.cur.Store(sh)
 	old.retire()
 	s.met.reloads.WithLabelValues("ok").Inc()
-	s.log.Info("shards reloaded", "previous", previous, "index_version", sr.IndexVersion())
-	return previous, sr.IndexVersion(), nil
+	s.log.Info("shards reloaded", "previous", previous, "index_version", sh.s.IndexVersion(), "tokenizer_reloaded", sh.ownTok)
+	return previous, sh.s.IndexVersion(), nil
 }
 
 // acquire returns the current shards, counted as in use until release.
@@ -339,7 +369,11 @@ func (s *Server) clientKey(ctx *fasthttp.RequestCtx) string {
 }
 
 func (s *Server) writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
-	b, err := json.Marshal(v)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // titles keep their "&" and "<" readable; the page uses textContent
+	err := enc.Encode(v)
+	b := buf.Bytes()
 	if err != nil {
 		s.log.Error("encoding a response", "err", err)
 		status, b = fasthttp.StatusInternalServerError, []byte(`{"error":"internal error encoding the response"}`)

@@ -24,6 +24,7 @@ import (
 	"github.com/podsearch/podsearch/edge"
 	"github.com/podsearch/podsearch/gpu-encoder/pool"
 	wasmhost "github.com/podsearch/podsearch/wasm/host"
+	"github.com/podsearch/podsearch/wasm/modules"
 	wasmtok "github.com/podsearch/podsearch/wasm/tokenize"
 )
 
@@ -76,7 +77,8 @@ func runServeEdge(args []string) error {
 	watch := fs.Duration("watch", 0, "poll the index manifest this often and reload when it changes (0: off)")
 	tok := fs.String("tokenizer", "wasm", "tokenizer: wasm (sandboxed guest pool) or native")
 	tokInstances := fs.Int("tokenizer-instances", 4, "warm wasm tokenizer instances")
-	vocab := fs.String("vocab", "", "tokenizer vocabulary (default: the one `podsearch setup` fetched)")
+	tokModule := fs.String("tokenizer-module", "", "wasm tokenizer module file (default: the one built into the binary); reread with the vocabulary on every reload, so a new module is hot-swapped")
+	vocab := fs.String("vocab", "", "tokenizer vocabulary (default: the one `podsearch setup` fetched); reread on every reload")
 	nprobe := fs.Int("nprobe", 0, "inverted lists scanned per dense query (0: index default)")
 	rerank := fs.Int("rerank", 0, "re-rank factor for PQ candidates (0: index default)")
 	fusion := fs.String("fusion", "", "hybrid fusion: convex or rrf (default convex)")
@@ -133,23 +135,30 @@ func runServeEdge(args []string) error {
 		if vocabPath == "" {
 			vocabPath = assets.VocabPath()
 		}
-		uni, err := tokenizer.LoadFile(vocabPath)
-		if err != nil {
-			return err
-		}
-		if *tok == "wasm" {
+		// The tokenizer is (re)loaded with the shards: start and every reload.
+		cfg.OpenTokenizer = func(ctx context.Context) (edge.Tokenizer, error) {
+			uni, err := tokenizer.LoadFile(vocabPath)
+			if err != nil {
+				return nil, err
+			}
+			if *tok == "native" {
+				return edge.NativeTokenizer(uni), nil
+			}
 			rt, err := wasmhost.Shared()
 			if err != nil {
-				return fmt.Errorf("wasm runtime: %w", err)
+				return nil, fmt.Errorf("wasm runtime: %w", err)
 			}
-			wt, err := wasmtok.New(ctx, rt, uni, *tokInstances)
+			bin := modules.Tokenizer
+			if *tokModule != "" {
+				if bin, err = os.ReadFile(*tokModule); err != nil {
+					return nil, err
+				}
+			}
+			wt, err := wasmtok.NewFromModule(ctx, rt, bin, uni, *tokInstances)
 			if err != nil {
-				return fmt.Errorf("wasm tokenizer: %w", err)
+				return nil, fmt.Errorf("wasm tokenizer: %w", err)
 			}
-			defer wt.Close(context.Background())
-			cfg.Tokenizer = wt
-		} else {
-			cfg.Tokenizer = edge.NativeTokenizer(uni)
+			return wt, nil
 		}
 		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		p, err := pool.New(pctx, pool.Config{Endpoints: eps, Token: *encoderToken, Fingerprint: fp, Float16: *float16, Logger: log})
