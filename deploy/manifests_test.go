@@ -659,6 +659,29 @@ func checkPod(t *testing.T, objs []*object, o *object, pt *corev1.PodTemplateSpe
 				}
 			}
 		}
+		// Absolute paths the container is given (from its ConfigMap) must lie on a mount.
+		for _, e := range c.Env {
+			if e.ValueFrom == nil || e.ValueFrom.ConfigMapKeyRef == nil {
+				continue
+			}
+			cm := find(objs, "ConfigMap", e.ValueFrom.ConfigMapKeyRef.Name)
+			if cm == nil {
+				continue
+			}
+			v := cm.typed.(*corev1.ConfigMap).Data[e.ValueFrom.ConfigMapKeyRef.Key]
+			if !strings.HasPrefix(v, "/") {
+				continue
+			}
+			mounted := false
+			for _, m := range c.VolumeMounts {
+				if v == m.MountPath || strings.HasPrefix(v, strings.TrimSuffix(m.MountPath, "/")+"/") {
+					mounted = true
+				}
+			}
+			if !mounted {
+				t.Errorf("%s: %s=%s is on no volume the container mounts", where, e.Name, v)
+			}
+		}
 		sub := ""
 		if strings.HasPrefix(c.Image, "podsearch/") && len(c.Args) > 0 {
 			sub = c.Args[0]
