@@ -43,7 +43,8 @@ func benchWasm(args []string) error {
 			"one goroutine: natively in Go, as Go compiled to wasip1, and (for the scan) as the C + SIMD\n"+
 			"kernel, the guests in wazero. Every engine's output is first checked equal to native Go\n"+
 			"(token ids; top-k ids and distances), then timed in CPU time of the benchmark's thread\n"+
-			"(so a busy machine slows every engine alike). "+
+			"(so a busy machine slows every engine alike). The scan runs on SIFT10K, or on any .fvecs\n"+
+			"(--fvecs, e.g. the demo index's vectors.fvecs). "+
 			"Reports tokenizer sentences/s, scan million codes/s\n"+
 			"and, for the full fast-scan + int8 re-rank search, microseconds per query and recall@10\n"+
 			"against the data set's exact ground truth.")
@@ -52,6 +53,10 @@ func benchWasm(args []string) error {
 	vocab := fs.String("vocab", assets.VocabPath(), "tokenizer vocabulary (vocab.json or binary)")
 	sift := fs.String("sift", filepath.Join("..", "shared", "data", "ann", "sift10k"),
 		"folder with siftsmall_base.fvecs, siftsmall_query.fvecs, siftsmall_groundtruth.ivecs")
+	fvecs := fs.String("fvecs", "", "instead of --sift: base vectors (.fvecs, e.g. an index folder's vectors.fvecs,\n"+
+		"the demo corpus's embeddings); the first --holdout rows become the queries, ranked by\n"+
+		"inner product with exact ground truth")
+	holdout := fs.Int("holdout", 200, "with --fvecs: rows held out as queries")
 	tile := fs.Int("tile", 10, "the scan-throughput shard repeats the base vectors this many times")
 	k := fs.Int("k", 10, "results per query")
 	cands := fs.Int("cands", 100, "fast-scan candidates re-ranked with int8 codes per query")
@@ -75,7 +80,16 @@ func benchWasm(args []string) error {
 		return err
 	}
 	rows = append(rows, tokRows...)
-	scanRows, err := benchWasmScan(ctx, rt, *sift, *tile, *k, *cands, dur)
+	var ds *wasmBenchData
+	if *fvecs != "" {
+		ds, err = loadWasmBenchFvecs(*fvecs, *holdout, *k)
+	} else {
+		ds, err = loadWasmBenchSIFT(*sift)
+	}
+	if err != nil {
+		return err
+	}
+	scanRows, err := benchWasmScan(ctx, rt, ds, *tile, *k, *cands, dur)
 	if err != nil {
 		return err
 	}
@@ -263,32 +277,88 @@ func runEngines(engines []scanEngine, tabs []*wasmscan.Tables, queries [][]float
 	return rates, results, nil
 }
 
-func benchWasmScan(ctx context.Context, rt *wasmhost.Runtime, dir string, tile, k, cands int, dur time.Duration) ([]wasmBenchRow, error) {
-	base, d, err := vec.ReadFvecs(filepath.Join(dir, "siftsmall_base.fvecs"))
-	if err != nil {
-		return nil, fmt.Errorf("bench wasm: %w (give --sift)", err)
+// wasmBenchData is the scan workload: base vectors, queries, exact neighbours, the metric.
+type wasmBenchData struct {
+	name          string
+	base, queries []float32
+	d             int
+	gt            [][]int32
+	metric        wasmscan.Metric
+}
+
+func loadWasmBenchSIFT(dir string) (*wasmBenchData, error) {
+	ds := &wasmBenchData{name: "SIFT10K", metric: wasmscan.L2}
+	var err error
+	if ds.base, ds.d, err = vec.ReadFvecs(filepath.Join(dir, "siftsmall_base.fvecs")); err != nil {
+		return nil, fmt.Errorf("bench wasm: %w (give --sift or --fvecs)", err)
 	}
-	qs, _, err := vec.ReadFvecs(filepath.Join(dir, "siftsmall_query.fvecs"))
-	if err != nil {
+	if ds.queries, _, err = vec.ReadFvecs(filepath.Join(dir, "siftsmall_query.fvecs")); err != nil {
 		return nil, err
 	}
-	gt, err := vec.ReadIvecs(filepath.Join(dir, "siftsmall_groundtruth.ivecs"))
-	if err != nil {
+	if ds.gt, err = vec.ReadIvecs(filepath.Join(dir, "siftsmall_groundtruth.ivecs")); err != nil {
 		return nil, err
 	}
+	return ds, nil
+}
+
+// loadWasmBenchFvecs holds the first holdout rows out as queries and finds their exact
+// inner-product neighbours among the rest.
+func loadWasmBenchFvecs(path string, holdout, k int) (*wasmBenchData, error) {
+	all, d, err := vec.ReadFvecs(path)
+	if err != nil {
+		return nil, fmt.Errorf("bench wasm: %w", err)
+	}
+	n := len(all) / d
+	if holdout < 1 || n-holdout < 1000 {
+		return nil, fmt.Errorf("%w: --holdout %d leaves %d of %d vectors (want >= 1000)", errUsage, holdout, n-holdout, n)
+	}
+	ds := &wasmBenchData{name: filepath.Base(path), queries: all[:holdout*d], base: all[holdout*d:], d: d, metric: wasmscan.InnerProduct}
+	nb := n - holdout
+	for qi := 0; qi < holdout; qi++ {
+		q := vec.Row(ds.queries, d, qi)
+		var top scanref.TopK
+		top.Reset(k)
+		for i := 0; i < nb; i++ {
+			top.Push(scanref.Result{ID: uint32(i), Dist: -vec.Dot(q, vec.Row(ds.base, d, i))})
+		}
+		var ids []int32
+		for _, r := range top.Sorted(nil) {
+			ids = append(ids, int32(r.ID))
+		}
+		ds.gt = append(ds.gt, ids)
+	}
+	return ds, nil
+}
+
+// pqShapes picks the sub-quantizer counts: 8-bit with 8 dimensions per code byte, 4-bit with
+// 2 dimensions per code (at most 256, the fast-scan limit), or d when d is small or odd.
+func pqShapes(d int) (m8, m4 int) {
+	m8, m4 = d, d
+	if d%8 == 0 {
+		m8 = d / 8
+	}
+	if d%2 == 0 {
+		m4 = d / 2
+	}
+	return m8, min(m4, pq.MaxFastScanM)
+}
+
+func benchWasmScan(ctx context.Context, rt *wasmhost.Runtime, ds *wasmBenchData, tile, k, cands int, dur time.Duration) ([]wasmBenchRow, error) {
+	base, qs, d, gt, metric := ds.base, ds.queries, ds.d, ds.gt, ds.metric
 	n := len(base) / d
 	nq := len(qs) / d
 	queries := make([][]float32, nq)
 	for i := range queries {
 		queries[i] = vec.Row(qs, d, i)
 	}
+	m8, m4 := pqShapes(d)
 	start := time.Now()
 	opts := kmeans.Options{Iters: 10, Seed: 1}
-	pq8, err := pq.Train(base, d, 16, 8, opts)
+	pq8, err := pq.Train(base, d, m8, 8, opts)
 	if err != nil {
 		return nil, err
 	}
-	pq4, err := pq.Train(base, d, 64, 4, opts)
+	pq4, err := pq.Train(base, d, m4, 4, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -298,15 +368,14 @@ func benchWasmScan(ctx context.Context, rt *wasmhost.Runtime, dir string, tile, 
 	}
 	codes8, codes4 := pq8.EncodeAll(base), pq4.EncodeAll(base)
 	sqCodes := sqq.EncodeAll(base)
-	fmt.Fprintf(os.Stderr, "SIFT10K: %d x %d, %d queries; quantizers trained in %v\n", n, d, nq, time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(os.Stderr, "%s: %d x %d, %d queries; quantizers trained in %v\n", ds.name, n, d, nq, time.Since(start).Round(time.Millisecond))
 
 	var rows []wasmBenchRow
-	metric := wasmscan.L2
 	// Scan throughput: the base tiled, top-cands by PQ distance, no re-rank.
 	for _, bits := range []int{8, 4} {
-		q, m, codes := pq8, 16, codes8
+		q, m, codes := pq8, m8, codes8
 		if bits == 4 {
-			q, m, codes = pq4, 64, codes4
+			q, m, codes = pq4, m4, codes4
 		}
 		tiled := slices.Repeat(codes, tile)
 		nt := n * tile
@@ -342,11 +411,11 @@ func benchWasmScan(ctx context.Context, rt *wasmhost.Runtime, dir string, tile, 
 	}
 	// The full search: 4-bit fast-scan candidates re-ranked with int8 codes, on the real
 	// 10k vectors, scored against the exact ground truth.
-	packed, err := pq.PackFastScan4(codes4, n, 64)
+	packed, err := pq.PackFastScan4(codes4, n, m4)
 	if err != nil {
 		return nil, err
 	}
-	data := &wasmscan.Data{N: n, M: 64, Bits: 4, Codes: packed, SQ: sqq, SQCodes: sqCodes}
+	data := &wasmscan.Data{N: n, M: m4, Bits: 4, Codes: packed, SQ: sqq, SQCodes: sqCodes}
 	tabs := make([]*wasmscan.Tables, nq)
 	for i := range tabs {
 		tabs[i] = wasmscan.Prepare(pq4, sqq, metric, queries[i])
@@ -365,13 +434,13 @@ func benchWasmScan(ctx context.Context, rt *wasmhost.Runtime, dir string, tile, 
 	hits := 0
 	for qi, res := range results[0] {
 		for _, r := range res {
-			if slices.Contains(gt[qi][:k], int32(r.ID)) {
+			if slices.Contains(gt[qi][:min(k, len(gt[qi]))], int32(r.ID)) {
 				hits++
 			}
 		}
 	}
 	recall := float64(hits) / float64(k*nq)
-	wl := fmt.Sprintf("search: fast-scan m=64 top-%d + int8 re-rank, n=%d, k=%d", cands, n, k)
+	wl := fmt.Sprintf("search: fast-scan m=%d top-%d + int8 re-rank, n=%d, k=%d", m4, cands, n, k)
 	for e, eng := range engines {
 		rows = append(rows, wasmBenchRow{Workload: wl, Engine: eng.name, PerSecond: rates[e], Unit: "queries/s",
 			USPerQuery: 1e6 / rates[e], RecallAt10: recall, Vs: rates[e] / rates[0]})
