@@ -195,7 +195,7 @@ func TestModuleSwapUnderLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := wasmhost.NewSwappable(first)
+	s := NewHot(first)
 	want := u.Encode("a podcast about the history of jazz")
 	var failures, calls atomic.Int64
 	stop := make(chan struct{})
@@ -210,13 +210,7 @@ func TestModuleSwapUnderLoad(t *testing.T) {
 					return
 				default:
 				}
-				l, ok := s.Acquire()
-				if !ok {
-					failures.Add(1)
-					return
-				}
-				got, err := l.Value().Encode(ctx, "a podcast about the history of jazz")
-				l.Release()
+				got, err := s.Encode(ctx, "a podcast about the history of jazz")
 				calls.Add(1)
 				if err != nil || !slices.Equal(got, want) {
 					t.Errorf("during swap: %v, %v", got, err)
@@ -241,5 +235,8 @@ func TestModuleSwapUnderLoad(t *testing.T) {
 	}
 	if failures.Load() != 0 || calls.Load() == 0 {
 		t.Fatalf("%d failed of %d calls across 3 swaps", failures.Load(), calls.Load())
+	}
+	if _, err := s.Encode(ctx, "after close"); err == nil {
+		t.Fatal("Encode after Close succeeded")
 	}
 }
