@@ -87,16 +87,19 @@ func (s Set) subsets() []subset {
 	for _, d := range s.Docs {
 		docLang[d.ID] = d.Language
 	}
+	// A query's language: its own label, else that of its best-graded relevant document
+	// (lowest id among equals, so the choice is deterministic).
 	lang := func(q Query) string {
 		if q.Language != "" {
 			return q.Language
 		}
+		best, bestID, bestGrade := "", "", 0
 		for id, g := range q.Relevant {
-			if g >= 1 && docLang[id] != "" {
-				return docLang[id]
+			if l := docLang[id]; g >= 1 && l != "" && (g > bestGrade || (g == bestGrade && id < bestID)) {
+				best, bestID, bestGrade = l, id, g
 			}
 		}
-		return ""
+		return best
 	}
 	out = append(out, s.group("lang=", lang)...)
 	out = append(out, s.group("method=", func(q Query) string { return q.Method })...)
