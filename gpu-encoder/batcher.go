@@ -20,8 +20,8 @@ type BatchConfig struct {
 	// MaxBatchSeqs is the most sequences in one batch; 1 turns batching off. Default 64.
 	MaxBatchSeqs int
 	// MaxWait is how long the oldest queued sequence may wait for its batch to fill before
-	// the batch runs anyway. Zero means run as soon as a session is free. Default 2ms; a
-	// negative value means zero.
+	// the batch runs anyway, while another batch is running (an idle service runs at once).
+	// Zero means run as soon as a session is free. Default 2ms; a negative value means zero.
 	MaxWait time.Duration
 	// MaxQueueSeqs bounds the sequences waiting; a request that does not fit is refused
 	// (429). Default 4096.
@@ -127,6 +127,7 @@ type batcher struct {
 	queuedTokens int
 	wake         chan struct{}
 	closing      bool
+	running      int // batches taken and not finished
 
 	seqsPerSec atomic.Uint64 // float64 bits: smoothed model throughput, for Retry-After
 	wg         sync.WaitGroup
@@ -222,6 +223,9 @@ func (b *batcher) worker(be encoder.Embedder) {
 			return
 		}
 		b.run(be, batch)
+		b.mu.Lock()
+		b.running--
+		b.mu.Unlock()
 	}
 }
 
@@ -251,7 +255,9 @@ func (b *batcher) next() ([]item, bool) {
 			}
 		}
 		due := b.buckets[oldest][0].j.enqueued.Add(b.cfg.MaxWait)
-		if pick < 0 && (b.closing || !now.Before(due)) {
+		// Waiting for a batch to fill only pays while the model is busy: an idle service
+		// runs what it has at once.
+		if pick < 0 && (b.closing || !now.Before(due) || b.running == 0) {
 			pick = oldest
 		}
 		if pick < 0 {
@@ -261,6 +267,7 @@ func (b *batcher) next() ([]item, bool) {
 			continue
 		}
 		if batch := b.takeLocked(pick, now); len(batch) > 0 {
+			b.running++
 			return batch, true
 		}
 	}

@@ -30,6 +30,11 @@ func init() {
 	})
 }
 
+// cpuBatchTokens is the default batch budget on CPU: on the 2-core development machine the
+// model's time per token rose 2-3x once a batch passed about 128-256 padded tokens, so larger
+// CPU batches lose (docs/bench/encoder.md).
+const cpuBatchTokens = 256
+
 // encoderServiceFlags are the batching and limit flags shared by serve-encoder and bench encoder.
 type encoderServiceFlags struct {
 	sessions, threads, maxBatchTokens, maxBatchSeqs, maxQueue, maxRequestSeqs, maxBody int
@@ -50,7 +55,7 @@ func addEncoderServiceFlags(fs interface {
 	fs.IntVar(&f.sessions, "sessions", runtime.NumCPU(), "model sessions, each with its own batch worker; default one per CPU")
 	fs.IntVar(&f.threads, "threads", 1, "ONNX Runtime intra-op threads per session (0: CPUs / sessions)")
 	fs.StringVar(&f.provider, "provider", "cpu", "execution provider: cpu or cuda (falls back to cpu with a log line)")
-	fs.IntVar(&f.maxBatchTokens, "max-batch-tokens", 4096, "token budget of one batch, padding included (sequences x longest)")
+	fs.IntVar(&f.maxBatchTokens, "max-batch-tokens", 0, "token budget of one batch, padding included (sequences x longest); 0: 256 on CPU, 4096 on CUDA")
 	fs.IntVar(&f.maxBatchSeqs, "max-batch-seqs", 64, "most sequences in one batch (1 turns batching off)")
 	fs.Float64Var(&f.maxPadding, "max-padding", 1.5, "most padded/real token ratio when a batch mixes lengths")
 	fs.DurationVar(&f.maxWait, "max-wait", 2*time.Millisecond, "longest a sequence waits for its batch to fill")
@@ -77,6 +82,9 @@ func (f *encoderServiceFlags) open() (backends []encoder.Embedder, tok tokenizer
 		for range f.sessions {
 			backends = append(backends, &standin.Embedder{})
 		}
+		if f.maxBatchTokens <= 0 {
+			f.maxBatchTokens = cpuBatchTokens
+		}
 		return backends, nil, closeAll, nil
 	}
 	threads := f.threads
@@ -92,7 +100,14 @@ func (f *encoderServiceFlags) open() (backends []encoder.Embedder, tok tokenizer
 		sessions = append(sessions, s)
 		backends = append(backends, s)
 	}
-	slog.Info("encoder sessions open", "sessions", f.sessions, "threads_each", threads, "provider", sessions[0].Provider())
+	if f.maxBatchTokens <= 0 {
+		f.maxBatchTokens = cpuBatchTokens
+		if sessions[0].Provider() == "cuda" {
+			f.maxBatchTokens = 4096
+		}
+	}
+	slog.Info("encoder sessions open", "sessions", f.sessions, "threads_each", threads, "provider", sessions[0].Provider(),
+		"max_batch_tokens", f.maxBatchTokens)
 	t, err := tokenizer.LoadFile(assets.VocabPath())
 	if err != nil {
 		closeAll()
