@@ -445,7 +445,7 @@ func TestPageHealthMetricsAndShutdown(t *testing.T) {
 	// Shutdown: readyz fails during the drain delay while searches still work.
 	shut := make(chan error, 1)
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		shut <- srv.Shutdown(ctx)
 	}()
