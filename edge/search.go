@@ -145,6 +145,7 @@ func (s *Server) run(ctx context.Context, sh *shards, qs []query, timer *stageTi
 	<-peersDone
 	if len(s.peers.urls) > 0 {
 		timer.add("fanout", time.Since(peerStart))
+		timer.last = time.Now() // merge counts from here, not from the end of the local search
 	}
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
