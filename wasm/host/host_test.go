@@ -4,6 +4,7 @@ import (
 	"context"
 	_ "embed"
 	"errors"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -273,7 +274,10 @@ func TestSwapUnderLoadFailsNothing(t *testing.T) {
 		}()
 	}
 	for v := uint64(2); v <= 6; v++ {
-		time.Sleep(5 * time.Millisecond)
+		// Let queries run on each version before the next swap.
+		for start := calls.Load(); calls.Load() < start+4; {
+			runtime.Gosched()
+		}
 		if err := s.Swap(ctx, newRes(v)); err != nil {
 			t.Fatal(err)
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -220,6 +221,9 @@ func TestModuleSwapUnderLoad(t *testing.T) {
 		}()
 	}
 	for i := 0; i < 3; i++ {
+		for start := calls.Load(); calls.Load() < start+4; {
+			runtime.Gosched()
+		}
 		next, err := New(ctx, rt, u, 1)
 		if err != nil {
 			t.Fatal(err)
