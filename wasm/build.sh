@@ -14,8 +14,12 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
-# The Go guests embed the toolchain version; pin it so every machine emits the same bytes.
-GO_GUEST_TOOLCHAIN="go1.26.8"
+# The Go guests embed the toolchain version: build them with exactly the version go.mod names
+# (its toolchain line, else its go line), so every machine emits the same bytes.
+GO_GUEST_TOOLCHAIN="$(awk '$1 == "toolchain" { print $2; exit }' go.mod)"
+if [ -z "$GO_GUEST_TOOLCHAIN" ]; then
+  GO_GUEST_TOOLCHAIN="go$(awk '$1 == "go" { print $2; exit }' go.mod)"
+fi
 CLANG="${CLANG:-clang-14}"
 
 mode=build
