@@ -315,3 +315,30 @@ func TestRedisSentinel(t *testing.T) {
 		t.Fatal("reads through the Sentinel missed")
 	}
 }
+
+// A full Redis under noeviction refuses writes (OOM error replies): the writes are counted as
+// errors, but a live Redis keeps serving reads, so the breaker must stay closed.
+func TestRedisFullKeepsServingReads(t *testing.T) {
+	srv := redistest.Start(t, "--maxmemory", "3mb", "--maxmemory-policy", "noeviction")
+	rc := openRedis(t, srv.URL())
+	a, _ := newCache(t, Config{Redis: rc, BreakerFailures: 2}, fpA)
+	seqs := queries(3000, 15)
+	for lo := 0; lo < len(seqs); lo += 100 {
+		embed(t, a, seqs[lo:lo+100])
+		flush(t, a)
+	}
+	if testutilWrites(a, "error") == 0 {
+		t.Fatal("3000 vectors fit in 3 MB: the test does not fill Redis")
+	}
+	b, encB := newCache(t, Config{Redis: rc, BreakerFailures: 2}, fpA)
+	checkVectors(t, seqs, embed(t, b, seqs), 0.99999)
+	if encB.Sequences() == 3000 || lookups(b, tierRedis, resHit) == 0 {
+		t.Fatalf("a full Redis served no reads (encoded %d)", encB.Sequences())
+	}
+	if st := testutilToFloat(a.m.breaker); st != 0 {
+		t.Fatalf("breaker state %v after OOM replies, want 0 (closed)", st)
+	}
+	if lookups(b, tierRedis, resSkipped) != 0 {
+		t.Fatal("reads were skipped")
+	}
+}

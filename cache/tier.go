@@ -62,6 +62,9 @@ func newRedisTier(c redis.UniversalClient, cfg *Config, m *metrics, log *slog.Lo
 		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= failures },
 		// The caller giving up is not Redis's fault.
 		IsExcluded: func(err error) bool { return errors.Is(err, context.Canceled) },
+		// An error reply (OOM when full under noeviction, NOPERM, ...) comes from a live,
+		// fast Redis: it fails that call but must not switch off the reads.
+		IsSuccessful: func(err error) bool { return err == nil || isErrorReply(err) },
 		OnStateChange: func(_ string, from, to gobreaker.State) {
 			m.breaker.Set(float64(to))
 			lvl := slog.LevelInfo
@@ -235,4 +238,11 @@ func (t *redisTier) flush(ctx context.Context) error {
 // isBreakerReject reports whether err is the breaker refusing the call (Redis skipped).
 func isBreakerReject(err error) bool {
 	return errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests)
+}
+
+// isErrorReply reports whether err is an error reply from the server (as opposed to a
+// network failure or a timeout).
+func isErrorReply(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re) && !errors.Is(err, context.DeadlineExceeded)
 }
