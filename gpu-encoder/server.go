@@ -346,6 +346,14 @@ func (s *Server) decodeJSON(body []byte) ([][]int32, error) {
 	case req.TokenIDs != nil:
 		return req.TokenIDs, wire.ValidateTokens(req.TokenIDs, s.limits)
 	case req.Texts != nil:
+		for i, t := range req.Texts {
+			// encoding/json turns a lone surrogate escape (\ud800) into U+FFFD silently; a
+			// U+FFFD the body never spelled out is such a replacement.
+			if strings.ContainsRune(t, utf8.RuneError) && !bytes.Contains(body, []byte("\uFFFD")) &&
+				!bytes.Contains(bytes.ToLower(body), []byte(`\ufffd`)) {
+				return nil, fmt.Errorf("texts[%d] is not valid UTF-8 (an unpaired surrogate escape)", i)
+			}
+		}
 		return s.tokenize(req.Texts)
 	}
 	return nil, errors.New(`no input: send {"texts": [...]} or {"token_ids": [[...], ...]}`)

@@ -110,6 +110,7 @@ func TestBadInput(t *testing.T) {
 		{"unknown field", "application/json", []byte(`{"text": ["hi"]}`), nil, 400, `unknown field "text"`},
 		{"both inputs", "application/json", []byte(`{"texts": ["a"], "token_ids": [[1]]}`), nil, 400, "not both"},
 		{"non-UTF-8 text", "application/json", []byte("{\"texts\": [\"caf\xe9\"]}"), nil, 400, "not valid UTF-8 (byte offset 15)"},
+		{"lone surrogate escape", "application/json", []byte(`{"texts": ["ok", "bad \ud800 text"]}`), nil, 400, "texts[1] is not valid UTF-8"},
 		{"token id above vocabulary", "application/json", jsonTokens(t, [][]int32{{1, 8002}}), nil, 400, "token_ids[0][1] = 8002 is outside the vocabulary 0..8001"},
 		{"negative token id", "application/json", jsonTokens(t, [][]int32{{-1}}), nil, 400, "token_ids[0][0] = -1 is outside the vocabulary"},
 		{"binary unknown id", wire.ContentTypeTokens, wire.EncodeTokens(nil, [][]int32{{9000}}), nil, 400, "outside the vocabulary"},

@@ -360,7 +360,7 @@ func TestPoolHedgesSlowMember(t *testing.T) {
 	fast := &standin.Embedder{}
 	slow := &standin.Embedder{PerBatch: 80 * time.Millisecond}
 	p := newPool(t, pool.Config{Endpoints: []string{standinService(t, fast), standinService(t, slow)},
-		HedgeQuantile: 0.5, HedgeMin: 5 * time.Millisecond})
+		HedgeQuantile: 0.25, HedgeMin: 5 * time.Millisecond})
 	for k := range 80 {
 		seq := seqFor(3, k)
 		v, err := p.Embed(context.Background(), [][]int32{seq})
