@@ -242,3 +242,30 @@ func TestStoreAndLookupMemoryOnly(t *testing.T) {
 }
 
 func testutilToFloat(c prometheus.Collector) float64 { return testutil.ToFloat64(c) }
+
+// The metrics an operator dashboards on are registered under their documented names.
+func TestMetricsRegistered(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	c, err := New(&standin.Encoder{FP: fpA}, Config{Registerer: reg, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	seqs := queries(3, 16)
+	for i := 0; i < 2; i++ {
+		if _, err := c.Embed(context.Background(), seqs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := testutil.GatherAndCount(reg, "podsearch_query_cache_lookups_total", "podsearch_query_cache_encoded_total",
+		"podsearch_query_cache_redis_breaker_state")
+	if err != nil || n == 0 {
+		t.Fatalf("metrics not gathered: %d, %v", n, err)
+	}
+	if got := testutil.ToFloat64(c.m.encoded); got != 3 {
+		t.Fatalf("encoded_total %v, want 3", got)
+	}
+	if hits := lookups(c, tierMemory, resHit); hits != 3 {
+		t.Fatalf("memory hits %d, want 3", hits)
+	}
+}
