@@ -4,11 +4,11 @@ import (
 	"context"
 	_ "embed"
 	"errors"
-	"runtime"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/podsearch/podsearch/wasm/host/swaptest"
 )
 
 //go:embed testdata/misbehave.wasm
@@ -238,60 +238,29 @@ func TestSwapUnderLoadFailsNothing(t *testing.T) {
 		return &poolResource{p: p, mem: mem, tag: tag}
 	}
 	s := NewSwappable(newRes(1))
-	var failures, calls atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := 0; w < 4; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				l, ok := s.Acquire()
-				if !ok {
-					failures.Add(1)
-					return
-				}
-				r := l.Value()
-				err := r.p.Do(ctx, func(in *Instance) error {
-					got, err := in.Call(ctx, "store", 128, r.tag) // a write then a read
-					if err == nil && got != r.tag {
-						err = errors.New("wrong version answered")
-					}
-					return err
-				})
-				l.Release()
-				calls.Add(1)
-				if err != nil {
-					t.Error(err)
-					failures.Add(1)
-				}
+	calls, failures := swaptest.Run(t, 4, 5, 4, func(_, _ int) error {
+		l, ok := s.Acquire()
+		if !ok {
+			return errors.New("Acquire failed before Close")
+		}
+		defer l.Release()
+		r := l.Value()
+		return r.p.Do(ctx, func(in *Instance) error {
+			got, err := in.Call(ctx, "store", 128, r.tag) // a write then a read
+			if err == nil && got != r.tag {
+				err = errors.New("wrong version answered")
 			}
-		}()
-	}
-	for v := uint64(2); v <= 6; v++ {
-		// Let queries run on each version before the next swap.
-		for start := calls.Load(); calls.Load() < start+4; {
-			runtime.Gosched()
-		}
-		if err := s.Swap(ctx, newRes(v)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	close(stop)
-	wg.Wait()
+			return err
+		})
+	}, func(v int) error { return s.Swap(ctx, newRes(uint64(v)+1)) })
 	if err := s.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := s.Acquire(); ok {
 		t.Fatal("Acquire after Close succeeded")
 	}
-	if failures.Load() != 0 || calls.Load() == 0 {
-		t.Fatalf("%d failed of %d calls across 5 swaps", failures.Load(), calls.Load())
+	if failures != 0 || calls == 0 {
+		t.Fatalf("%d failed of %d calls across 5 swaps", failures, calls)
 	}
 }
 

@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/podsearch/podsearch/core/kmeans"
@@ -16,6 +14,7 @@ import (
 	"github.com/podsearch/podsearch/core/vec"
 	"github.com/podsearch/podsearch/internal/testenv"
 	wasmhost "github.com/podsearch/podsearch/wasm/host"
+	"github.com/podsearch/podsearch/wasm/host/swaptest"
 	"github.com/podsearch/podsearch/wasm/scanref"
 )
 
@@ -326,54 +325,27 @@ func TestShardSwapUnderLoad(t *testing.T) {
 		return &shardVersion{Shard: sh, v: v}
 	}
 	sw := wasmhost.NewSwappable(open(0))
-	var calls, failures atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := 0; w < 4; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			for i := w; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				l, ok := sw.Acquire()
-				if !ok {
-					failures.Add(1)
-					return
-				}
-				cur := l.Value()
-				qi := i % len(tabs)
-				got, err := cur.Search(ctx, tabs[qi], 10, 100)
-				l.Release()
-				calls.Add(1)
-				if err != nil || !slices.Equal(got, want[cur.v][qi]) {
-					failures.Add(1)
-					t.Errorf("query %d on version %d: err %v, equal %v", qi, cur.v, err, slices.Equal(got, want[cur.v][qi]))
-				}
-			}
-		}(w)
-	}
-	for i := 1; i <= 6; i++ {
-		// Let queries run on each version before the next swap.
-		for start := calls.Load(); calls.Load() < start+8; {
-			runtime.Gosched()
+	calls, failures := swaptest.Run(t, 4, 6, 8, func(_, i int) error {
+		l, ok := sw.Acquire()
+		if !ok {
+			return errors.New("Acquire failed before Close")
 		}
-		if err := sw.Swap(ctx, open(i%2)); err != nil {
-			t.Fatal(err)
+		defer l.Release()
+		cur := l.Value()
+		qi := i % len(tabs)
+		got, err := cur.Search(ctx, tabs[qi], 10, 100)
+		if err == nil && !slices.Equal(got, want[cur.v][qi]) {
+			err = fmt.Errorf("query %d on version %d differs from native", qi, cur.v)
 		}
-	}
-	close(stop)
-	wg.Wait()
+		return err
+	}, func(s int) error { return sw.Swap(ctx, open(s%2)) })
 	if err := sw.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if failures.Load() != 0 {
-		t.Fatalf("%d of %d queries failed across 6 swaps", failures.Load(), calls.Load())
+	if failures != 0 {
+		t.Fatalf("%d of %d queries failed across 6 swaps", failures, calls)
 	}
-	t.Logf("%d queries across 6 swaps, none failed", calls.Load())
+	t.Logf("%d queries across 6 swaps, none failed", calls)
 }
 
 type shardVersion struct {

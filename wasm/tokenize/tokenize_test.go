@@ -4,18 +4,18 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/podsearch/podsearch/core/assets"
 	"github.com/podsearch/podsearch/core/tokenizer"
 	"github.com/podsearch/podsearch/internal/testenv"
 	wasmhost "github.com/podsearch/podsearch/wasm/host"
+	"github.com/podsearch/podsearch/wasm/host/swaptest"
 	"github.com/podsearch/podsearch/wasm/modules"
 )
 
@@ -198,47 +198,24 @@ func TestModuleSwapUnderLoad(t *testing.T) {
 	}
 	s := NewHot(first)
 	want := u.Encode("a podcast about the history of jazz")
-	var failures, calls atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := 0; w < 3; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				got, err := s.Encode(ctx, "a podcast about the history of jazz")
-				calls.Add(1)
-				if err != nil || !slices.Equal(got, want) {
-					t.Errorf("during swap: %v, %v", got, err)
-					failures.Add(1)
-				}
-			}
-		}()
-	}
-	for i := 0; i < 3; i++ {
-		for start := calls.Load(); calls.Load() < start+4; {
-			runtime.Gosched()
+	calls, failures := swaptest.Run(t, 3, 3, 4, func(_, _ int) error {
+		got, err := s.Encode(ctx, "a podcast about the history of jazz")
+		if err == nil && !slices.Equal(got, want) {
+			err = fmt.Errorf("during a swap: %v, want %v", got, want)
 		}
+		return err
+	}, func(int) error {
 		next, err := New(ctx, rt, u, 1)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
-		if err := s.Swap(ctx, next); err != nil {
-			t.Fatal(err)
-		}
-	}
-	close(stop)
-	wg.Wait()
+		return s.Swap(ctx, next)
+	})
 	if err := s.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if failures.Load() != 0 || calls.Load() == 0 {
-		t.Fatalf("%d failed of %d calls across 3 swaps", failures.Load(), calls.Load())
+	if failures != 0 || calls == 0 {
+		t.Fatalf("%d failed of %d calls across 3 swaps", failures, calls)
 	}
 	if _, err := s.Encode(ctx, "after close"); err == nil {
 		t.Fatal("Encode after Close succeeded")
