@@ -105,15 +105,20 @@ func sleep(ctx context.Context, deadline time.Time, d time.Duration) error {
 	}
 }
 
-// pick chooses the less loaded of two random available members not yet tried; when every
-// available member was tried, it allows them again; nil when none is available.
+// pick chooses the less loaded of two random members, preferring in turn: available
+// members not yet tried, available members, then (health checks can lag or time out under
+// load) any member whose breaker lets a request through, untried first. Nil when none.
 func (p *Pool) pick(tried []*member) *member {
 	now := time.Now()
 	all := p.list()
-	for _, allowTried := range []bool{false, true} {
+	for _, pass := range []struct{ strict, allowTried bool }{{true, false}, {true, true}, {false, false}, {false, true}} {
 		var cands []*member
 		for _, m := range all {
-			if m.available(now) && (allowTried || !slices.Contains(tried, m)) {
+			ok := m.breakerAllows(now)
+			if pass.strict {
+				ok = m.available(now)
+			}
+			if ok && (pass.allowTried || !slices.Contains(tried, m)) {
 				cands = append(cands, m)
 			}
 		}

@@ -53,6 +53,12 @@ func (m *member) available(now time.Time) bool {
 	if !m.healthy.Load() || now.UnixNano() < m.throttledUntil.Load() {
 		return false
 	}
+	return m.breakerAllows(now)
+}
+
+// breakerAllows reports whether the breaker would let a request through now, whatever the
+// health check and throttle say.
+func (m *member) breakerAllows(now time.Time) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return !m.open || (!m.probing && !now.Before(m.openUntil))
