@@ -52,7 +52,7 @@ func runEval(args []string) error {
 			"Rows for BM25 and hybrid retrieval, and per language / query method, come with the dense ones.\n"+
 			"Writes PREFIX.json, PREFIX.md and PREFIX-recall.png; --json prints the JSON object on stdout.")
 	pairsDir := fs.String("pairs", "", "pairs folder (eval.jsonl, test.jsonl) from `podsearch pairs`")
-	corpus := fs.String("corpus", "", "corpus JSONL for --queries (ingest output, or a BEIR corpus.jsonl)")
+	corpus := fs.String("corpus", "", "corpus JSONL (ingest output, or a BEIR corpus.jsonl): searched by --queries; with --pairs it gives languages and the test episodes' full texts")
 	queries := fs.String("queries", "", "queries file, JSONL: {\"qid\", \"query\", \"relevant\": {\"<id>\": grade}} (grade >= 1 relevant)")
 	beir := fs.String("beir", "", "BEIR folder to evaluate end to end")
 	split := fs.String("split", "test", "BEIR qrels split")
@@ -74,8 +74,8 @@ func runEval(args []string) error {
 	if *pairsDir == "" && *queries == "" && *beir == "" {
 		return fmt.Errorf("%w: give --pairs, --queries (with --corpus) or --beir", errUsage)
 	}
-	if (*queries == "") != (*corpus == "") {
-		return fmt.Errorf("%w: --queries and --corpus go together", errUsage)
+	if *queries != "" && *corpus == "" {
+		return fmt.Errorf("%w: --queries needs --corpus", errUsage)
 	}
 	if *adapt && ((*beir == "") == (*corpus == "") || opts.adapterPath != "") {
 		return fmt.Errorf("%w: --adapt needs one of --beir or --corpus, and no --adapter", errUsage)
@@ -105,9 +105,22 @@ func runEval(args []string) error {
 		}
 	}
 
+	// The corpus, when given, supplies languages (per-language rows) and the episode texts
+	// of the test split (what an index of the corpus holds).
+	var corpusDocs []evaluate.Doc
+	byID := map[string]evaluate.Doc{}
+	if *corpus != "" {
+		if corpusDocs, err = evaluate.ReadCorpus(*corpus); err != nil {
+			return err
+		}
+		for _, d := range corpusDocs {
+			byID[d.ID] = d
+		}
+	}
+	lang := func(id string) string { return byID[id].Language }
 	if *pairsDir != "" {
 		names = append(names, "pairs "+filepath.Base(*pairsDir))
-		evalPairs, err := evaluate.ReadPairs(filepath.Join(*pairsDir, "eval.jsonl"))
+		evalPairs, err := readPairs(filepath.Join(*pairsDir, "eval.jsonl"), lang)
 		if err != nil {
 			return err
 		}
@@ -117,11 +130,16 @@ func runEval(args []string) error {
 		if err := evalSection(ctx, enc, report, in, ad, evalOpts{curveK: 0}); err != nil {
 			return err
 		}
-		testPairs, err := evaluate.ReadPairs(filepath.Join(*pairsDir, "test.jsonl"))
+		testPairs, err := readPairs(filepath.Join(*pairsDir, "test.jsonl"), lang)
 		if err != nil {
 			return err
 		}
 		tdocs, _ := evaluate.Episodes(testPairs)
+		for i, d := range tdocs {
+			if c, ok := byID[d.ID]; ok {
+				tdocs[i] = c
+			}
+		}
 		test := evaluate.Set{Section: "test", Docs: tdocs, Queries: evaluate.PairQueries(testPairs), Metrics: testMetrics}
 		if err := evalSection(ctx, enc, report, test, ad, opts); err != nil {
 			return err
@@ -129,10 +147,7 @@ func runEval(args []string) error {
 	}
 	if *queries != "" {
 		names = append(names, "queries "+filepath.Base(*queries))
-		docs, err := evaluate.ReadCorpus(*corpus)
-		if err != nil {
-			return err
-		}
+		docs := corpusDocs
 		qs, err := evaluate.ReadQueries(*queries)
 		if err != nil {
 			return err
@@ -198,6 +213,7 @@ func runEval(args []string) error {
 // records the training in the report.
 func adaptTo(ctx context.Context, enc *vecEncoder, tf *trainFlags, report *evaluate.Report, docs []evaluate.Doc, perDoc int) (*adapter.Adapter, error) {
 	pseudo := evaluate.PseudoPairs(docs, perDoc, *tf.seed)
+	evaluate.UseDocTexts(pseudo, docs) // train against the vectors the index serves
 	slog.Info("adapt: pseudo-queries from the corpus", "documents", len(docs), "pairs", len(pseudo))
 	a, info, err := fitAdapter(ctx, enc, tf, pseudo, nil)
 	if err != nil {

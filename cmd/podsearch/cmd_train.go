@@ -15,6 +15,7 @@ import (
 	"github.com/podsearch/podsearch/core/evaluate"
 	"github.com/podsearch/podsearch/core/evaluate/vcache"
 	"github.com/podsearch/podsearch/core/ingest"
+	"github.com/podsearch/podsearch/core/pairs"
 	"github.com/podsearch/podsearch/core/tokenizer"
 	"github.com/podsearch/podsearch/core/train"
 )
@@ -131,36 +132,63 @@ func (e *vecEncoder) encode(ctx context.Context, what string, texts []string) ([
 	return vs, err
 }
 
-// pairData encodes pairs (each distinct query and episode once) into training data.
+// pairData encodes pairs (each distinct query and document text once) into training data.
+// A pair's document is its own text (core/pairs takes the query out of it); batches still
+// never hold two pairs of one episode.
 func (e *vecEncoder) pairData(ctx context.Context, what string, ps []evaluate.Pair) (train.Data, error) {
-	docs, episodeOf := evaluate.Episodes(ps)
-	texts := make([]string, len(docs))
-	for i, d := range docs {
-		texts[i] = d.Text
-	}
-	ev, err := e.encode(ctx, what+" episodes", texts)
-	if err != nil {
-		return train.Data{}, err
-	}
-	keys := make([]string, len(ps))
-	qidx := map[string]int{}
-	var uniq []string
+	d := train.Data{QueryKeys: make([]string, len(ps)), EpisodeOf: make([]int, len(ps)), EpisodeGroup: make([]int, len(ps))}
+	texts, textIdx := []string{}, map[string]int{}
+	queries, queryIdx := []string{}, map[string]int{}
+	groups := map[string]int{}
+	qOf := make([]int, len(ps))
 	for i, p := range ps {
-		keys[i] = p.Query
-		if _, ok := qidx[p.Query]; !ok {
-			qidx[p.Query] = len(uniq)
-			uniq = append(uniq, p.Query)
+		j, ok := textIdx[p.Text]
+		if !ok {
+			j = len(texts)
+			textIdx[p.Text] = j
+			texts = append(texts, p.Text)
 		}
+		d.EpisodeOf[i] = j
+		g, ok := groups[p.EpisodeID]
+		if !ok {
+			g = len(groups)
+			groups[p.EpisodeID] = g
+		}
+		d.EpisodeGroup[i] = g
+		q, ok := queryIdx[p.Query]
+		if !ok {
+			q = len(queries)
+			queryIdx[p.Query] = q
+			queries = append(queries, p.Query)
+		}
+		qOf[i] = q
+		d.QueryKeys[i] = p.Query
 	}
-	uv, err := e.encode(ctx, what+" queries", uniq)
+	var err error
+	if d.Episodes, err = e.encode(ctx, what+" documents", texts); err != nil {
+		return train.Data{}, err
+	}
+	uv, err := e.encode(ctx, what+" queries", queries)
 	if err != nil {
 		return train.Data{}, err
 	}
-	qv := make([][]float32, len(ps))
-	for i, p := range ps {
-		qv[i] = uv[qidx[p.Query]]
+	d.Queries = make([][]float32, len(ps))
+	for i := range ps {
+		d.Queries[i] = uv[qOf[i]]
 	}
-	return train.Data{Queries: qv, QueryKeys: keys, Episodes: ev, EpisodeOf: episodeOf}, nil
+	return d, nil
+}
+
+// readPairs reads a pairs file written by `podsearch pairs`.
+func readPairs(path string, lang func(string) string) ([]evaluate.Pair, error) {
+	ps, err := pairs.ReadPairs(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(ps) == 0 {
+		return nil, fmt.Errorf("%s: no pairs", path)
+	}
+	return evaluate.FromPairs(ps, lang), nil
 }
 
 // fitAdapter trains a new adapter on the training pairs and reports what happened; eval
@@ -179,7 +207,7 @@ func fitAdapter(ctx context.Context, e *vecEncoder, f *trainFlags, trainPairs, e
 		return nil, nil, err
 	}
 	cfg := f.config()
-	info := map[string]any{"pairs": len(trainPairs), "episodes": len(data.Episodes), "kind": *f.kind,
+	info := map[string]any{"pairs": len(trainPairs), "documents": len(data.Episodes), "kind": *f.kind,
 		"both_sides": *f.both, "epochs": cfg.Epochs, "batch_size": cfg.BatchSize, "lr": cfg.LearningRate,
 		"weight_decay": cfg.WeightDecay, "scale": cfg.Scale, "seed": cfg.Seed}
 	if a.Kind == adapter.LowRank {
@@ -241,6 +269,7 @@ func runTrain(args []string) error {
 			"sha256(base fingerprint + adapter bytes).")
 	pairsDir := fs.String("pairs", "", "folder with train.jsonl (and eval.jsonl) from `podsearch pairs`")
 	out := fs.String("o", "", "adapter file to write")
+	corpus := fs.String("corpus", "", "corpus the pairs were made from (ingest output): train against the full episode texts it holds, the vectors an index of it serves, instead of the pairs' own texts (the episode minus the query)")
 	tf := addTrainFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -251,15 +280,23 @@ func runTrain(args []string) error {
 	if err := tf.check(); err != nil {
 		return err
 	}
-	trainPairs, err := evaluate.ReadPairs(filepath.Join(*pairsDir, "train.jsonl"))
+	trainPairs, err := readPairs(filepath.Join(*pairsDir, "train.jsonl"), nil)
 	if err != nil {
 		return err
 	}
 	var evalPairs []evaluate.Pair
 	if p := filepath.Join(*pairsDir, "eval.jsonl"); fileExists(p) {
-		if evalPairs, err = evaluate.ReadPairs(p); err != nil {
+		if evalPairs, err = readPairs(p, nil); err != nil {
 			return err
 		}
+	}
+	if *corpus != "" {
+		docs, err := evaluate.ReadCorpus(*corpus)
+		if err != nil {
+			return err
+		}
+		n := evaluate.UseDocTexts(trainPairs, docs) + evaluate.UseDocTexts(evalPairs, docs)
+		slog.Info("training against the corpus texts", "pairs", n)
 	}
 	enc, err := openVecEncoder(tf)
 	if err != nil {

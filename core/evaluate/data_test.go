@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/podsearch/podsearch/core/pairs"
 	"github.com/podsearch/podsearch/internal/testenv"
 )
 
@@ -38,24 +39,23 @@ func TestParsers(t *testing.T) {
 	if err := CheckJudged([]Query{{ID: "z", Relevant: map[string]int{"nope": 1}}}, docs); err == nil {
 		t.Error("missing judged doc not reported")
 	}
-	ps, err := ParsePairs(strings.NewReader(`{"query":"q1","episode_id":"e1","text":"t1","method":"title","language":"en"}
-{"query":"q2","episode_id":"e1","text":"t1","method":"ict"}
-{"query":"q3","episode_id":"e2","text":"t2"}`), "p")
-	if err != nil || len(ps) != 3 {
-		t.Fatalf("pairs = %+v, %v", ps, err)
+	ps := FromPairs([]pairs.Pair{
+		{Query: "q1", EpisodeID: "e1", Text: "t1", Method: "title"},
+		{Query: "q2", EpisodeID: "e1", Text: "t1b", Method: "inverse-cloze"},
+		{Query: "q3", EpisodeID: "e2", Text: "t2", Method: "tfidf"},
+	}, func(id string) string { return map[string]string{"e1": "en"}[id] })
+	if ps[0].Language != "en" || ps[2].Language != "" || ps[1].Method != "inverse-cloze" {
+		t.Fatalf("FromPairs = %+v", ps)
 	}
 	eps, of := Episodes(ps)
-	if len(eps) != 2 || of[1] != 0 || of[2] != 1 {
+	if len(eps) != 2 || of[1] != 0 || of[2] != 1 || eps[0].Text != "t1" {
 		t.Errorf("episodes %v of %v", eps, of)
 	}
 	if f := FirstPerEpisode(ps); len(f) != 2 || f[1].Query != "q3" {
 		t.Errorf("first per episode = %v", f)
 	}
-	if pq := PairQueries(ps); pq[2].Relevant["e2"] != 1 || pq[0].Method != "title" {
+	if pq := PairQueries(ps); pq[2].Relevant["e2"] != 1 || pq[0].Method != "title" || pq[0].Language != "en" {
 		t.Errorf("pair queries = %v", pq)
-	}
-	if _, err := ParsePairs(strings.NewReader(`{"query":"q","text":"t"}`), "p"); err == nil {
-		t.Error("pair without episode accepted")
 	}
 	qr, err := ParseQrels(strings.NewReader("query-id\tcorpus-id\tscore\n1\t31715818\t1\n1\t9\t0\n"), "qr")
 	if err != nil || qr["1"]["31715818"] != 1 || qr["1"].Count() != 1 {
@@ -119,23 +119,6 @@ func FuzzParseQueries(f *testing.F) {
 		for _, q := range qs {
 			if q.Relevant.Count() == 0 {
 				t.Fatalf("accepted a query with nothing relevant: %+v", q)
-			}
-		}
-	})
-}
-
-func FuzzParsePairs(f *testing.F) {
-	f.Add(`{"query":"q1","episode_id":"e1","text":"t1","method":"title"}`)
-	f.Add(`{"query":"q1","id":"e1","episode_text":"t1"}`)
-	f.Fuzz(func(t *testing.T, s string) {
-		ps, err := ParsePairs(strings.NewReader(s), "fuzz")
-		if err != nil {
-			return
-		}
-		docs, of := Episodes(ps)
-		for i, p := range ps {
-			if docs[of[i]].ID != p.EpisodeID {
-				t.Fatalf("pair %d mapped to the wrong episode", i)
 			}
 		}
 	})

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/podsearch/podsearch/core/metrics"
+	"github.com/podsearch/podsearch/internal/testenv"
 )
 
 func TestBM25AndHybrid(t *testing.T) {
@@ -44,33 +45,38 @@ func TestBM25AndHybrid(t *testing.T) {
 	}
 }
 
-func TestSentencesAndPseudoPairs(t *testing.T) {
-	got := Sentences("We tested 3.5 mg doses, e.g. in mice. Results were clear! 12 patients improved. End")
-	want := []string{"We tested 3.5 mg doses, e.g. in mice.", "Results were clear!", "12 patients improved.", "End"}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("Sentences = %q", got)
+// TestPseudoPairsSciFact makes pseudo-queries for 300 real SciFact abstracts with the pairs
+// generators: every pair names its own document, at most three per document, deterministic.
+func TestPseudoPairsSciFact(t *testing.T) {
+	docs, _, err := ReadBEIR(testenv.Shared(t, "data/beir/scifact"), "test")
+	if err != nil {
+		t.Fatal(err)
 	}
-	docs := []Doc{
-		{ID: "d1", Title: "Staying healthy over Christmas", Text: "Staying healthy over Christmas. A doctor explains how to eat well in December. Too short. She also talks about her letter to patients this year.", Language: "en"},
-		{ID: "d2", Title: "Ep 12", Text: "Ep 12. Only one long enough sentence is here for the cloze task."},
-	}
+	docs = docs[:300]
 	ps := PseudoPairs(docs, 3, 1)
-	var methods []string
+	per := map[string]int{}
+	methods := map[string]int{}
+	ids := map[string]bool{}
+	for _, d := range docs {
+		ids[d.ID] = true
+	}
 	for _, p := range ps {
-		methods = append(methods, p.EpisodeID+":"+p.Method)
-		if p.Query == "Too short." || p.Query == "Ep 12" {
-			t.Errorf("uninformative query kept: %q", p.Query)
+		if !ids[p.EpisodeID] || p.Query == "" || p.Text == "" {
+			t.Fatalf("bad pair %+v", p)
+		}
+		per[p.EpisodeID]++
+		methods[p.Method]++
+	}
+	for id, n := range per {
+		if n > 3 {
+			t.Fatalf("document %s got %d pairs", id, n)
 		}
 	}
-	// d1: title + two long sentences; d2: the short title is skipped, one sentence.
-	if !reflect.DeepEqual(methods, []string{"d1:title", "d1:ict", "d1:ict", "d2:ict"}) {
-		t.Errorf("pairs = %v", methods)
+	if len(ps) < 600 || methods["title"] == 0 || methods["inverse-cloze"] == 0 {
+		t.Errorf("%d pairs by method %v: expected about 3 per document from titles and sentences", len(ps), methods)
 	}
 	if again := PseudoPairs(docs, 3, 1); !reflect.DeepEqual(again, ps) {
 		t.Error("same seed gave different pairs")
-	}
-	if n := len(PseudoPairs(docs, 1, 1)); n != 2 {
-		t.Errorf("perDoc 1 gave %d pairs", n)
 	}
 }
 

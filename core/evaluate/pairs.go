@@ -1,75 +1,33 @@
 package evaluate
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"os"
-	"strings"
 
 	"github.com/podsearch/podsearch/core/metrics"
+	"github.com/podsearch/podsearch/core/pairs"
 )
 
-// Pair is one (query, episode) training or evaluation pair, as the pairs command writes them
-// (train.jsonl, eval.jsonl, test.jsonl).
+// Pair is one (query, episode) training or evaluation pair: a core/pairs pair (as the pairs
+// command writes train.jsonl, eval.jsonl, test.jsonl) plus the episode's language.
 type Pair struct {
 	Query     string
 	EpisodeID string
-	Text      string // the episode text
+	Text      string // the document side (core/pairs: the episode text, minus the query where the method takes it out)
 	Method    string // how the query was made (title, ict, tfidf ...); may be empty
 	Language  string // the episode's language; may be empty
 }
 
-type pairLine struct {
-	Query     string `json:"query"`
-	EpisodeID string `json:"episode_id"`
-	Episode   string `json:"episode"`
-	ID        string `json:"id"`
-	Text      string `json:"text"`
-	EpText    string `json:"episode_text"`
-	Method    string `json:"method"`
-	Language  string `json:"language"`
-	Lang      string `json:"lang"`
-}
-
-// ReadPairs reads a pairs JSONL file: query, episode_id, text, and optionally method and
-// language on each line.
-func ReadPairs(path string) ([]Pair, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return ParsePairs(f, path)
-}
-
-// ParsePairs is ReadPairs on a reader; name labels errors.
-func ParsePairs(r io.Reader, name string) ([]Pair, error) {
-	var ps []Pair
-	err := readLines(r, name, func(line []byte, _ int) error {
-		var l pairLine
-		if err := json.Unmarshal(line, &l); err != nil {
-			return fmt.Errorf("bad JSON: %w", err)
-		}
-		p := Pair{Query: l.Query, EpisodeID: firstNonEmpty(l.EpisodeID, l.Episode, l.ID),
-			Text: firstNonEmpty(l.Text, l.EpText), Method: l.Method, Language: firstNonEmpty(l.Language, l.Lang)}
-		if strings.TrimSpace(p.Query) == "" || p.EpisodeID == "" || strings.TrimSpace(p.Text) == "" {
-			return errors.New("pair needs query, episode_id and text")
-		}
-		ps = append(ps, p)
-		return nil
-	})
-	return ps, err
-}
-
-func firstNonEmpty(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
+// FromPairs converts the pairs command's pairs (core/pairs) to evaluation pairs; language,
+// which the pairs files do not carry, comes from lang (nil: none).
+func FromPairs(ps []pairs.Pair, lang func(episodeID string) string) []Pair {
+	out := make([]Pair, len(ps))
+	for i, p := range ps {
+		out[i] = Pair{Query: p.Query, EpisodeID: p.EpisodeID, Text: p.Text, Method: p.Method}
+		if lang != nil {
+			out[i].Language = lang(p.EpisodeID)
 		}
 	}
-	return ""
+	return out
 }
 
 // Episodes returns the distinct episodes of ps (first text seen for each id) and, for each
@@ -112,4 +70,23 @@ func FirstPerEpisode(ps []Pair) []Pair {
 		}
 	}
 	return out
+}
+
+// UseDocTexts replaces each pair's document text with its episode's full text from docs
+// (what an index of that corpus holds), so a query adapter learns to reach the vectors the
+// index serves; it returns how many pairs it changed. Pairs of episodes absent from docs
+// keep their own text.
+func UseDocTexts(ps []Pair, docs []Doc) int {
+	byID := make(map[string]string, len(docs))
+	for _, d := range docs {
+		byID[d.ID] = d.Text
+	}
+	n := 0
+	for i := range ps {
+		if t, ok := byID[ps[i].EpisodeID]; ok && ps[i].Text != t {
+			ps[i].Text = t
+			n++
+		}
+	}
+	return n
 }

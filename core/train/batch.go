@@ -3,7 +3,8 @@ package train
 import "math/rand/v2"
 
 // Batches splits the pairs 0..n-1 into batches of at most size pairs, in an order shuffled by
-// rng, such that no batch holds two pairs with the same query key or the same episode. A pair
+// rng, such that no batch holds two pairs with the same query key or the same episode
+// (episodeOf: pair -> episode number). A pair
 // that would clash waits for a later batch (as sentence-transformers' NoDuplicatesDataLoader
 // does). Batches of fewer than two pairs teach nothing and are left out.
 func Batches(queryKeys []string, episodeOf []int, size int, rng *rand.Rand) [][]int {

@@ -23,14 +23,29 @@ type Data struct {
 	QueryKeys []string
 	// Episodes holds each distinct episode's vector once.
 	Episodes [][]float32
-	// EpisodeOf maps pair i to its episode's index in Episodes.
+	// EpisodeOf maps pair i to its document vector's index in Episodes.
 	EpisodeOf []int
+	// EpisodeGroup, when set, names pair i's episode for the no-duplicates rule when one
+	// episode has several document vectors (core/pairs takes the query out of the text, so
+	// two pairs of one episode can have different document texts). Nil means EpisodeOf.
+	EpisodeGroup []int
+}
+
+// groups returns what batches must not repeat.
+func (d Data) groups() []int {
+	if d.EpisodeGroup != nil {
+		return d.EpisodeGroup
+	}
+	return d.EpisodeOf
 }
 
 // Validate checks that the parts agree and that every vector has width dim.
 func (d Data) Validate(dim int) error {
 	if len(d.Queries) != len(d.EpisodeOf) {
 		return fmt.Errorf("train: %d query vectors for %d pairs", len(d.Queries), len(d.EpisodeOf))
+	}
+	if d.EpisodeGroup != nil && len(d.EpisodeGroup) != len(d.Queries) {
+		return fmt.Errorf("train: %d episode groups for %d pairs", len(d.EpisodeGroup), len(d.Queries))
 	}
 	if d.QueryKeys != nil && len(d.QueryKeys) != len(d.Queries) {
 		return fmt.Errorf("train: %d query keys for %d pairs", len(d.QueryKeys), len(d.Queries))
@@ -119,7 +134,7 @@ func Train(ctx context.Context, a *adapter.Adapter, d Data, cfg Config) (Result,
 	epochs := make([][][]int, cfg.Epochs)
 	total := 0
 	for e := range epochs {
-		epochs[e] = Batches(d.QueryKeys, d.EpisodeOf, cfg.BatchSize, rng)
+		epochs[e] = Batches(d.QueryKeys, d.groups(), cfg.BatchSize, rng)
 		total += len(epochs[e])
 	}
 	if total == 0 {
@@ -189,7 +204,7 @@ func Loss(a *adapter.Adapter, d Data, batchSize int, scale float64, seed uint64)
 	if scale <= 0 {
 		scale = 20
 	}
-	batches := Batches(d.QueryKeys, d.EpisodeOf, max(2, batchSize), rand.New(rand.NewPCG(seed, 0x7a11)))
+	batches := Batches(d.QueryKeys, d.groups(), max(2, batchSize), rand.New(rand.NewPCG(seed, 0x7a11)))
 	sum, n := 0.0, 0
 	for _, b := range batches {
 		xq, xe := gather(d, b, a.Dim)
