@@ -13,6 +13,7 @@ build:
 ## setup: fetch the USE-lite weights and ONNX Runtime into $$PODSEARCH_HOME and export the model.
 setup: build
 	./$(BIN) setup
+	./$(BIN) wasm-cache
 
 ## run: the local demo (index the bundled corpus on first run, start encoder + edge).
 run: build
@@ -30,6 +31,13 @@ vet:
 
 staticcheck:
 	$(STATICCHECK) ./...
+
+## wasm: rebuild the committed WebAssembly guests (needs clang-14, lld-14); wasm-check: verify the bytes.
+wasm:
+	wasm/build.sh
+
+wasm-check:
+	wasm/build.sh --check
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 2x ./...
