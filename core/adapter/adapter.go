@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+
+	"github.com/podsearch/podsearch/core/vec"
 )
 
 // Kind is the shape of an adapter.
@@ -90,7 +92,7 @@ func (a *Adapter) Apply(x []float32) ([]float32, error) {
 	switch a.Kind {
 	case Linear:
 		for i := 0; i < a.Dim; i++ {
-			z[i] = dot(a.W[i*a.Dim:(i+1)*a.Dim], x)
+			z[i] = vec.Dot(a.W[i*a.Dim:(i+1)*a.Dim], x)
 		}
 	case LowRank:
 		h := make([]float32, a.Rank)
@@ -102,12 +104,12 @@ func (a *Adapter) Apply(x []float32) ([]float32, error) {
 			}
 		}
 		for i := 0; i < a.Dim; i++ {
-			z[i] = x[i] + dot(a.U[i*a.Rank:(i+1)*a.Rank], h)
+			z[i] = x[i] + vec.Dot(a.U[i*a.Rank:(i+1)*a.Rank], h)
 		}
 	default:
 		return nil, fmt.Errorf("adapter: unknown kind %q", a.Kind)
 	}
-	Normalize(z)
+	vec.Normalize(z)
 	return z, nil
 }
 
@@ -123,7 +125,7 @@ func (a *Adapter) ApplyDoc(x []float32) ([]float32, error) {
 		return nil, fmt.Errorf("adapter: vector of length %d, want %d", len(x), a.Dim)
 	}
 	z := append([]float32(nil), x...)
-	Normalize(z)
+	vec.Normalize(z)
 	return z, nil
 }
 
@@ -198,36 +200,6 @@ func (a *Adapter) paramCount() (int, error) {
 	default:
 		return 0, fmt.Errorf("adapter: unknown kind %q", a.Kind)
 	}
-}
-
-// Normalize scales v to unit length in place (a zero vector stays zero).
-func Normalize(v []float32) {
-	var s float64
-	for _, x := range v {
-		s += float64(x) * float64(x)
-	}
-	if s == 0 {
-		return
-	}
-	inv := float32(1 / math.Sqrt(s))
-	for i := range v {
-		v[i] *= inv
-	}
-}
-
-func dot(a, b []float32) float32 {
-	var s0, s1, s2, s3 float32
-	i := 0
-	for ; i+4 <= len(a); i += 4 {
-		s0 += a[i] * b[i]
-		s1 += a[i+1] * b[i+1]
-		s2 += a[i+2] * b[i+2]
-		s3 += a[i+3] * b[i+3]
-	}
-	for ; i < len(a); i++ {
-		s0 += a[i] * b[i]
-	}
-	return s0 + s1 + s2 + s3
 }
 
 // ErrFingerprint is returned when an adapter meets vectors of a model it was not trained on.

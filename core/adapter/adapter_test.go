@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"testing"
+
+	"github.com/podsearch/podsearch/core/vec"
 )
 
 const baseFP = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"
@@ -17,7 +19,7 @@ func randUnit(rng *rand.Rand, d int) []float32 {
 	for i := range v {
 		v[i] = float32(rng.NormFloat64())
 	}
-	Normalize(v)
+	vec.Normalize(v)
 	return v
 }
 

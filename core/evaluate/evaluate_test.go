@@ -13,6 +13,7 @@ import (
 
 	"github.com/podsearch/podsearch/core/adapter"
 	"github.com/podsearch/podsearch/core/metrics"
+	"github.com/podsearch/podsearch/core/vec"
 )
 
 func randVecs(rng *rand.Rand, n, d int) [][]float32 {
@@ -22,7 +23,7 @@ func randVecs(rng *rand.Rand, n, d int) [][]float32 {
 		for j := range out[i] {
 			out[i][j] = float32(rng.NormFloat64())
 		}
-		adapter.Normalize(out[i])
+		vec.Normalize(out[i])
 	}
 	return out
 }
@@ -121,7 +122,7 @@ func TestDenseIdentityAdapterChangesNothing(t *testing.T) {
 	for i := range qv {
 		qv[i] = append([]float32(nil), dv[i]...)
 		qv[i][i%16] += 0.3
-		adapter.Normalize(qv[i])
+		vec.Normalize(qv[i])
 	}
 	s := Set{Section: "test", Docs: docs, Queries: qs, Metrics: metrics.MustParseAll("recall@1", "mrr@10")}
 	a, _ := adapter.New(adapter.Config{Kind: adapter.Linear, Dim: 16, BothSides: true}, "fp")

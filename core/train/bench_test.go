@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/podsearch/podsearch/core/adapter"
+	"github.com/podsearch/podsearch/core/vec"
 )
 
 // BenchmarkTrainEpoch measures training speed on 2,048 pairs of random unit vectors, 512-d,
@@ -44,6 +45,6 @@ func randUnit(rng *rand.Rand, d int) []float32 {
 	for i := range v {
 		v[i] = float32(rng.NormFloat64())
 	}
-	adapter.Normalize(v)
+	vec.Normalize(v)
 	return v
 }
