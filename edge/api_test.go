@@ -2,6 +2,7 @@ package edge
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -60,9 +61,11 @@ func TestBadInputsAre4xx(t *testing.T) {
 		{"POST empty q", "POST", s, `{"queries":[{"q":"news"},{"q":""}]}`, 400, "queries[1]: q is empty"},
 		{"wrong method", "DELETE", s + "?q=news", "", 405, "not allowed"},
 		{"unknown path", "GET", n.base + "/v2/search?q=news", "", 404, "no such endpoint"},
-		{"shard-search garbage", "POST", n.base + shardSearchPath, `{"queries":[{"k":1,"mode":"dense","vector":[1,2]}]}`, 400, "512-d vector"},
+		{"shard-search short vector", "POST", n.base + shardSearchPath, `{"queries":[{"k":1,"mode":"dense","vector":"AACAPwAAAEA="}]}`, 400, "512-d vector"},
+		{"shard-search decimal vector", "POST", n.base + shardSearchPath, `{"queries":[{"k":1,"mode":"dense","vector":[1,2]}]}`, 400, "want base64"},
+		{"shard-search NaN vector", "POST", n.base + shardSearchPath, `{"queries":[{"k":1,"mode":"dense","vector":"AADAfw=="}]}`, 400, "not finite"},
 		{"shard-search foreign model", "POST", n.base + shardSearchPath,
-			`{"model":"other","queries":[{"k":1,"mode":"dense","vector":[` + strings.TrimSuffix(strings.Repeat("0,", 512), ",") + `]}]}`, 409, "cannot search shards of model"},
+			`{"model":"other","queries":[{"k":1,"mode":"dense","vector":"` + base64.StdEncoding.EncodeToString(make([]byte, 4*512)) + `"}]}`, 409, "cannot search shards of model"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var body []byte
@@ -675,4 +678,25 @@ func TestReloadSwapsTokenizerModule(t *testing.T) {
 	if !gens[0].closed.Load() || gens[1].closed.Load() {
 		t.Errorf("closed: old %v, current %v", gens[0].closed.Load(), gens[1].closed.Load())
 	}
+}
+
+func FuzzVectorJSON(f *testing.F) {
+	f.Add([]byte(`"AACAPwAAAEA="`))
+	f.Add([]byte(`[1,2]`))
+	f.Add([]byte(`"AADAfw=="`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var v Vector
+		if err := json.Unmarshal(data, &v); err != nil {
+			return
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Vector
+		if err := json.Unmarshal(b, &back); err != nil || fmt.Sprint(back) != fmt.Sprint(v) {
+			t.Fatalf("round trip of %v: %v %v", v, back, err)
+		}
+	})
 }

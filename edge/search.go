@@ -288,7 +288,7 @@ func (s *Server) handleShardSearch(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	body := ctx.PostBody()
-	if len(body) > 4*s.cfg.MaxQueries*(encoder.Dim*24+s.cfg.MaxQueryBytes) {
+	if len(body) > s.cfg.MaxQueries*(2*encoder.Dim*4+2*s.cfg.MaxQueryBytes+1024) {
 		s.writeError(ctx, tooLarge("shard-search body is %d bytes", len(body)))
 		return
 	}

@@ -24,7 +24,8 @@ var indexPage []byte
 
 // maxRequestBytes is fasthttp's hard limit on a request's header and body. It is larger
 // than the API's own limits (MaxQueryBytes, MaxBodyBytes) so that an oversized query is
-// read whole and answered with a clear 413 instead of a dropped connection.
+// read whole and answered with a clear 413 instead of a dropped connection, and than the
+// largest peer request (MaxQueries vectors of 2.7 KB in base64, plus their text).
 const maxRequestBytes = 256 << 10
 
 // Server is one edge node. Create it with New, run it with Serve or ListenAndServe, stop it

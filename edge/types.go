@@ -2,7 +2,10 @@ package edge
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -76,10 +79,51 @@ func (f Filters) Match(lang, showID string, date time.Time) bool {
 	return true
 }
 
+// Vector is a query embedding. In JSON (the peer protocol) it is the base64 of its
+// little-endian float32 values: exact, and a third of the size of decimal numbers.
+type Vector []float32
+
+// MarshalJSON implements json.Marshaler.
+func (v Vector) MarshalJSON() ([]byte, error) {
+	b := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
+	}
+	return json.Marshal(b)
+}
+
+// UnmarshalJSON implements json.Unmarshaler; it refuses non-finite values.
+func (v *Vector) UnmarshalJSON(data []byte) error {
+	var b []byte
+	if string(data) == "null" {
+		*v = nil
+		return nil
+	}
+	if len(data) == 0 || data[0] != '"' {
+		return fmt.Errorf("vector: want base64 of little-endian float32s in a string")
+	}
+	if err := json.Unmarshal(data, &b); err != nil {
+		return fmt.Errorf("vector: want base64 of little-endian float32s: %w", err)
+	}
+	if len(b)%4 != 0 {
+		return fmt.Errorf("vector: %d bytes is not a whole number of float32s", len(b))
+	}
+	out := make(Vector, len(b)/4)
+	for i := range out {
+		x := math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return fmt.Errorf("vector: component %d is not finite", i)
+		}
+		out[i] = x
+	}
+	*v = out
+	return nil
+}
+
 // ShardQuery is one query as a Searcher sees it.
 type ShardQuery struct {
 	// Vector is the unit-length query embedding; nil in keyword mode.
-	Vector []float32 `json:"vector,omitempty"`
+	Vector Vector `json:"vector,omitempty"`
 	// Keywords is the normalised query text for keyword retrieval.
 	Keywords string `json:"keywords"`
 	// Filters restrict the episodes searched.
