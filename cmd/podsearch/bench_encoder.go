@@ -373,8 +373,12 @@ func printEncoderRows(w io.Writer, rows []encoderBenchRow, nq int, field, encodi
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "config\treq/s\ttokens/s\tp50 ms\tp90 ms\tp99 ms\tmean batch\tpadding\trequests\terrors\t429s\t")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%.1f\t%.0f\t%.2f\t%.2f\t%.2f\t%.1f\t%.2f\t%d\t%d\t%d\t\n", r.Config, r.ReqPerSec, r.TokensPerS,
-			r.P50ms, r.P90ms, r.P99ms, r.MeanBatch, r.Padding, r.Requests, r.Errors, r.Throttled)
+		batch, pad := "-", "-" // unknown for remote services
+		if r.MeanBatch > 0 {
+			batch, pad = fmt.Sprintf("%.1f", r.MeanBatch), fmt.Sprintf("%.2f", r.Padding)
+		}
+		fmt.Fprintf(tw, "%s\t%.1f\t%.0f\t%.2f\t%.2f\t%.2f\t%s\t%s\t%d\t%d\t%d\t\n", r.Config, r.ReqPerSec, r.TokensPerS,
+			r.P50ms, r.P90ms, r.P99ms, batch, pad, r.Requests, r.Errors, r.Throttled)
 	}
 	_ = tw.Flush()
 	if len(rows) == 2 && rows[1].ReqPerSec > 0 {
