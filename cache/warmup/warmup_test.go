@@ -15,6 +15,7 @@ import (
 	"github.com/podsearch/podsearch/cache/internal/redistest"
 	"github.com/podsearch/podsearch/cache/internal/standin"
 	"github.com/podsearch/podsearch/cache/querylog"
+	"github.com/podsearch/podsearch/core/tokenizer"
 	"github.com/podsearch/podsearch/internal/testenv"
 )
 
@@ -230,3 +231,5 @@ func TestWarmupMemoryOnlyAndErrors(t *testing.T) {
 		t.Fatal("Redis down: no error")
 	}
 }
+
+var _ tokenizer.Tokenizer = standin.Tokenizer{}

@@ -118,5 +118,8 @@ func (Tokenizer) Encode(text string) []int32 {
 	return ids
 }
 
+// VocabSize implements tokenizer.Tokenizer: the real vocabulary's size.
+func (Tokenizer) VocabSize() int { return 8002 }
+
 // ErrDown is a ready-made failure for FailWith.
 var ErrDown = errors.New("stand-in encoder: down")
