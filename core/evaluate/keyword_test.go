@@ -24,6 +24,10 @@ func TestBM25AndHybrid(t *testing.T) {
 	if !reflect.DeepEqual(ranked[0], []int{0, 2}) {
 		t.Errorf("bm25 ranking = %v, want [0 2] (a matches three terms, c one, b none)", ranked[0])
 	}
+	// A query that matches no document ranks nothing (and does not fail).
+	if none := RankSparse(BM25(docs, []Query{{Text: "zzz qqq"}}), len(docs), 10); len(none[0]) != 0 {
+		t.Errorf("unmatched query ranked %v", none[0])
+	}
 	// Hybrid at weight 1 is dense search; at weight 0 it ranks keyword matches first.
 	rng := rand.New(rand.NewPCG(9, 9))
 	dv := randVecs(rng, 3, 8)

@@ -80,6 +80,9 @@ func scoreAll(queries, docs [][]float32, visit func(qi int, scores []float32)) e
 
 // topK returns the indices of the k largest scores, best first, ties to the lower index.
 func topK(scores []float32, k int) []int {
+	if k <= 0 {
+		return nil
+	}
 	h := make(minHeap, 0, k)
 	for i, s := range scores {
 		if len(h) < k {
