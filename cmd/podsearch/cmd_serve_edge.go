@@ -120,7 +120,8 @@ func runServeEdge(args []string) error {
 	cfg := edge.Config{
 		Peers: splitList(*peers), PeerToken: *peerToken, PeerTimeout: *peerTimeout,
 		AdminToken: *adminToken, RateLimit: *rateLimit, RateBurst: *rateBurst, TrustForwardedFor: *trustXFF,
-		RequestTimeout: *reqTimeout, DrainDelay: *drainDelay, MaxK: *maxK, DefaultMode: edge.Mode(*defaultMode),
+		RequestTimeout: *reqTimeout, DrainDelay: *drainDelay, MaxK: *maxK, DefaultK: min(10, *maxK),
+		DefaultMode: edge.Mode(*defaultMode),
 		Registry: reg, Logger: log,
 	}
 	iopts := edge.IndexOptions{Dir: *indexDir, Shards: shards, NProbe: *nprobe, RerankFactor: *rerank,
