@@ -122,7 +122,7 @@ func runServeEdge(args []string) error {
 		AdminToken: *adminToken, RateLimit: *rateLimit, RateBurst: *rateBurst, TrustForwardedFor: *trustXFF,
 		RequestTimeout: *reqTimeout, DrainDelay: *drainDelay, MaxK: *maxK, DefaultK: min(10, *maxK),
 		DefaultMode: edge.Mode(*defaultMode),
-		Registry: reg, Logger: log,
+		Registry:    reg, Logger: log,
 	}
 	iopts := edge.IndexOptions{Dir: *indexDir, Shards: shards, NProbe: *nprobe, RerankFactor: *rerank,
 		Fusion: *fusion, DenseWeight: *denseWeight}
