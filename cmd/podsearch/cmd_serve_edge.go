@@ -118,11 +118,20 @@ func runServeEdge(args []string) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	cfg := edge.Config{
-		Peers: splitList(*peers), PeerToken: *peerToken, PeerTimeout: *peerTimeout,
-		AdminToken: *adminToken, RateLimit: *rateLimit, RateBurst: *rateBurst, TrustForwardedFor: *trustXFF,
-		RequestTimeout: *reqTimeout, DrainDelay: *drainDelay, MaxK: *maxK, DefaultK: min(10, *maxK),
-		DefaultMode: edge.Mode(*defaultMode),
-		Registry:    reg, Logger: log,
+		Peers:             splitList(*peers),
+		PeerToken:         *peerToken,
+		PeerTimeout:       *peerTimeout,
+		AdminToken:        *adminToken,
+		RateLimit:         *rateLimit,
+		RateBurst:         *rateBurst,
+		TrustForwardedFor: *trustXFF,
+		RequestTimeout:    *reqTimeout,
+		DrainDelay:        *drainDelay,
+		MaxK:              *maxK,
+		DefaultK:          min(10, *maxK),
+		DefaultMode:       edge.Mode(*defaultMode),
+		Registry:          reg,
+		Logger:            log,
 	}
 	iopts := edge.IndexOptions{Dir: *indexDir, Shards: shards, NProbe: *nprobe, RerankFactor: *rerank,
 		Fusion: *fusion, DenseWeight: *denseWeight}
