@@ -702,6 +702,16 @@ func checkPod(t *testing.T, objs []*object, o *object, pt *corev1.PodTemplateSpe
 		if strings.HasPrefix(c.Image, "podsearch/") && (c.ReadinessProbe != nil) != (sub == "serve-edge" || sub == "serve-encoder") {
 			t.Errorf("%s: servers need a readiness probe, jobs none", where)
 		}
+		// Servers are ready when loaded (/readyz: shards for the edge, the model for the
+		// encoder) and alive while the process answers (/healthz).
+		if sub == "serve-edge" || sub == "serve-encoder" {
+			if p := c.ReadinessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/readyz" {
+				t.Errorf("%s: readiness must probe /readyz", where)
+			}
+			if p := c.LivenessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/healthz" {
+				t.Errorf("%s: liveness must probe /healthz", where)
+			}
+		}
 	}
 }
 
