@@ -24,8 +24,6 @@ func (h *topK) reset(k int) {
 	h.e = h.e[:0]
 }
 
-func (h *topK) full() bool { return len(h.e) >= h.k }
-
 // admits reports whether an entry at distance dist could enter (a cheap pre-check; ties
 // are settled by push).
 func (h *topK) admits(dist float32) bool {
