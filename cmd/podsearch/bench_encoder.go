@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -58,8 +57,9 @@ func benchEncoder(args []string) error {
 			"prints the throughput ratio.")
 	urls := fs.String("url", "", "comma-separated running encoder services (host:port); empty: in-process")
 	concurrency := fs.Int("concurrency", 64, "concurrent clients")
-	duration := fs.Duration("duration", 10*time.Second, "measured time per configuration")
-	warmup := fs.Duration("warmup", 2*time.Second, "unmeasured load before each measurement")
+	duration := fs.Duration("duration", 12*time.Second, "measured time per configuration, split over --rounds")
+	warmup := fs.Duration("warmup", time.Second, "unmeasured load before each measured slice")
+	rounds := fs.Int("rounds", 3, "in-process with --compare: alternate the configurations this many times (load drift on a shared machine then hits both alike)")
 	queries := fs.String("queries", "../shared/data/queries/trec_podcasts_topics.jsonl", "query JSONL (fields query and description)")
 	field := fs.String("field", "query", "what to send from each topic: query, description or both")
 	encoding := fs.String("encoding", "f32", "wire format: f32 or f16 (binary token ids in, binary vectors out, as edges send) or json (JSON token ids in and out) or texts (JSON texts)")
@@ -70,8 +70,8 @@ func benchEncoder(args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *concurrency < 1 || *duration <= 0 {
-		return fmt.Errorf("%w: --concurrency must be >= 1 and --duration > 0", errUsage)
+	if *concurrency < 1 || *duration <= 0 || *rounds < 1 {
+		return fmt.Errorf("%w: --concurrency and --rounds must be >= 1 and --duration > 0", errUsage)
 	}
 	if *token == "" {
 		*token = os.Getenv("PODSEARCH_ENCODER_TOKEN")
@@ -88,15 +88,13 @@ func benchEncoder(args []string) error {
 	if err != nil {
 		return err
 	}
-	lg := loadGen{concurrency: *concurrency, duration: *duration, warmup: *warmup, bodies: bodies, tokens: tokens,
+	lg := loadGen{concurrency: *concurrency, warmup: *warmup, bodies: bodies, tokens: tokens,
 		ctype: ctype, accept: accept, token: *token}
 	var rows []encoderBenchRow
 	if *urls != "" {
-		row, err := lg.run(splitList(*urls), "service at "+*urls, nil)
-		if err != nil {
-			return err
-		}
-		rows = append(rows, row)
+		lg.duration = *duration
+		m := lg.run(splitList(*urls), nil)
+		rows = append(rows, m.row("service at "+*urls, *concurrency))
 	} else {
 		backends, tk, closeAll, err := sf.open()
 		if err != nil {
@@ -112,19 +110,37 @@ func benchEncoder(args []string) error {
 				name string
 				seqs int
 			}{"batch size 1", 1})
+		} else {
+			*rounds = 1
 		}
-		for _, c := range configs {
+		lg.duration = *duration / time.Duration(*rounds)
+		services := make([]*benchService, len(configs))
+		for i, c := range configs {
 			sf2 := *sf
 			sf2.maxBatchSeqs = c.seqs
 			cfg := sf2.config(backends, tk)
 			if cfg.Batch.MaxQueueSeqs < *concurrency {
 				cfg.Batch.MaxQueueSeqs = *concurrency
 			}
-			row, err := lg.inProcess(cfg, c.name)
-			if err != nil {
+			if services[i], err = startBenchService(cfg); err != nil {
 				return err
 			}
-			rows = append(rows, row)
+			defer services[i].stop()
+		}
+		acc := make([]measurement, len(configs))
+		for r := range *rounds {
+			for i, svc := range services {
+				slog.Info("bench encoder: measuring", "config", configs[i].name, "round", r+1, "of", *rounds)
+				acc[i].add(lg.run([]string{svc.addr}, svc.reg))
+			}
+		}
+		for i, c := range configs {
+			rows = append(rows, acc[i].row(c.name, *concurrency))
+		}
+	}
+	for _, r := range rows {
+		if r.Requests == 0 {
+			return fmt.Errorf("bench encoder: no request succeeded in %q", r.Config)
 		}
 	}
 	if *asJSON {
@@ -217,30 +233,88 @@ type loadGen struct {
 	token            string
 }
 
-// inProcess serves cfg on a loopback port, runs the load against it and stops it.
-func (lg loadGen) inProcess(cfg gpuencoder.Config, name string) (encoderBenchRow, error) {
+// benchService is an encoder service run in-process on a loopback port.
+type benchService struct {
+	srv  *gpuencoder.Server
+	reg  *prometheus.Registry
+	addr string
+}
+
+func startBenchService(cfg gpuencoder.Config) (*benchService, error) {
 	reg := prometheus.NewRegistry()
 	cfg.Registry = reg
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv, err := gpuencoder.New(cfg)
 	if err != nil {
-		return encoderBenchRow{}, err
+		return nil, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return encoderBenchRow{}, err
+		return nil, err
 	}
 	go func() { _ = srv.Serve(ln) }()
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	}()
-	return lg.run([]string{ln.Addr().String()}, name, reg)
+	return &benchService{srv: srv, reg: reg, addr: ln.Addr().String()}, nil
 }
 
-// run drives the endpoints (round robin per client) and measures after the warm-up.
-func (lg loadGen) run(endpoints []string, name string, reg *prometheus.Registry) (encoderBenchRow, error) {
+func (b *benchService) stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_ = b.srv.Shutdown(ctx)
+}
+
+// measurement is what one or more measured slices of load produced.
+type measurement struct {
+	lats                        []time.Duration
+	reqs, errs, throttled, toks int64
+	secs                        float64
+	server                      serverCounters // deltas over the measured time (in-process only)
+	firstErr                    string
+}
+
+func (m *measurement) add(o measurement) {
+	m.lats = append(m.lats, o.lats...)
+	m.reqs += o.reqs
+	m.errs += o.errs
+	m.throttled += o.throttled
+	m.toks += o.toks
+	m.secs += o.secs
+	m.server.batches += o.server.batches
+	m.server.seqs += o.server.seqs
+	m.server.padded += o.server.padded
+	m.server.tokens += o.server.tokens
+	if m.firstErr == "" {
+		m.firstErr = o.firstErr
+	}
+}
+
+func (m *measurement) row(name string, concurrency int) encoderBenchRow {
+	slices.Sort(m.lats)
+	pct := func(p float64) float64 {
+		if len(m.lats) == 0 {
+			return 0
+		}
+		return float64(m.lats[int(p*float64(len(m.lats)-1))].Microseconds()) / 1000
+	}
+	r := encoderBenchRow{Config: name, Concurrency: concurrency, Seconds: m.secs, Requests: m.reqs, Errors: m.errs,
+		Throttled: m.throttled, P50ms: pct(0.50), P90ms: pct(0.90), P99ms: pct(0.99)}
+	if m.secs > 0 {
+		r.ReqPerSec, r.TokensPerS = float64(m.reqs)/m.secs, float64(m.toks)/m.secs
+	}
+	if m.server.batches > 0 {
+		r.MeanBatch = m.server.seqs / m.server.batches
+	}
+	if m.server.tokens > 0 {
+		r.Padding = m.server.padded / m.server.tokens
+	}
+	if m.firstErr != "" {
+		slog.Warn("bench encoder: requests failed", "config", name, "errors", m.errs, "first", m.firstErr)
+	}
+	return r
+}
+
+// run drives the endpoints (one per client, round robin) for warmup + duration and measures
+// the duration part.
+func (lg loadGen) run(endpoints []string, reg *prometheus.Registry) measurement {
 	clients := make([]*fasthttp.HostClient, len(endpoints))
 	for i, ep := range endpoints {
 		clients[i] = &fasthttp.HostClient{Addr: strings.TrimPrefix(ep, "http://"), MaxConns: lg.concurrency + 4,
@@ -305,37 +379,22 @@ func (lg loadGen) run(endpoints []string, name string, reg *prometheus.Registry)
 	start := time.Now()
 	time.Sleep(lg.duration)
 	measuring.Store(false)
-	secs := time.Since(start).Seconds()
+	m := measurement{secs: time.Since(start).Seconds()}
 	after := batchStats(reg)
 	close(stop)
 	wg.Wait()
-	var all []time.Duration
 	for _, l := range lats {
-		all = append(all, l...)
+		m.lats = append(m.lats, l...)
 	}
-	slices.Sort(all)
-	pct := func(p float64) float64 {
-		if len(all) == 0 {
-			return 0
-		}
-		return float64(all[int(p*float64(len(all)-1))].Microseconds()) / 1000
+	m.reqs, m.errs, m.throttled, m.toks = reqs.Load(), errs.Load(), throttled.Load(), toks.Load()
+	m.server = serverCounters{after.batches - before.batches, after.seqs - before.seqs, after.padded - before.padded, after.tokens - before.tokens}
+	if e, ok := firstErr.Load().(string); ok {
+		m.firstErr = e
 	}
-	row := encoderBenchRow{Config: name, Concurrency: lg.concurrency, Seconds: secs, Requests: reqs.Load(), Errors: errs.Load(),
-		Throttled: throttled.Load(), ReqPerSec: float64(reqs.Load()) / secs, P50ms: pct(0.50), P90ms: pct(0.90), P99ms: pct(0.99),
-		TokensPerS: float64(toks.Load()) / secs}
-	if nb := after.batches - before.batches; nb > 0 {
-		row.MeanBatch = (after.seqs - before.seqs) / nb
+	for _, hc := range clients {
+		hc.CloseIdleConnections()
 	}
-	if rt := after.tokens - before.tokens; rt > 0 {
-		row.Padding = (after.padded - before.padded) / rt
-	}
-	if e := firstErr.Load(); e != nil {
-		slog.Warn("bench encoder: requests failed", "config", name, "errors", row.Errors, "first", e)
-	}
-	if row.Requests == 0 {
-		return row, errors.New("bench encoder: no request succeeded")
-	}
-	return row, nil
+	return m
 }
 
 // serverCounters are the in-process service's batch totals.
@@ -369,7 +428,8 @@ func batchStats(reg *prometheus.Registry) serverCounters {
 }
 
 func printEncoderRows(w io.Writer, rows []encoderBenchRow, nq int, field, encoding string) {
-	fmt.Fprintf(w, "%d distinct queries (field %s), wire %s, %d concurrent clients\n\n", nq, field, encoding, rows[0].Concurrency)
+	fmt.Fprintf(w, "%d distinct queries (field %s), wire %s, %d concurrent clients, %.0f s measured per configuration\n\n",
+		nq, field, encoding, rows[0].Concurrency, rows[0].Seconds)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "config\treq/s\ttokens/s\tp50 ms\tp90 ms\tp99 ms\tmean batch\tpadding\trequests\terrors\t429s\t")
 	for _, r := range rows {
