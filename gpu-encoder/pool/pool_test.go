@@ -83,8 +83,11 @@ type load struct {
 	done       chan struct{}
 }
 
-// drive runs clients goroutines that call Embed back to back until stop closes, checking
-// every vector against want (when non-nil).
+// maxPerClient bounds the requests of one drive client, whatever the machine's speed.
+const maxPerClient = 3000
+
+// drive runs clients goroutines that call Embed back to back until stop closes (or
+// maxPerClient calls each), checking every vector against want (when non-nil).
 func drive(p encoder.Embedder, clients int, stop <-chan struct{}, want func([]int32) []float32) *load {
 	l := &load{done: make(chan struct{})}
 	var wg sync.WaitGroup
@@ -92,7 +95,7 @@ func drive(p encoder.Embedder, clients int, stop <-chan struct{}, want func([]in
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for k := 0; ; k++ {
+			for k := range maxPerClient {
 				select {
 				case <-stop:
 					return
