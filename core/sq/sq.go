@@ -121,7 +121,6 @@ type Query struct {
 	a       []float32 // IP: query_i * scale_i; L2: query_i - min_i
 	scale   []float32 // L2 only
 	c       float32   // IP: <query, min>
-	lut     []float32 // 4-bit IP: per byte pair table, d/2 * 256
 }
 
 // PrepareIP prepares query for Distance = -<query, decoded vector> (smaller is closer).
@@ -130,18 +129,6 @@ func (q *Quantizer) PrepareIP(query []float32) *Query {
 	for j := 0; j < q.D; j++ {
 		p.a[j] = query[j] * q.Scale[j]
 		p.c += query[j] * q.Min[j]
-	}
-	if q.Bits == 4 {
-		// One table per byte: both nibbles' terms summed, so a 4-bit distance costs one
-		// lookup per byte.
-		p.lut = make([]float32, q.D/2*256)
-		for k := 0; k < q.D/2; k++ {
-			a0, a1 := p.a[2*k], p.a[2*k+1]
-			t := p.lut[k*256 : k*256+256]
-			for x := 0; x < 256; x++ {
-				t[x] = a0*float32(x&15) + a1*float32(x>>4)
-			}
-		}
 	}
 	return p
 }
@@ -191,10 +178,12 @@ func (p *Query) Distance(code []byte) float32 {
 		}
 		return -(p.c + (s0 + s1) + (s2 + s3))
 	}
-	s := p.c
 	code = code[:p.d/2]
+	a := p.a[:2*len(code)]
+	var s0, s1 float32
 	for k, b := range code {
-		s += p.lut[k*256+int(b)]
+		s0 += a[2*k] * float32(b&15)
+		s1 += a[2*k+1] * float32(b>>4)
 	}
-	return -s
+	return -(p.c + s0 + s1)
 }
