@@ -53,8 +53,8 @@ func benchEncoder(args []string) error {
 			"back, for --duration, and it prints throughput and latency percentiles. Queries come from\n"+
 			"--queries (TREC podcast topics JSONL), tokenized locally as an edge does. Without --url it\n"+
 			"starts the service in-process on loopback with the real model and, with --compare (the\n"+
-			"default), runs dynamic batching and batch size 1 over the same sessions in one run and\n"+
-			"prints the throughput ratio.")
+			"default), runs dynamic batching and batch size 1 over the same sessions in one run,\n"+
+			"alternating them over --rounds so that load drift hits both alike, and prints the ratio.")
 	urls := fs.String("url", "", "comma-separated running encoder services (host:port); empty: in-process")
 	concurrency := fs.Int("concurrency", 64, "concurrent clients")
 	duration := fs.Duration("duration", 12*time.Second, "measured time per configuration, split over --rounds")

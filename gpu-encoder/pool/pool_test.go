@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"slices"
@@ -138,15 +139,7 @@ func cosine(a, b []float32) float64 {
 	if na == 0 || nb == 0 {
 		return 0
 	}
-	return dot / (sqrt(na) * sqrt(nb))
-}
-
-func sqrt(x float64) float64 {
-	z := x
-	for range 60 {
-		z -= (z*z - x) / (2 * z)
-	}
-	return z
+	return dot / math.Sqrt(na*nb)
 }
 
 func TestPoolSpreadsLoadAndReturnsServiceVectors(t *testing.T) {
