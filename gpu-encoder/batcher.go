@@ -225,6 +225,9 @@ func (b *batcher) worker(be encoder.Embedder) {
 		b.run(be, batch)
 		b.mu.Lock()
 		b.running--
+		if b.running == 0 && b.queued > 0 {
+			b.broadcast() // a worker waiting for its batch to fill may run it now
+		}
 		b.mu.Unlock()
 	}
 }
