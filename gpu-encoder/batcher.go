@@ -30,8 +30,8 @@ type BatchConfig struct {
 	// Default 4.
 	BucketWidth int
 	// MaxPadding bounds the padding a batch may carry when it is topped up from other
-	// buckets: padded tokens (sequences x longest) at most MaxPadding x real tokens.
-	// Default 1.5.
+	// buckets: padded tokens (sequences x longest) at most MaxPadding x real tokens, and no
+	// sequence added shorter than longest / MaxPadding. Default 1.5.
 	MaxPadding float64
 }
 
@@ -328,7 +328,8 @@ func (b *batcher) takeLocked(pick int, now time.Time) []item {
 				full = true
 				break
 			}
-			if bi != pick && float64(padded) > b.cfg.MaxPadding*float64(real+it.len()) {
+			if bi != pick && (float64(padded) > b.cfg.MaxPadding*float64(real+it.len()) ||
+				float64(it.len())*b.cfg.MaxPadding < float64(l)) {
 				break // this bucket's lengths are too far from the batch's; try the next
 			}
 			batch = append(batch, it)

@@ -214,42 +214,52 @@ func concurrent(t *testing.T, url string, bodies [][]byte, hdr map[string]string
 
 func TestDynamicBatching(t *testing.T) {
 	for _, c := range []struct {
-		budget  int
-		batches int
+		budget    int
+		longFirst bool
+		batches   int
 	}{
-		{640, 4},     // the holder, 20 shorts, 5 longs, 5 longs (the budget splits the longs)
-		{1 << 20, 3}, // the holder, 20 shorts, 10 longs (MaxPadding keeps them apart)
+		{640, false, 4},     // the holder, 20 shorts, 5 longs, 5 longs (the budget splits the longs)
+		{640, true, 4},      // the holder, 5 longs, 20 shorts, 5 longs
+		{1 << 20, false, 3}, // the holder, 20 shorts, 10 longs: MaxPadding keeps them apart
+		{1 << 20, true, 3},  // the holder, 10 longs, 20 shorts
 	} {
-		t.Run(fmt.Sprintf("budget %d", c.budget), func(t *testing.T) {
-			testDynamicBatching(t, c.budget, c.batches)
+		t.Run(fmt.Sprintf("budget %d long first %v", c.budget, c.longFirst), func(t *testing.T) {
+			testDynamicBatching(t, c.budget, c.longFirst, c.batches)
 		})
 	}
 }
 
-func testDynamicBatching(t *testing.T, budget, wantBatches int) {
+func testDynamicBatching(t *testing.T, budget int, longFirst bool, wantBatches int) {
 	g := newGated()
 	s, url := startServer(t, Config{Backends: []encoder.Embedder{g}, Batch: BatchConfig{MaxBatchSeqs: 64, MaxBatchTokens: budget}})
-	// One request holds the only session while the others queue: 20 short (5 tokens) and
-	// 10 long (120 tokens) single-sequence requests, interleaved.
-	var bodies [][]byte
-	bodies = append(bodies, jsonTokens(t, [][]int32{{1}}))
+	// One request holds the only session while the others queue, one by one in a known
+	// order: 20 short (5 tokens) and 10 long (120 tokens) single-sequence requests,
+	// interleaved.
+	held := make(chan []reply, 1)
+	go func() { held <- concurrent(t, url, [][]byte{jsonTokens(t, [][]int32{{1}})}, nil) }()
+	<-g.entered
+	replies := make([]chan []reply, 30)
 	for i := range 30 {
+		long := i%3 == 2
+		if longFirst {
+			long = i%3 == 0
+		}
 		n := 5
-		if i%3 == 2 {
+		if long {
 			n = 120
 		}
 		seq := make([]int32, n)
 		seq[0] = int32(100 + i)
-		bodies = append(bodies, jsonTokens(t, [][]int32{seq}))
+		replies[i] = make(chan []reply, 1)
+		go func() { replies[i] <- concurrent(t, url, [][]byte{jsonTokens(t, [][]int32{seq})}, nil) }()
+		waitFor(t, "the request queued", func() bool { return s.b.depth() == i+1 })
 	}
-	held := make(chan []reply, 1)
-	go func() { held <- concurrent(t, url, bodies[:1], nil) }()
-	<-g.entered
-	queued := make(chan []reply, 1)
-	go func() { queued <- concurrent(t, url, bodies[1:], nil) }()
-	waitFor(t, "30 queued sequences", func() bool { return s.b.depth() == 30 })
 	g.open()
-	for i, r := range append(<-held, <-queued...) {
+	all := <-held
+	for _, r := range replies {
+		all = append(all, <-r...)
+	}
+	for i, r := range all {
 		if r.status != 200 {
 			t.Fatalf("request %d: %d %s", i, r.status, r.body)
 		}
