@@ -1,8 +1,9 @@
 // Package deploy holds podsearch's Kubernetes manifests: a Kustomize base (edge Deployment,
 // Service, HorizontalPodAutoscaler and PodDisruptionBudget; the GPU encoder Deployment with
-// its headless Service for the pool client; a single-node Redis StatefulSet; ConfigMap and
-// Secret; the index-build Job and the cache warm-up CronJob) and overlays (cpu,
-// managed-redis, sharded). docs/operations.md explains them.
+// its headless Service for the pool client; a single-node Redis StatefulSet; the ConfigMap,
+// and the shape of the token Secret, which is created out of band; the index-build Job and
+// the cache warm-up CronJob) and overlays (cpu, managed-redis, sharded).
+// docs/operations.md explains them.
 //
 // The Go package embeds the manifests (Manifests) and its test decodes every one of them
 // strictly into the Kubernetes API types (k8s.io/api), so a misspelt or misplaced field

@@ -429,6 +429,39 @@ func setPath(doc map[string]any, parts []string, v any) error {
 // overlays are the kustomizations to build and check.
 var overlays = []string{"base", "overlays/cpu", "overlays/managed-redis", "overlays/sharded"}
 
+// withExternal adds to a built overlay the objects that exist out of band (the Secret):
+// the *.example.yaml documents of its folder, else of the base.
+func withExternal(t *testing.T, dir string, objs []*object) []*object {
+	t.Helper()
+	for _, d := range []string{dir, "base"} {
+		names, err := fs.Glob(Manifests, path.Join(d, "*.example.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(names) == 0 {
+			continue
+		}
+		for _, name := range names {
+			for _, doc := range splitDocs(readFile(t, name)) {
+				o, err := decodeObject(name, doc)
+				if err != nil {
+					t.Fatal(err)
+				}
+				objs = append(objs, o)
+			}
+		}
+		return objs
+	}
+	t.Fatalf("%s: no *.example.yaml for the out-of-band objects", dir)
+	return nil
+}
+
+// buildAll is build plus the out-of-band objects: everything the pods see at run time.
+func buildAll(t *testing.T, dir string) []*object {
+	t.Helper()
+	return withExternal(t, dir, build(t, dir, map[string]bool{}))
+}
+
 func TestEveryManifestDecodesStrictlyAndIsUsed(t *testing.T) {
 	used := map[string]bool{}
 	for _, dir := range overlays {
@@ -444,6 +477,10 @@ func TestEveryManifestDecodesStrictlyAndIsUsed(t *testing.T) {
 			if err := yaml.UnmarshalStrict(readFile(t, p), &v); err != nil || len(v) == 0 {
 				t.Errorf("%s: %v", p, err)
 			}
+			return nil
+		}
+		if strings.HasSuffix(p, ".example.yaml") {
+			// Out-of-band objects (the Secret): decoded strictly by withExternal.
 			return nil
 		}
 		if !used[p] {
@@ -526,7 +563,7 @@ var serverRoutes = map[string][]string{
 func TestCrossReferences(t *testing.T) {
 	for _, dir := range overlays {
 		t.Run(dir, func(t *testing.T) {
-			objs := build(t, dir, map[string]bool{})
+			objs := buildAll(t, dir)
 			seen := map[string]bool{}
 			for _, o := range objs {
 				if seen[o.id()] {
@@ -790,7 +827,7 @@ func TestEncoderGPUAndCPU(t *testing.T) {
 	if e, j := gpu("overlays/cpu"); e || j {
 		t.Errorf("cpu overlay: encoder GPU %v, index build GPU %v; want neither", e, j)
 	}
-	objs := build(t, "base", map[string]bool{})
+	objs := buildAll(t, "base")
 	svc := find(objs, "Service", "podsearch-encoder-headless").typed.(*corev1.Service)
 	if svc.Spec.ClusterIP != corev1.ClusterIPNone {
 		t.Error("the encoder Service must be headless so the pool client sees every member")
@@ -802,14 +839,17 @@ func TestEncoderGPUAndCPU(t *testing.T) {
 }
 
 func TestRedisVariants(t *testing.T) {
-	base := build(t, "base", map[string]bool{})
+	base := buildAll(t, "base")
+	if find(build(t, "base", map[string]bool{}), "Secret", "podsearch-tokens") != nil {
+		t.Error("the kustomization must not apply the Secret (it would overwrite the real one)")
+	}
 	url := find(base, "Secret", "podsearch-tokens").typed.(*corev1.Secret).StringData["redis-url"]
 	host := strings.TrimPrefix(url, "redis://")
 	host, _, _ = strings.Cut(host, ":")
 	if find(base, "Service", host) == nil || find(base, "StatefulSet", "podsearch-redis") == nil {
 		t.Errorf("base redis-url %q must name the Redis StatefulSet's Service", url)
 	}
-	managed := build(t, "overlays/managed-redis", map[string]bool{})
+	managed := buildAll(t, "overlays/managed-redis")
 	if find(managed, "StatefulSet", "podsearch-redis") != nil || find(managed, "Service", "podsearch-redis") != nil {
 		t.Error("managed-redis overlay still runs the in-cluster Redis")
 	}
@@ -829,7 +869,7 @@ func TestRedisVariants(t *testing.T) {
 }
 
 func TestShardedEdgesFanOutToEachOther(t *testing.T) {
-	objs := build(t, "overlays/sharded", map[string]bool{})
+	objs := buildAll(t, "overlays/sharded")
 	shardArgs := map[string]string{}
 	for _, name := range []string{"podsearch-edge", "podsearch-edge-shard-1"} {
 		d := find(objs, "Deployment", name)
