@@ -37,6 +37,7 @@ type Scorer struct {
 	n        int
 	avgLen   float64
 	scratchs [][]float32
+	touched  [][]uint32
 }
 
 // NewScorer computes the corpus statistics of views (one pass over document lengths).
@@ -55,7 +56,7 @@ func NewScorer(views []View, p Params) *Scorer {
 }
 
 // Score analyzes query and calls visit(view, doc, score) once for every live document that
-// contains at least one query term, in view order then document order. A query term
+// contains at least one query term, view by view (documents in no particular order). A query term
 // repeated counts once per occurrence, as in the usual definition. Scorer is not safe for
 // concurrent use (it reuses per-view buffers); make one per goroutine.
 func (s *Scorer) Score(query string, visit func(view int, doc uint32, score float32)) {
@@ -65,8 +66,8 @@ func (s *Scorer) Score(query string, visit func(view int, doc uint32, score floa
 	}
 	if s.scratchs == nil {
 		s.scratchs = make([][]float32, len(s.views))
+		s.touched = make([][]uint32, len(s.views))
 	}
-	touched := make([]bool, len(s.views))
 	for _, t := range terms {
 		df := 0
 		for _, v := range s.views {
@@ -87,28 +88,26 @@ func (s *Scorer) Score(query string, visit func(view int, doc uint32, score floa
 				continue
 			}
 			acc := s.scratch(vi)
-			touched[vi] = true
 			for i, d := range docs {
 				if v.Deleted != nil && v.Deleted(d) {
 					continue
 				}
 				tf := float64(tfs[i])
 				norm := s.p.K1 * (1 - s.p.B + s.p.B*float64(v.Seg.docLen[d])/s.avgLen)
+				if acc[d] == 0 {
+					s.touched[vi] = append(s.touched[vi], d)
+				}
 				acc[d] += float32(idf * tf * (s.p.K1 + 1) / (tf + norm))
 			}
 		}
 	}
-	for vi := range s.views {
-		if !touched[vi] {
-			continue
-		}
+	for vi, docs := range s.touched {
 		acc := s.scratchs[vi]
-		for d, sc := range acc {
-			if sc > 0 {
-				visit(vi, uint32(d), sc)
-				acc[d] = 0
-			}
+		for _, d := range docs {
+			visit(vi, d, acc[d])
+			acc[d] = 0
 		}
+		s.touched[vi] = docs[:0]
 	}
 }
 
