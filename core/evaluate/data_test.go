@@ -2,6 +2,7 @@ package evaluate
 
 import (
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/podsearch/podsearch/core/pairs"
@@ -72,10 +73,7 @@ func TestParsers(t *testing.T) {
 // 339 judged pairs.
 func TestReadSciFact(t *testing.T) {
 	dir := testenv.Shared(t, "data/beir/scifact")
-	docs, qs, err := ReadBEIR(dir, "test")
-	if err != nil {
-		t.Fatal(err)
-	}
+	docs, qs := sciFact(t)
 	pairs := 0
 	for _, q := range qs {
 		pairs += q.Relevant.Count()
@@ -89,6 +87,24 @@ func TestReadSciFact(t *testing.T) {
 	if _, _, err := ReadBEIR(dir, "nosuchsplit"); err == nil {
 		t.Error("missing split accepted")
 	}
+}
+
+var (
+	sciOnce sync.Once
+	sciDocs []Doc
+	sciQs   []Query
+	sciErr  error
+)
+
+// sciFact reads the SciFact test split once for all tests of the package.
+func sciFact(t *testing.T) ([]Doc, []Query) {
+	t.Helper()
+	dir := testenv.Shared(t, "data/beir/scifact")
+	sciOnce.Do(func() { sciDocs, sciQs, sciErr = ReadBEIR(dir, "test") })
+	if sciErr != nil {
+		t.Fatal(sciErr)
+	}
+	return sciDocs, sciQs
 }
 
 func FuzzParseCorpus(f *testing.F) {

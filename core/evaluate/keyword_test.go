@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/podsearch/podsearch/core/metrics"
-	"github.com/podsearch/podsearch/internal/testenv"
 )
 
 func TestBM25AndHybrid(t *testing.T) {
@@ -52,10 +51,7 @@ func TestBM25AndHybrid(t *testing.T) {
 // TestPseudoPairsSciFact makes pseudo-queries for 300 real SciFact abstracts with the pairs
 // generators: every pair names its own document, at most three per document, deterministic.
 func TestPseudoPairsSciFact(t *testing.T) {
-	docs, _, err := ReadBEIR(testenv.Shared(t, "data/beir/scifact"), "test")
-	if err != nil {
-		t.Fatal(err)
-	}
+	docs, _ := sciFact(t)
 	docs = docs[:300]
 	ps := PseudoPairs(docs, 3, 1)
 	per := map[string]int{}
