@@ -258,9 +258,14 @@ func (b *batcher) next() ([]item, bool) {
 			}
 		}
 		due := b.buckets[oldest][0].j.enqueued.Add(b.cfg.MaxWait)
-		// Waiting for a batch to fill only pays while the model is busy: an idle service
-		// runs what it has at once.
-		if pick < 0 && (b.closing || !now.Before(due) || b.running == 0) {
+		switch {
+		case !now.Before(due):
+			// The oldest sequence is overdue: its bucket goes first, even before full
+			// buckets of other lengths, so no length starves under load.
+			pick = oldest
+		case pick < 0 && (b.closing || b.running == 0):
+			// Waiting for a batch to fill only pays while the model is busy: an idle
+			// service runs what it has at once.
 			pick = oldest
 		}
 		if pick < 0 {
