@@ -9,10 +9,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/podsearch/podsearch/core/textclean"
 )
 
 // apiError is a request failure with its HTTP status and a message for the client.
@@ -203,26 +204,9 @@ func (v *validator) check(raw rawQuery) (query, *apiError) {
 	return q, nil
 }
 
-// Normalize prepares query text for tokenizing: control characters and runs of white space
-// become one space, and the ends are trimmed. Case and accents are kept (the model's
-// vocabulary is cased; the tokenizer applies NFKC itself).
-func Normalize(s string) string {
-	var b strings.Builder
-	b.Grow(len(s))
-	space := false
-	for _, r := range s {
-		if unicode.IsSpace(r) || unicode.IsControl(r) {
-			space = b.Len() > 0
-			continue
-		}
-		if space {
-			b.WriteByte(' ')
-			space = false
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
+// Normalize is textclean.NormalizeQuery: the one query normalisation the edge and the
+// warm-up job share.
+func Normalize(s string) string { return textclean.NormalizeQuery(s) }
 
 func validLang(s string) bool {
 	if len(s) < 2 || len(s) > 16 {

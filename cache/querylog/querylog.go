@@ -11,8 +11,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"unicode"
 	"unicode/utf8"
+
+	"github.com/podsearch/podsearch/core/textclean"
 )
 
 // Entry is one distinct normalised query and how often the log asked it.
@@ -24,28 +25,9 @@ type Entry struct {
 // MaxLineBytes bounds one log line; longer lines are an error, not a silent cut.
 const MaxLineBytes = 1 << 20
 
-// Normalize is the edge's query normalisation (edge.Normalize; a test keeps the two equal):
-// control characters and runs of white space become one space, the ends are trimmed, invalid
-// UTF-8 becomes U+FFFD. Case and accents are kept (the encoder is cased; the tokenizer applies
-// NFKC itself). Warm-up must normalise exactly as the edge does, or the token ids, hence the
-// cache keys, could differ.
-func Normalize(q string) string {
-	var b strings.Builder
-	b.Grow(len(q))
-	pending := false
-	for _, r := range q {
-		if unicode.IsSpace(r) || unicode.IsControl(r) {
-			pending = b.Len() > 0
-			continue
-		}
-		if pending {
-			b.WriteByte(' ')
-			pending = false
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
+// Normalize is textclean.NormalizeQuery: the one query normalisation the edge and the
+// warm-up job share.
+func Normalize(q string) string { return textclean.NormalizeQuery(q) }
 
 // Format is the layout of a query log.
 type Format int
