@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bytes"
+	"hash/fnv"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/podsearch/podsearch/core/bm25"
+	"github.com/podsearch/podsearch/core/index"
+	"github.com/podsearch/podsearch/core/ingest"
+	"github.com/podsearch/podsearch/core/vec"
+	"github.com/podsearch/podsearch/internal/testenv"
+)
+
+// hashedVector is a deterministic bag-of-words vector standing in for the encoder (which
+// needs the model set up): similar texts get similar vectors.
+func hashedVector(text string, d int) []float32 {
+	v := make([]float32, d)
+	for _, t := range bm25.Analyze(text) {
+		h := fnv.New64a()
+		h.Write([]byte(t))
+		x := h.Sum64()
+		sign := float32(1)
+		if x>>63 == 1 {
+			sign = -1
+		}
+		v[x%uint64(d)] += sign
+	}
+	if !vec.Normalize(v) {
+		v[0] = 1
+	}
+	return v
+}
+
+// TestIndexCommandWithVectors builds an index from the real RSS episodes through the
+// ingest pipeline and `podsearch index --vectors`, opens it, searches it, and runs
+// `bench index --index` on it.
+func TestIndexCommandWithVectors(t *testing.T) {
+	f, err := os.Open(testenv.Shared(t, "data/podcasts/rss_feeds/episodes.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := ingest.ReadJSONL(f, "episodes.jsonl", ingest.DefaultJSONLMapping)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := ingest.Build([]*ingest.Batch{batch}, ingest.Options{Seed: 1, Detect: func(string) string { return "und" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	corpus := filepath.Join(dir, "corpus.jsonl")
+	if err := ingest.WriteCorpus(corpus, res.Episodes); err != nil {
+		t.Fatal(err)
+	}
+	const d = 32
+	var flat []float32
+	for _, e := range res.Episodes {
+		flat = append(flat, hashedVector(e.Text, d)...)
+	}
+	var buf bytes.Buffer
+	if err := vec.WriteFvecs(&buf, flat, d); err != nil {
+		t.Fatal(err)
+	}
+	vecPath := filepath.Join(dir, "v.fvecs")
+	if err := os.WriteFile(vecPath, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "idx")
+	if err := runIndex([]string{"--corpus", corpus, "--vectors", vecPath, "--fingerprint", "test", "--shards", "2",
+		"--nlist", "4", "-o", out}); err != nil {
+		t.Fatal(err)
+	}
+	ix, err := index.Open(out, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	if ix.Len() != len(res.Episodes) || ix.Shards() != 2 {
+		t.Fatalf("index holds %d episodes in %d shards, want %d in 2", ix.Len(), ix.Shards(), len(res.Episodes))
+	}
+	ep := res.Episodes[7]
+	hits, err := ix.Search(hashedVector(ep.Text, d), index.SearchOptions{K: 5, NProbe: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hits) == 0 || hits[0].ID != ep.ID {
+		t.Fatalf("searching an episode's own vector: top hit %v, want %s", hits, ep.ID)
+	}
+	kw, err := ix.SearchKeyword(ep.Title, 5, nil)
+	if err != nil || len(kw) == 0 {
+		t.Fatalf("keyword search for %q: %v %v", ep.Title, kw, err)
+	}
+	if _, err := index.Open(out, "other-model"); err == nil {
+		t.Fatal("index opened with another model's fingerprint")
+	}
+	var rows bytes.Buffer
+	if err := benchIndexTo(&rows, []string{"--index", out, "--holdout", "20", "--faiss=false", "--configs", "pq4x8+sq8",
+		"--nlist", "4", "--nprobe", "4", "--min-seconds", "0", "--json"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(rows.String(), "\n"); n != 2 {
+		t.Fatalf("bench printed %d rows, want 2:\n%s", n, rows.String())
+	}
+	if err := runIndex([]string{"--corpus", corpus}); err == nil {
+		t.Fatal("missing -o accepted")
+	}
+}
