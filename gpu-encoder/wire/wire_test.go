@@ -3,6 +3,7 @@ package wire
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"strings"
@@ -138,4 +139,37 @@ func FuzzDecodeEmbeddings(f *testing.F) {
 			t.Fatalf("%d bytes decoded to %d values", len(b), n)
 		}
 	})
+}
+
+// BenchmarkAnswer measures writing and reading one 512-d answer in each response format:
+// the service's and the pool's per-request serialization cost.
+func BenchmarkAnswer(b *testing.B) {
+	v := make([]float32, 512)
+	for i := range v {
+		v[i] = float32(math.Sin(float64(i))) * 0.044
+	}
+	vecs := [][]float32{v}
+	b.Run("json", func(b *testing.B) {
+		var buf []byte
+		for b.Loop() {
+			buf = AppendJSONEmbeddings(buf[:0], "fingerprint", vecs)
+			var r JSONResponse
+			if err := json.Unmarshal(buf, &r); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(len(buf)), "bytes")
+	})
+	for _, dt := range []DType{Float32, Float16} {
+		b.Run(fmt.Sprintf("binary-dtype%d", dt), func(b *testing.B) {
+			var buf []byte
+			for b.Loop() {
+				buf = EncodeEmbeddings(buf[:0], "fingerprint", vecs, dt)
+				if _, _, err := DecodeEmbeddings(buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(buf)), "bytes")
+		})
+	}
 }
