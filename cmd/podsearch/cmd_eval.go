@@ -65,7 +65,9 @@ func runEval(args []string) error {
 	fs.IntVar(&opts.maxDocs, "max-docs", 0, "keep at most this many documents (judged ones first; optimistic scores, for cheap runs); 0: all")
 	fs.IntVar(&opts.maxQueries, "max-queries", 0, "keep at most this many queries per section (the first ones); 0: all")
 	fs.IntVar(&opts.curveK, "curve-k", 100, "largest k of the Recall@k plot")
-	jsonOut := fs.Bool("json", false, "print the report as one JSON object on stdout (metric keys like ndcg@10, recall@30, mrr@30, mrr@5)")
+	jsonOut := fs.Bool("json", false, "print the report as one JSON object on stdout: top-level metric keys (ndcg@10, recall@30, mrr@30, mrr@5 ...) hold the dense\n"+
+		"metrics of the tuned model (else the base), merged over the sections in the order in-batch, test, queries, beir (a later\n"+
+		"section wins a shared key); \"base\" and \"tuned\" hold the same per model, \"sections\" every section's, \"rows\" every row")
 	prefix := fs.String("o", "eval-report", "output path prefix for PREFIX.json, PREFIX.md and PREFIX-recall.png")
 	tf := addTrainFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
