@@ -216,7 +216,8 @@ func (ix *Index) closeAll() {
 	ix.segs, ix.retired = nil, nil
 }
 
-// Close unmaps every segment; the Index and hits' backing arrays must not be used after.
+// Close unmaps every segment. Searches must have finished: the Index, its Searchers and
+// their segments must not be used after Close.
 func (ix *Index) Close() error {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
@@ -263,13 +264,27 @@ func (ix *Index) Searcher() *Searcher {
 }
 
 // Model is the index's model.
-func (ix *Index) Model() *Model { return ix.segs[0].model }
+func (ix *Index) Model() *Model {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	return ix.model()
+}
+
+func (ix *Index) model() *Model { return ix.segs[0].model }
 
 // Shards is the number of shards.
-func (ix *Index) Shards() int { return ix.man.Shards }
+func (ix *Index) Shards() int {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	return ix.man.Shards
+}
 
 // Segments is the number of segment files.
-func (ix *Index) Segments() int { return len(ix.man.Segments) }
+func (ix *Index) Segments() int {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	return len(ix.man.Segments)
+}
 
 // Len is the number of live episodes.
 func (ix *Index) Len() int { return ix.Searcher().Len() }
@@ -292,7 +307,7 @@ func (ix *Index) Add(docs []Doc, vectors []float32) error {
 	if len(docs) == 0 {
 		return nil
 	}
-	model := ix.Model()
+	model := ix.model()
 	if len(vectors) != len(docs)*model.D {
 		return fmt.Errorf("index: %d vector values for %d episodes of width %d", len(vectors), len(docs), model.D)
 	}

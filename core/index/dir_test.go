@@ -372,3 +372,62 @@ func TestOpenRefusesWrongModelAndMissingIndex(t *testing.T) {
 		t.Fatal("zero shards accepted")
 	}
 }
+
+// TestSearchDuringUpdates searches from several goroutines while episodes are added,
+// deleted and compacted (run with -race).
+func TestSearchDuringUpdates(t *testing.T) {
+	docs, vecs := loadEpisodes(t)
+	model := trainTestModel(t, vecs)
+	dir := t.TempDir()
+	half := len(docs) / 2
+	if err := Create(dir, model, 2, docs[:half], vecs[:half*testDim]); err != nil {
+		t.Fatal(err)
+	}
+	ix, err := Open(dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	stop := make(chan struct{})
+	errs := make(chan error, 3)
+	for g := 0; g < 3; g++ {
+		go func(g int) {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					errs <- nil
+					return
+				default:
+				}
+				d := docs[(g*50+i)%len(docs)]
+				if _, err := ix.SearchHybrid(embedText(d.Text), d.Title, HybridOptions{Dense: SearchOptions{K: 5, NProbe: 2}}); err != nil {
+					errs <- err
+					return
+				}
+				_ = ix.Len()
+				_ = ix.Segments()
+			}
+		}(g)
+	}
+	for start := half; start < len(docs); start += 40 {
+		end := min(start+40, len(docs))
+		if err := ix.Add(docs[start:end], vecs[start*testDim:end*testDim]); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ix.Delete([]string{docs[start-half].ID}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ix.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	close(stop)
+	for g := 0; g < 3; g++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if want := len(docs) - (len(docs)-half+39)/40; ix.Len() != want {
+		t.Fatalf("%d live episodes, want %d", ix.Len(), want)
+	}
+}
