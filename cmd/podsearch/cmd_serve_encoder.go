@@ -52,7 +52,7 @@ func addEncoderServiceFlags(fs interface {
 	Float64Var(*float64, string, float64, string)
 }) *encoderServiceFlags {
 	f := &encoderServiceFlags{}
-	fs.IntVar(&f.sessions, "sessions", runtime.NumCPU(), "model sessions, each with its own batch worker; default one per CPU")
+	fs.IntVar(&f.sessions, "sessions", 0, "model sessions, each with its own batch worker; 0: one per usable CPU with -provider cpu, 2 with cuda")
 	fs.IntVar(&f.threads, "threads", 1, "ONNX Runtime intra-op threads per session (0: CPUs / sessions)")
 	fs.StringVar(&f.provider, "provider", "cpu", "execution provider: cpu or cuda (falls back to cpu with a log line)")
 	fs.IntVar(&f.maxBatchTokens, "max-batch-tokens", 0, "token budget of one batch, padding included (sequences x longest); 0: 256 on CPU, 4096 on CUDA")
@@ -68,8 +68,15 @@ func addEncoderServiceFlags(fs interface {
 
 // open loads the backends and the tokenizer; close releases them.
 func (f *encoderServiceFlags) open() (backends []encoder.Embedder, tok tokenizer.Tokenizer, closeAll func(), err error) {
-	if f.sessions < 1 {
-		return nil, nil, nil, fmt.Errorf("%w: -sessions must be >= 1", errUsage)
+	if f.sessions < 0 {
+		return nil, nil, nil, fmt.Errorf("%w: -sessions must be >= 0", errUsage)
+	}
+	if f.sessions == 0 {
+		// GOMAXPROCS honours a container's CPU limit, where NumCPU reports the whole node.
+		f.sessions = runtime.GOMAXPROCS(0)
+		if f.provider == "cuda" {
+			f.sessions = 2 // one batch on the GPU while the next is prepared
+		}
 	}
 	var sessions []*encoder.Session
 	closeAll = func() {
@@ -89,7 +96,7 @@ func (f *encoderServiceFlags) open() (backends []encoder.Embedder, tok tokenizer
 	}
 	threads := f.threads
 	if threads <= 0 {
-		threads = max(1, runtime.NumCPU()/f.sessions)
+		threads = max(1, runtime.GOMAXPROCS(0)/f.sessions)
 	}
 	for range f.sessions {
 		s, err := encoder.Open(encoder.Options{Provider: f.provider, IntraOpThreads: threads})
