@@ -2,7 +2,6 @@ package pq
 
 import (
 	"fmt"
-	"math"
 	"runtime"
 	"sync"
 
@@ -142,8 +141,15 @@ func (q *Quantizer) InnerProductLUT(query []float32, scale float32, lut []float3
 	dsub, ksub := q.Dsub(), q.Ksub()
 	for j := 0; j < q.M; j++ {
 		qs := query[j*dsub : (j+1)*dsub]
-		for c := 0; c < ksub; c++ {
-			lut[j*ksub+c] = scale * vec.Dot(qs, q.Centroids[(j*ksub+c)*dsub:(j*ksub+c+1)*dsub])
+		book := q.Centroids[j*ksub*dsub : (j+1)*ksub*dsub]
+		out := lut[j*ksub : (j+1)*ksub]
+		for c := range out {
+			cent := book[c*dsub : (c+1)*dsub]
+			var s float32
+			for t, x := range qs { // sub-vectors are short: a plain loop beats a call
+				s += x * cent[t]
+			}
+			out[c] = scale * s
 		}
 	}
 }
@@ -237,7 +243,8 @@ func QuantizeLUT(lut []float32, m, ksub int, qlut []uint8) (bias, scale float32)
 	}
 	for j := 0; j < m; j++ {
 		for c := 0; c < ksub; c++ {
-			v := math.Round(float64((lut[j*ksub+c] - mins[j]) * scale))
+			// v >= 0, so adding 0.5 in float64 and truncating is math.Round, faster.
+			v := float64((lut[j*ksub+c]-mins[j])*scale) + 0.5
 			qlut[j*ksub+c] = uint8(max(0, min(255, v)))
 		}
 	}
