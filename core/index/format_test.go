@@ -3,6 +3,7 @@ package index
 import (
 	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"slices"
@@ -181,5 +182,76 @@ func FuzzUnmarshalSegment(f *testing.F) {
 			t.Fatal(err)
 		}
 		s.SearchKeyword("beta", 3, nil)
+	})
+}
+
+// fixChecksums rewrites the section and header checksums of a (mutated) segment file so
+// fuzzing reaches the structural checks behind them.
+func fixChecksums(data []byte) []byte {
+	data = slices.Clone(data)
+	if len(data) < headerFixed+4 {
+		return data
+	}
+	ns := int(binary.LittleEndian.Uint32(data[12:]))
+	hdrLen := headerFixed + entrySize*ns + 4
+	if ns > 64 || hdrLen > len(data) {
+		return data
+	}
+	for i := 0; i < ns; i++ {
+		e := data[headerFixed+entrySize*i:]
+		off, ln := binary.LittleEndian.Uint64(e[8:]), binary.LittleEndian.Uint64(e[16:])
+		if ln <= uint64(len(data)) && off <= uint64(len(data))-ln {
+			binary.LittleEndian.PutUint32(e[24:], crc32.Checksum(data[off:off+ln], crcTable))
+		}
+	}
+	binary.LittleEndian.PutUint32(data[hdrLen-4:], crc32.Checksum(data[:hdrLen-4], crcTable))
+	return data
+}
+
+// FuzzSegmentStructure mutates segment files and repairs their checksums, so the
+// structural validation (shapes, offsets, dictionaries, postings) must refuse bad files
+// without panicking, and accepted files must be searchable.
+func FuzzSegmentStructure(f *testing.F) {
+	docs := []Doc{{ID: "a", Text: "alpha beta", Language: "en"}, {ID: "b", Text: "beta gamma", ShowID: "s"}, {ID: "c", Text: "gamma"}}
+	vecs := []float32{1, 0, 0, 1, 0, 1, 1, 0, 1, 1, 0, 0}
+	var train []float32
+	for i := 0; i < 256; i++ {
+		train = append(train, float32(i%7), float32(i%5), float32(i%3), float32(i%2))
+	}
+	for _, cfg := range []Config{{Metric: L2, NList: 2, M: 2, Bits: 8, RerankBits: 4}, {Metric: Cosine, NList: 2, M: 2, Bits: 4}} {
+		cfg.Iters = 2
+		m, err := Train(train, 4, cfg)
+		if err != nil {
+			f.Fatal(err)
+		}
+		seg, err := BuildSegment(m, docs, vecs)
+		if err != nil {
+			f.Fatal(err)
+		}
+		data, err := MarshalSegment(seg)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data, uint16(0), byte(0))
+		f.Add(data, uint16(headerFixed+8), byte(1))
+		f.Add(data, uint16(len(data)-5), byte(0x80))
+	}
+	f.Fuzz(func(t *testing.T, data []byte, at uint16, x byte) {
+		if int(at) < len(data) {
+			data = slices.Clone(data)
+			data[at] ^= x
+		}
+		seg, err := UnmarshalSegment(fixChecksums(data), "")
+		if err != nil {
+			return
+		}
+		s, err := NewSearcher([]View{{Seg: seg}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Search(make([]float32, seg.model.D), SearchOptions{K: 3, NProbe: 2, Filter: &Filter{Languages: []string{"en"}}}); err != nil {
+			t.Fatal(err)
+		}
+		s.SearchKeyword("beta gamma", 3, nil)
 	})
 }
