@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/podsearch/podsearch/core/adapter"
 	"github.com/podsearch/podsearch/core/assets"
 	"github.com/podsearch/podsearch/core/encoder"
 	"github.com/podsearch/podsearch/core/tokenizer"
@@ -42,6 +43,7 @@ type encoderServiceFlags struct {
 	provider                                                                           string
 	standin                                                                            bool
 	maxPadding                                                                         float64
+	adapterPath                                                                        string
 }
 
 func addEncoderServiceFlags(fs interface {
@@ -62,6 +64,7 @@ func addEncoderServiceFlags(fs interface {
 	fs.IntVar(&f.maxQueue, "max-queue", 4096, "most sequences queued; beyond it requests get 429 with Retry-After")
 	fs.IntVar(&f.maxRequestSeqs, "max-request-seqs", 256, "most sequences or texts in one request (413 beyond)")
 	fs.IntVar(&f.maxBody, "max-body-bytes", 4<<20, "largest request body (413 beyond)")
+	fs.StringVar(&f.adapterPath, "adapter", "", "query adapter from `podsearch train`: serve tuned query vectors (the answers name the tuned fingerprint)")
 	fs.BoolVar(&f.standin, "standin", false, "serve the deterministic stand-in instead of the model, for load and fault drills (its vectors mean NOTHING)")
 	return f
 }
@@ -106,6 +109,20 @@ func (f *encoderServiceFlags) open() (backends []encoder.Embedder, tok tokenizer
 		}
 		sessions = append(sessions, s)
 		backends = append(backends, s)
+	}
+	if f.adapterPath != "" {
+		a, err := adapter.LoadFor(f.adapterPath, sessions[0].Fingerprint())
+		if err != nil {
+			closeAll()
+			return nil, nil, nil, err
+		}
+		for i, s := range sessions {
+			if backends[i], err = adapter.Wrap(s, a, adapter.Query); err != nil {
+				closeAll()
+				return nil, nil, nil, err
+			}
+		}
+		slog.Info("serving tuned query vectors", "adapter", f.adapterPath, "fingerprint", a.Fingerprint()[:16])
 	}
 	if f.maxBatchTokens <= 0 {
 		f.maxBatchTokens = cpuBatchTokens
