@@ -1,0 +1,404 @@
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/podsearch/podsearch/cache"
+	"github.com/podsearch/podsearch/core/assets"
+	"github.com/podsearch/podsearch/core/encoder"
+	"github.com/podsearch/podsearch/core/index"
+	"github.com/podsearch/podsearch/core/tokenizer"
+	"github.com/podsearch/podsearch/edge"
+	gpuencoder "github.com/podsearch/podsearch/gpu-encoder"
+	"github.com/podsearch/podsearch/gpu-encoder/pool"
+	wasmhost "github.com/podsearch/podsearch/wasm/host"
+	wasmtok "github.com/podsearch/podsearch/wasm/tokenize"
+)
+
+// Options configures a Cluster.
+type Options struct {
+	// IndexDir is an index folder of at least 2 shards; edge i serves the shards j with
+	// j % 2 == i and fans out to the other edge. Required.
+	IndexDir string
+	// Descriptions feed result snippets (optional; see Descriptions).
+	Descriptions map[string]string
+	// Encoders is the number of encoder services (default 2), each with one ONNX Runtime
+	// session of the real model on one thread.
+	Encoders int
+	// RedisURL is the shared cache tier; empty runs each edge with its in-process tier only.
+	RedisURL string
+	// NoCache makes the edges embed every query through the encoder pool (the baseline).
+	NoCache bool
+	// WasmTokenizer tokenizes in the wasm guest pool (as serve-edge does by default) instead
+	// of natively.
+	WasmTokenizer bool
+	// AdminToken authenticates POST /admin/reload; empty makes a random one.
+	AdminToken string
+	// PeerTimeout and RequestTimeout are the edges' deadlines (edge defaults when zero).
+	PeerTimeout, RequestTimeout time.Duration
+	// Logger receives the components' logs (default: warnings and errors to stderr).
+	Logger *slog.Logger
+}
+
+// Cluster is the running system: encoder services and two edges on 127.0.0.1.
+type Cluster struct {
+	// Edges are the edges' base URLs (http://127.0.0.1:PORT).
+	Edges []string
+	// AdminToken is the edges' reload token.
+	AdminToken string
+	// Fingerprint is the model the index and encoders serve.
+	Fingerprint string
+
+	encoders []*encoderNode
+	edges    []*edgeNode
+	log      *slog.Logger
+	noCache  bool
+}
+
+type encoderNode struct {
+	addr   string
+	sess   *encoder.Session
+	srv    *gpuencoder.Server
+	ln     *killableListener
+	served chan error
+	mu     sync.Mutex
+	killed bool
+}
+
+type edgeNode struct {
+	srv    *edge.Server
+	ln     net.Listener
+	pool   *pool.Pool
+	cache  *cache.Cache
+	redis  redis.UniversalClient
+	tok    *wasmtok.Tokenizer
+	served chan error
+}
+
+// Start builds and starts the cluster; Close stops it. On error, whatever started is
+// stopped.
+func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
+	if opts.Encoders <= 0 {
+		opts.Encoders = 2
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	if opts.AdminToken == "" {
+		b := make([]byte, 16)
+		_, _ = rand.Read(b)
+		opts.AdminToken = hex.EncodeToString(b)
+	}
+	nShards, err := shardCount(opts.IndexDir)
+	if err != nil {
+		return nil, err
+	}
+	if nShards < 2 {
+		return nil, fmt.Errorf("index %s has %d shard; the cluster needs at least 2 (one per edge)", opts.IndexDir, nShards)
+	}
+	uni, err := tokenizer.LoadFile(assets.VocabPath())
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", encoder.ErrNotSetUp, err)
+	}
+	c = &Cluster{AdminToken: opts.AdminToken, log: opts.Logger, noCache: opts.NoCache}
+	defer func() {
+		if err != nil {
+			c.Close()
+			c = nil
+		}
+	}()
+
+	var encAddrs []string
+	for range opts.Encoders {
+		en, err := startEncoder(uni, opts.Logger)
+		if err != nil {
+			return c, err
+		}
+		c.encoders = append(c.encoders, en)
+		encAddrs = append(encAddrs, en.addr)
+	}
+	c.Fingerprint = c.encoders[0].sess.Fingerprint()
+
+	lns := make([]net.Listener, 2)
+	for i := range lns {
+		if lns[i], err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			for _, l := range lns[:i] {
+				l.Close()
+			}
+			return c, err
+		}
+		c.Edges = append(c.Edges, "http://"+lns[i].Addr().String())
+	}
+	for i := range 2 {
+		n := &edgeNode{ln: lns[i], served: make(chan error, 1)}
+		c.edges = append(c.edges, n)
+		var shards []int
+		for s := i; s < nShards; s += 2 {
+			shards = append(shards, s)
+		}
+		reg := prometheus.NewRegistry()
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		n.pool, err = pool.New(pctx, pool.Config{Endpoints: encAddrs, Fingerprint: c.Fingerprint,
+			HealthInterval: 250 * time.Millisecond, Logger: opts.Logger})
+		cancel()
+		if err != nil {
+			return c, fmt.Errorf("encoder pool: %w", err)
+		}
+		var emb encoder.Embedder = n.pool
+		if !opts.NoCache {
+			ccfg := cache.Config{Registerer: reg, Logger: opts.Logger, BreakerCooldown: time.Second}
+			if opts.RedisURL != "" {
+				if n.redis, err = cache.OpenRedis(opts.RedisURL); err != nil {
+					return c, err
+				}
+				ccfg.Redis = n.redis
+			}
+			if n.cache, err = cache.New(n.pool, ccfg); err != nil {
+				return c, err
+			}
+			emb = n.cache
+		}
+		var tok edge.Tokenizer = edge.NativeTokenizer(uni)
+		if opts.WasmTokenizer {
+			rt, err := wasmhost.Shared()
+			if err != nil {
+				return c, fmt.Errorf("wasm runtime: %w", err)
+			}
+			if n.tok, err = wasmtok.New(ctx, rt, uni, 2); err != nil {
+				return c, fmt.Errorf("wasm tokenizer: %w", err)
+			}
+			tok = n.tok
+		}
+		var peers []string
+		for j, u := range c.Edges {
+			if j != i {
+				peers = append(peers, u)
+			}
+		}
+		n.srv, err = edge.New(edge.Config{
+			Open: edge.IndexOpener(edge.IndexOptions{Dir: opts.IndexDir, Shards: shards,
+				Fingerprint: emb.Fingerprint, Descriptions: opts.Descriptions}),
+			Tokenizer: tok, Embedder: emb, Peers: peers, AdminToken: opts.AdminToken,
+			PeerTimeout: opts.PeerTimeout, RequestTimeout: opts.RequestTimeout,
+			Registry: reg, Logger: opts.Logger,
+		})
+		if err != nil {
+			return c, err
+		}
+		go func() { n.served <- n.srv.Serve(n.ln) }()
+	}
+	for _, u := range c.Edges {
+		if err := waitReady(ctx, u+"/readyz"); err != nil {
+			return c, err
+		}
+	}
+	return c, nil
+}
+
+func startEncoder(uni *tokenizer.Unigram, log *slog.Logger) (*encoderNode, error) {
+	sess, err := encoder.Open(encoder.Options{IntraOpThreads: 1})
+	if err != nil {
+		return nil, err
+	}
+	srv, err := gpuencoder.New(gpuencoder.Config{
+		Backends:  []encoder.Embedder{sess},
+		Tokenizer: uni,
+		Batch:     gpuencoder.BatchConfig{MaxBatchTokens: 256},
+		Registry:  prometheus.NewRegistry(),
+		Logger:    log,
+	})
+	if err != nil {
+		sess.Close()
+		return nil, err
+	}
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		sess.Close()
+		return nil, err
+	}
+	ln := &killableListener{Listener: inner, conns: map[net.Conn]struct{}{}}
+	en := &encoderNode{addr: inner.Addr().String(), sess: sess, srv: srv, ln: ln, served: make(chan error, 1)}
+	go func() { en.served <- srv.Serve(ln) }()
+	return en, nil
+}
+
+// KillEncoder crashes encoder i as seen from its clients: its listener and every open
+// connection are closed at once (requests in flight on it fail), then its batch workers
+// stop.
+func (c *Cluster) KillEncoder(i int) {
+	en := c.encoders[i]
+	en.mu.Lock()
+	defer en.mu.Unlock()
+	if en.killed {
+		return
+	}
+	en.killed = true
+	en.ln.kill()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = en.srv.Shutdown(ctx)
+}
+
+// Reload asks edge i to reload its shards (POST /admin/reload with the admin token) and
+// returns the new index version.
+func (c *Cluster) Reload(ctx context.Context, i int) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Edges[i]+"/admin/reload", nil)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.AdminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("reload: %s: %s", resp.Status, strings.TrimSpace(string(body)))
+	}
+	var a struct {
+		IndexVersion string `json:"index_version"`
+	}
+	if err := json.Unmarshal(body, &a); err != nil {
+		return "", fmt.Errorf("reload answer: %w", err)
+	}
+	return a.IndexVersion, nil
+}
+
+// Close stops the edges, then the encoders, and releases everything.
+func (c *Cluster) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, n := range c.edges {
+		if n.srv != nil {
+			_ = n.srv.Shutdown(ctx)
+			<-n.served
+		} else {
+			n.ln.Close()
+		}
+		if n.cache != nil {
+			_ = n.cache.Close()
+		}
+		if n.redis != nil {
+			_ = n.redis.Close()
+		}
+		if n.pool != nil {
+			n.pool.Close()
+		}
+		if n.tok != nil {
+			_ = n.tok.Close(ctx)
+		}
+	}
+	for i, en := range c.encoders {
+		c.KillEncoder(i)
+		<-en.served
+		_ = en.sess.Close()
+	}
+	c.edges, c.encoders = nil, nil
+}
+
+// shardCount reads the number of shards from an index manifest.
+func shardCount(dir string) (int, error) {
+	b, err := os.ReadFile(filepath.Join(dir, index.ManifestName))
+	if err != nil {
+		return 0, fmt.Errorf("index folder %s: %w (build one with `podsearch index --shards 2`)", dir, err)
+	}
+	var man struct {
+		Shards int `json:"shards"`
+	}
+	if err := json.Unmarshal(b, &man); err != nil {
+		return 0, fmt.Errorf("index %s: bad manifest: %w", dir, err)
+	}
+	return man.Shards, nil
+}
+
+// waitReady polls url until it answers 200 (at most 60 s).
+func waitReady(ctx context.Context, url string) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	client := &http.Client{Timeout: time.Second}
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if resp, err := client.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s not ready: %w", url, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// killableListener tracks accepted connections so that kill can drop them all, as a
+// crashed process would.
+type killableListener struct {
+	net.Listener
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	killed bool
+}
+
+func (l *killableListener) Accept() (net.Conn, error) {
+	conn, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.killed {
+		conn.Close()
+		return nil, net.ErrClosed
+	}
+	l.conns[conn] = struct{}{}
+	return &trackedConn{Conn: conn, l: l}, nil
+}
+
+func (l *killableListener) kill() {
+	l.mu.Lock()
+	l.killed = true
+	conns := l.conns
+	l.conns = map[net.Conn]struct{}{}
+	l.mu.Unlock()
+	_ = l.Listener.Close()
+	for conn := range conns {
+		if tc, ok := conn.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0) // RST, as the kernel does for a killed process
+		}
+		conn.Close()
+	}
+}
+
+type trackedConn struct {
+	net.Conn
+	l    *killableListener
+	once sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	c.once.Do(func() {
+		c.l.mu.Lock()
+		delete(c.l.conns, c.Conn)
+		c.l.mu.Unlock()
+	})
+	return c.Conn.Close()
+}

@@ -1,0 +1,148 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/podsearch/podsearch/core/assets"
+	"github.com/podsearch/podsearch/core/encoder"
+	"github.com/podsearch/podsearch/core/tokenizer"
+	"github.com/podsearch/podsearch/internal/testenv"
+)
+
+// testEpisodes is the size of the test index: real Taddy episodes, embedded by the real
+// model (about 10 s on 2 cores).
+const testEpisodes = 240
+
+// fixture is the index and queries the tests share.
+type fixture struct {
+	indexDir string
+	eps      map[string]bool
+	desc     map[string]string
+	queries  []string
+}
+
+func setup(t *testing.T) *fixture {
+	t.Helper()
+	for _, p := range []string{assets.VocabPath(), assets.ModelPath(), assets.RuntimeLibraryPath()} {
+		if _, err := os.Stat(p); err != nil {
+			testenv.SkipOrFailModel(t, p)
+		}
+	}
+	episodes := testenv.Shared(t, "data/podcasts/taddy_sample/episodes.jsonl")
+	topics := testenv.Shared(t, "data/queries/trec_podcasts_topics.jsonl")
+	queries, err := ReadQueries(topics, filepath.Join(testenv.Root(t), "testdata", "handwritten_queries.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eps, err := ReadJSONLEpisodes(episodes, testEpisodes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(eps) < testEpisodes/2 {
+		t.Fatalf("only %d episodes read from the first %d lines", len(eps), testEpisodes)
+	}
+	uni, err := tokenizer.LoadFile(assets.VocabPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := encoder.Open(encoder.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	dir := filepath.Join(t.TempDir(), "index")
+	if _, err := BuildIndex(context.Background(), dir, eps, 2, uni, sess, nil); err != nil {
+		t.Fatal(err)
+	}
+	fx := &fixture{indexDir: dir, eps: map[string]bool{}, desc: Descriptions(eps), queries: queries}
+	for _, e := range eps {
+		fx.eps[e.ID] = true
+	}
+	return fx
+}
+
+// startRedis starts redis-server, or returns nil when it is not installed (failing the
+// test instead with PODSEARCH_REQUIRE_REDIS=1).
+func startRedis(t *testing.T) *Redis {
+	t.Helper()
+	r, err := StartRedis(t.TempDir())
+	if errors.Is(err, ErrNoRedis) {
+		if os.Getenv("PODSEARCH_REQUIRE_REDIS") == "1" {
+			t.Fatalf("PODSEARCH_REQUIRE_REDIS=1: %v", err)
+		}
+		t.Logf("%v: the Redis faults are skipped, the edges use their in-process cache", err)
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Kill)
+	return r
+}
+
+// TestFaultRun runs the whole system (Redis, 2 encoders with the real model, 2 edges with
+// one shard each and the wasm tokenizer) under a low fixed-rate load of new and repeated
+// queries while an encoder is killed, Redis is killed and restarted, and every edge reloads
+// its shards. Every request must get a 200 with results that are real episodes of the
+// index; then malformed requests must get a 4xx from both edges.
+func TestFaultRun(t *testing.T) {
+	fx := setup(t)
+	redis := startRedis(t)
+	opts := Options{IndexDir: fx.indexDir, Descriptions: fx.desc, WasmTokenizer: true,
+		// Generous deadlines: under -race on 2 shared cores a peer call can take a while;
+		// this test is about failures, not latency.
+		PeerTimeout: 2 * time.Second, RequestTimeout: 4 * time.Second}
+	faults := &Faults{Encoder: 1}
+	if redis != nil {
+		opts.RedisURL, faults.Redis = redis.URL(), redis
+	}
+	ctx := context.Background()
+	c, err := Start(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	const rate, seconds = 8, 8
+	r, err := Run(ctx, c, redis != nil, LoadOptions{Queries: fx.queries, Rate: rate, Duration: seconds * time.Second,
+		Seed: 1, ValidIDs: fx.eps, Faults: faults, Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("fault run:\n%s", r)
+	if r.Requests != rate*seconds {
+		t.Errorf("%d requests answered or failed, %d sent", r.Requests, rate*seconds)
+	}
+	if n := r.Failed(); n != 0 {
+		t.Errorf("%d of %d requests failed (status counts %v)", n, r.Requests, r.Codes)
+	}
+	if r.Hit.N == 0 || r.Miss.N == 0 {
+		t.Errorf("the load should mix repeated (%d) and new (%d) queries", r.Hit.N, r.Miss.N)
+	}
+	wantEvents := 2
+	if redis != nil {
+		wantEvents = 4
+	}
+	if len(r.Events) != wantEvents {
+		t.Errorf("%d faults injected, want %d: %+v", len(r.Events), wantEvents, r.Events)
+	}
+	for _, e := range r.Events {
+		if e.Err != "" {
+			t.Errorf("fault %q failed: %s", e.What, e.Err)
+		}
+	}
+
+	// Malformed requests, through the full stack with one encoder left: 4xx, never 5xx.
+	for i, base := range c.Edges {
+		for _, b := range SendBadInputs(ctx, base) {
+			if b.Status < 400 || b.Status > 499 {
+				t.Errorf("edge %d, %s: status %d (want 4xx): %s", i, b.Name, b.Status, b.Answer)
+			}
+		}
+	}
+}

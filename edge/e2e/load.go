@@ -1,0 +1,382 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+)
+
+// LoadOptions configures Run.
+type LoadOptions struct {
+	// Queries are the query texts (ReadQueries); new queries are drawn from them in order,
+	// then as pairs of them.
+	Queries []string
+	// Rate is the fixed request rate per second; 0 sends as fast as Workers allow.
+	Rate int
+	// Workers bounds concurrent requests (default 16).
+	Workers int
+	// Duration is how long requests are sent (default 10s).
+	Duration time.Duration
+	// Repeat is the fraction of requests that repeat an earlier query (default 0.5). A
+	// repeat is drawn from the queries sent at least RepeatLag requests before (default
+	// 20), so its first request is over by then and it is a cache hit.
+	Repeat    float64
+	RepeatLag int
+	// K is the number of results asked for (default 10).
+	K int
+	// Seed makes the query sequence reproducible.
+	Seed uint64
+	// Timeout bounds one request (default 5s).
+	Timeout time.Duration
+	// ValidIDs, when set, are the episode ids of the index: every 200 answer's results
+	// must be among them.
+	ValidIDs map[string]bool
+	// Faults, when set, inject faults while the load runs (see Faults).
+	Faults *Faults
+}
+
+// Faults is the fault schedule of a run: encoder Encoder killed at 25% of the duration,
+// Redis (when set) killed at 40% and restarted at 60%, and every edge's shards reloaded
+// at 75%.
+type Faults struct {
+	Encoder int
+	Redis   *Redis
+}
+
+// Event is a fault injected during a run.
+type Event struct {
+	At   time.Duration // since the start of the load
+	What string
+	Err  string // empty when the fault was injected as planned
+}
+
+// Latency summarises a class of requests.
+type Latency struct {
+	N             int
+	P50, P99, Max time.Duration
+}
+
+// Report counts every request of a run.
+type Report struct {
+	Requests   int
+	Wall       time.Duration // first request sent to last answer
+	Throughput float64       // answered requests (any status) per second
+	// Codes counts HTTP status codes; 0 is a transport failure (no answer).
+	Codes map[int]int
+	// Errors counts transport errors by message (at most 20 kinds).
+	Errors map[string]int
+	// BadAnswers counts 200 answers without results or with ids outside ValidIDs;
+	// BadExamples shows a few.
+	BadAnswers  int
+	BadExamples []string
+	// Partial and Degraded count 200 answers flagged partial (a peer missed its deadline)
+	// or degraded (keyword-only: no query vector).
+	Partial, Degraded int
+	// Hit are the repeats of an earlier query (cache hits), Miss the first requests of a
+	// query (the encoder runs), All every 200 answer.
+	Hit, Miss, All Latency
+	// Events are the faults injected.
+	Events []Event
+	// Uncached says the edges ran without the query cache: Hit and Miss are then just
+	// repeated and new queries, all encoded.
+	Uncached bool
+}
+
+// Failed is the number of requests that did not get a correct 200 answer.
+func (r *Report) Failed() int {
+	return r.Requests - r.Codes[http.StatusOK] + r.BadAnswers
+}
+
+// String is a human-readable summary.
+func (r *Report) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "requests %d in %.1fs (%.1f/s); failed %d", r.Requests, r.Wall.Seconds(), r.Throughput, r.Failed())
+	codes := make([]int, 0, len(r.Codes))
+	for c := range r.Codes {
+		codes = append(codes, c)
+	}
+	sort.Ints(codes)
+	b.WriteString("; status")
+	for _, c := range codes {
+		name := fmt.Sprint(c)
+		if c == 0 {
+			name = "transport-error"
+		}
+		fmt.Fprintf(&b, " %s:%d", name, r.Codes[c])
+	}
+	fmt.Fprintf(&b, "; partial %d, degraded %d, bad answers %d\n", r.Partial, r.Degraded, r.BadAnswers)
+	for _, l := range []struct {
+		name string
+		l    Latency
+	}{{"repeated (cache hit)", r.Hit}, {"new (cache miss)", r.Miss}, {"all", r.All}} {
+		if r.Uncached && l.name != "all" {
+			l.name = strings.Fields(l.name)[0] + " (encoded)"
+		}
+		fmt.Fprintf(&b, "  %-20s n=%-5d p50 %7.2f ms  p99 %7.2f ms  max %7.2f ms\n", l.name, l.l.N, ms(l.l.P50), ms(l.l.P99), ms(l.l.Max))
+	}
+	for _, e := range r.Events {
+		fmt.Fprintf(&b, "  fault at %5.2fs: %s", e.At.Seconds(), e.What)
+		if e.Err != "" {
+			fmt.Fprintf(&b, " (FAILED: %s)", e.Err)
+		}
+		b.WriteByte('\n')
+	}
+	for msg, n := range r.Errors {
+		fmt.Fprintf(&b, "  transport error x%d: %s\n", n, msg)
+	}
+	for _, s := range r.BadExamples {
+		fmt.Fprintf(&b, "  bad answer: %s\n", s)
+	}
+	return b.String()
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// Run sends the load to the cluster's edges and counts every answer. Repeats alternate
+// between the edges when the cluster shares a Redis tier (hits come from the edge's own
+// tier or from Redis); without Redis a query always goes to the same edge, as a sticky
+// load balancer would send it.
+func Run(ctx context.Context, c *Cluster, sharedCache bool, o LoadOptions) (*Report, error) {
+	if len(o.Queries) == 0 {
+		return nil, fmt.Errorf("e2e: no queries")
+	}
+	if o.Workers <= 0 {
+		o.Workers = 16
+	}
+	if o.Duration <= 0 {
+		o.Duration = 10 * time.Second
+	}
+	if o.Repeat == 0 {
+		o.Repeat = 0.5
+	}
+	if o.RepeatLag <= 0 {
+		o.RepeatLag = 20
+	}
+	if o.K <= 0 {
+		o.K = 10
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 5 * time.Second
+	}
+	g := &generator{o: o, edges: c.Edges, shared: sharedCache, rng: rand.New(rand.NewPCG(o.Seed, 0x9e3779b97f4a7c15))}
+	opts := []func(*vegeta.Attacker){vegeta.Timeout(o.Timeout), vegeta.KeepAlive(true), vegeta.Redirects(vegeta.NoFollow)}
+	rate := vegeta.Rate{Freq: o.Rate, Per: time.Second}
+	if o.Rate <= 0 {
+		opts = append(opts, vegeta.Workers(uint64(o.Workers)), vegeta.MaxWorkers(uint64(o.Workers)))
+	} else {
+		opts = append(opts, vegeta.MaxWorkers(uint64(max(o.Workers, 4*o.Rate))))
+	}
+	atk := vegeta.NewAttacker(opts...)
+
+	start := time.Now()
+	var events []Event
+	var wg sync.WaitGroup
+	fctx, stopFaults := context.WithCancel(ctx)
+	if o.Faults != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			events = runFaults(fctx, c, o.Faults, o.Duration, start)
+		}()
+	}
+	var results []*vegeta.Result
+	ch := atk.Attack(g.target, rate, o.Duration, "e2e")
+	done := ctx.Done()
+	for res := range ch {
+		results = append(results, res)
+		select {
+		case <-done:
+			atk.Stop()
+			done = nil
+		default:
+		}
+	}
+	stopFaults()
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	r := summarize(results, o.ValidIDs)
+	r.Events, r.Uncached = events, c.noCache
+	return r, nil
+}
+
+// generator is the vegeta targeter: a reproducible sequence of new and repeated queries.
+type generator struct {
+	o      LoadOptions
+	edges  []string
+	shared bool
+	mu     sync.Mutex
+	rng    *rand.Rand
+	sent   []string       // distinct queries in the order first sent
+	edgeOf map[string]int // sticky edge per query (without a shared cache)
+	n      int            // requests made
+	fresh  int            // new queries made
+}
+
+func (g *generator) target(t *vegeta.Target) error {
+	g.mu.Lock()
+	var q string
+	if len(g.sent) > g.o.RepeatLag && g.rng.Float64() < g.o.Repeat {
+		q = g.sent[g.rng.IntN(len(g.sent)-g.o.RepeatLag)]
+	} else {
+		q = newQuery(g.o.Queries, g.fresh)
+		g.fresh++
+		g.sent = append(g.sent, q)
+	}
+	e := g.n % len(g.edges)
+	if !g.shared {
+		h := fnv.New32a()
+		h.Write([]byte(q))
+		e = int(h.Sum32() % uint32(len(g.edges)))
+	}
+	g.n++
+	g.mu.Unlock()
+	t.Method = http.MethodGet
+	t.URL = g.edges[e] + "/v1/search?" + url.Values{"q": {q}, "k": {fmt.Sprint(g.o.K)}}.Encode()
+	return nil
+}
+
+// runFaults injects the schedule of Faults relative to start and returns what it did.
+func runFaults(ctx context.Context, c *Cluster, f *Faults, d time.Duration, start time.Time) []Event {
+	var events []Event
+	at := func(frac float64, what string, fn func() error) {
+		wait := time.Until(start.Add(time.Duration(frac * float64(d))))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		e := Event{At: time.Since(start), What: what}
+		if err := fn(); err != nil {
+			e.Err = err.Error()
+		}
+		events = append(events, e)
+	}
+	at(0.25, fmt.Sprintf("kill encoder %d", f.Encoder), func() error { c.KillEncoder(f.Encoder); return nil })
+	if f.Redis != nil {
+		at(0.40, "kill redis-server (SIGKILL)", func() error { f.Redis.Kill(); return nil })
+		at(0.60, "restart redis-server (empty)", f.Redis.Restart)
+	}
+	at(0.75, "reload the shards of every edge (POST /admin/reload)", func() error {
+		for i := range c.Edges {
+			rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			_, err := c.Reload(rctx, i)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("edge %d: %w", i, err)
+			}
+		}
+		return nil
+	})
+	return events
+}
+
+// answer is the part of a search answer summarize checks.
+type answer struct {
+	Results []struct {
+		ID string `json:"id"`
+	} `json:"results"`
+	Partial  bool   `json:"partial"`
+	Degraded string `json:"degraded"`
+}
+
+func summarize(results []*vegeta.Result, valid map[string]bool) *Report {
+	r := &Report{Requests: len(results), Codes: map[int]int{}, Errors: map[string]int{}}
+	sort.Slice(results, func(i, j int) bool { return results[i].Timestamp.Before(results[j].Timestamp) })
+	seen := map[string]bool{}
+	var hit, miss, all []time.Duration
+	var first, last time.Time
+	for i, res := range results {
+		if i == 0 {
+			first = res.Timestamp
+		}
+		if end := res.End(); end.After(last) {
+			last = end
+		}
+		q := ""
+		if u, err := url.Parse(res.URL); err == nil {
+			q = u.Query().Get("q")
+		}
+		repeat := seen[q]
+		seen[q] = true
+		r.Codes[int(res.Code)]++
+		if res.Code == 0 {
+			if len(r.Errors) < 20 || r.Errors[res.Error] > 0 {
+				r.Errors[res.Error]++
+			}
+			continue
+		}
+		if res.Code != http.StatusOK {
+			if len(r.BadExamples) < 5 {
+				r.BadExamples = append(r.BadExamples, fmt.Sprintf("%d %s", res.Code, truncate(string(res.Body), 200)))
+			}
+			continue
+		}
+		var a answer
+		bad := ""
+		if err := json.Unmarshal(res.Body, &a); err != nil {
+			bad = "undecodable: " + err.Error()
+		} else if len(a.Results) == 0 {
+			bad = "no results"
+		} else if valid != nil {
+			for _, h := range a.Results {
+				if !valid[h.ID] {
+					bad = "unknown episode id " + h.ID
+					break
+				}
+			}
+		}
+		if bad != "" {
+			r.BadAnswers++
+			if len(r.BadExamples) < 5 {
+				r.BadExamples = append(r.BadExamples, fmt.Sprintf("q=%q: %s", truncate(q, 60), bad))
+			}
+			continue
+		}
+		if a.Partial {
+			r.Partial++
+		}
+		if a.Degraded != "" {
+			r.Degraded++
+		}
+		all = append(all, res.Latency)
+		if repeat {
+			hit = append(hit, res.Latency)
+		} else {
+			miss = append(miss, res.Latency)
+		}
+	}
+	r.Hit, r.Miss, r.All = quantiles(hit), quantiles(miss), quantiles(all)
+	r.Wall = last.Sub(first)
+	if r.Wall > 0 {
+		r.Throughput = float64(r.Requests-r.Codes[0]) / r.Wall.Seconds()
+	}
+	return r
+}
+
+func quantiles(d []time.Duration) Latency {
+	if len(d) == 0 {
+		return Latency{}
+	}
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	q := func(p float64) time.Duration { return d[min(len(d)-1, int(p*float64(len(d))))] }
+	return Latency{N: len(d), P50: q(0.50), P99: q(0.99), Max: d[len(d)-1]}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
