@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/podsearch/podsearch/core/assets"
@@ -32,7 +33,11 @@ func runIndex(args []string) error {
 	fs := newFlagSet("index", "--corpus corpus.jsonl [--shards N] -o DIR [flags]",
 		"Reads a corpus (JSON Lines from `podsearch ingest`), embeds every episode's text with the\n"+
 			"encoder (batched, with a progress bar), trains the index model once, and writes N shards\n"+
-			"(episodes assigned by a hash of their id) with metadata and a BM25 index into DIR.")
+			"(episodes assigned by a hash of their id) with metadata and a BM25 index into DIR.\n\n"+
+			"Daily updates without a rebuild: --delete ID,... tombstones episodes, --update adds the\n"+
+			"corpus's episodes to the index in DIR as delta segments (an id already there is replaced),\n"+
+			"--compact merges each shard's segments and drops deleted episodes (in that order when\n"+
+			"combined).")
 	corpus := fs.String("corpus", "", "corpus file (JSON Lines; .gz allowed)")
 	outDir := fs.String("o", "", "output folder (created; an index already there is replaced)")
 	shards := fs.Int("shards", 1, "number of shards")
@@ -46,11 +51,20 @@ func runIndex(args []string) error {
 	bits := fs.Int("bits", 4, "PQ code bits: 4 (fast-scan) or 8")
 	rerankBits := fs.Int("rerank-bits", 8, "re-rank code bits: 8, 4, or -1 for none")
 	seed := fs.Uint64("seed", 1, "training seed")
+	update := fs.Bool("update", false, "add the corpus to the existing index in -o (delta segments) instead of building a new one")
+	deleteIDs := fs.String("delete", "", "comma-separated episode ids to delete from the existing index in -o")
+	compact := fs.Bool("compact", false, "merge each shard's segments of the index in -o, dropping deleted episodes")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *corpus == "" || *outDir == "" {
-		return fmt.Errorf("%w: --corpus and -o are required", errUsage)
+	if *outDir == "" {
+		return fmt.Errorf("%w: -o is required", errUsage)
+	}
+	if *update || *deleteIDs != "" || *compact {
+		return updateIndex(*outDir, *corpus, *vectors, *deleteIDs, *update, *compact, *batch, *provider)
+	}
+	if *corpus == "" {
+		return fmt.Errorf("%w: --corpus is required to build an index", errUsage)
 	}
 	if *shards < 1 || *batch < 1 {
 		return fmt.Errorf("%w: --shards and --batch must be >= 1", errUsage)
@@ -59,25 +73,9 @@ func runIndex(args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	eps, err := ingest.ReadCorpus(*corpus)
+	docs, texts, err := readIndexCorpus(*corpus)
 	if err != nil {
 		return err
-	}
-	if len(eps) == 0 {
-		return fmt.Errorf("%s holds no episodes", *corpus)
-	}
-	docs := make([]index.Doc, len(eps))
-	texts := make([]string, len(eps))
-	for i, e := range eps {
-		docs[i] = index.Doc{ID: e.ID, ShowID: e.ShowID, ShowTitle: e.ShowTitle, Title: e.Title, Language: e.Language, Text: e.Text}
-		if e.Date != "" {
-			if t, err := time.Parse(time.RFC3339, e.Date); err == nil {
-				docs[i].Date = t.UTC()
-			} else {
-				slog.Warn("index: unparseable date ignored", "id", e.ID, "date", e.Date)
-			}
-		}
-		texts[i] = e.Text
 	}
 	start := time.Now()
 	var flat []float32
@@ -122,6 +120,92 @@ func runIndex(args []string) error {
 	}
 	slog.Info("index written", "dir", *outDir, "episodes", len(docs), "shards", *shards,
 		"bytes_per_vector", model.BytesPerVector(), "seconds", time.Since(start).Seconds())
+	return nil
+}
+
+// readIndexCorpus reads a corpus file into index documents and the texts to embed.
+func readIndexCorpus(path string) ([]index.Doc, []string, error) {
+	eps, err := ingest.ReadCorpus(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(eps) == 0 {
+		return nil, nil, fmt.Errorf("%s holds no episodes", path)
+	}
+	docs := make([]index.Doc, len(eps))
+	texts := make([]string, len(eps))
+	for i, e := range eps {
+		docs[i] = index.Doc{ID: e.ID, ShowID: e.ShowID, ShowTitle: e.ShowTitle, Title: e.Title, Language: e.Language, Text: e.Text}
+		if e.Date != "" {
+			if t, err := time.Parse(time.RFC3339, e.Date); err == nil {
+				docs[i].Date = t.UTC()
+			} else {
+				slog.Warn("index: unparseable date ignored", "id", e.ID, "date", e.Date)
+			}
+		}
+		texts[i] = e.Text
+	}
+	return docs, texts, nil
+}
+
+// updateIndex deletes, adds and compacts, in that order, on the index in dir.
+func updateIndex(dir, corpus, vectors, deleteIDs string, update, compact bool, batch int, provider string) error {
+	if update && corpus == "" {
+		return fmt.Errorf("%w: --update needs --corpus", errUsage)
+	}
+	ix, err := index.Open(dir, "")
+	if err != nil {
+		return err
+	}
+	defer ix.Close()
+	if deleteIDs != "" {
+		var ids []string
+		for _, id := range strings.Split(deleteIDs, ",") {
+			if id = strings.TrimSpace(id); id != "" {
+				ids = append(ids, id)
+			}
+		}
+		n, err := ix.Delete(ids)
+		if err != nil {
+			return err
+		}
+		slog.Info("deleted", "episodes", n, "asked", len(ids))
+	}
+	if update {
+		docs, texts, err := readIndexCorpus(corpus)
+		if err != nil {
+			return err
+		}
+		var flat []float32
+		d := ix.Model().D
+		if vectors != "" {
+			var vd int
+			if flat, vd, err = vec.ReadFvecs(vectors); err != nil {
+				return err
+			}
+			if vd != d || len(flat)/vd != len(docs) {
+				return fmt.Errorf("%s holds %d vectors of width %d for %d episodes of width %d", vectors, len(flat)/vd, vd, len(docs), d)
+			}
+		} else {
+			var fp string
+			if flat, fp, err = embedCorpus(texts, batch, provider); err != nil {
+				return err
+			}
+			if want := ix.Model().Fingerprint; want != "" && fp != want {
+				return fmt.Errorf("%w: the index was built with model %q, the encoder is %q (rebuild the index)", index.ErrWrongModel, want, fp)
+			}
+		}
+		if err := ix.Add(docs, flat); err != nil {
+			return err
+		}
+		slog.Info("added", "episodes", len(docs), "segments", ix.Segments())
+	}
+	if compact {
+		if err := ix.Compact(); err != nil {
+			return err
+		}
+		slog.Info("compacted", "segments", ix.Segments(), "episodes", ix.Len())
+	}
 	return nil
 }
 

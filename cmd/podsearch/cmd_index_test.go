@@ -109,4 +109,53 @@ func TestIndexCommandWithVectors(t *testing.T) {
 	if err := runIndex([]string{"--corpus", corpus}); err == nil {
 		t.Fatal("missing -o accepted")
 	}
+	ix.Close()
+
+	// Daily update: delete two episodes, add five new ones, compact.
+	fresh := make([]ingest.Episode, 5)
+	var freshVecs []float32
+	for i := range fresh {
+		fresh[i] = res.Episodes[20+i]
+		fresh[i].ID = "new-" + fresh[i].ID
+		freshVecs = append(freshVecs, hashedVector(fresh[i].Text, d)...)
+	}
+	updCorpus := filepath.Join(dir, "update.jsonl")
+	if err := ingest.WriteCorpus(updCorpus, fresh); err != nil {
+		t.Fatal(err)
+	}
+	buf.Reset()
+	if err := vec.WriteFvecs(&buf, freshVecs, d); err != nil {
+		t.Fatal(err)
+	}
+	updVecs := filepath.Join(dir, "update.fvecs")
+	if err := os.WriteFile(updVecs, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gone := []string{res.Episodes[3].ID, res.Episodes[4].ID}
+	if err := runIndex([]string{"-o", out, "--delete", strings.Join(gone, ","), "--update", "--corpus", updCorpus,
+		"--vectors", updVecs, "--compact"}); err != nil {
+		t.Fatal(err)
+	}
+	ix2, err := index.Open(out, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix2.Close()
+	if want := len(res.Episodes) - 2 + 5; ix2.Len() != want || ix2.Segments() != 2 {
+		t.Fatalf("after the update: %d episodes in %d segments, want %d in 2", ix2.Len(), ix2.Segments(), want)
+	}
+	hits, err = ix2.Search(hashedVector(fresh[0].Text, d), index.SearchOptions{K: 10, NProbe: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	foundNew := false
+	for _, h := range hits {
+		if h.ID == gone[0] || h.ID == gone[1] {
+			t.Fatalf("deleted episode %s still found", h.ID)
+		}
+		foundNew = foundNew || h.ID == fresh[0].ID
+	}
+	if !foundNew {
+		t.Fatalf("added episode %s not found by its own vector", fresh[0].ID)
+	}
 }
