@@ -114,20 +114,18 @@ func (q *Quantizer) codeAt(code []byte, j int) byte {
 	return code[j/2] >> (4 * uint(j&1)) & 15
 }
 
-// Query is a query prepared for fast distances to encoded vectors. It is not safe for
-// concurrent use (it reuses a buffer); prepare one per search.
+// Query is a query prepared for fast distances to encoded vectors.
 type Query struct {
 	bits, d int
 	l2      bool
 	a       []float32 // IP: query_i * scale_i; L2: query_i - min_i
 	scale   []float32 // L2 only
 	c       float32   // IP: <query, min>
-	buf     []float32 // 8-bit IP: the code as floats, for vec.Dot
 }
 
 // PrepareIP prepares query for Distance = -<query, decoded vector> (smaller is closer).
 func (q *Quantizer) PrepareIP(query []float32) *Query {
-	p := &Query{bits: q.Bits, d: q.D, a: make([]float32, q.D), buf: make([]float32, q.D)}
+	p := &Query{bits: q.Bits, d: q.D, a: make([]float32, q.D)}
 	for j := 0; j < q.D; j++ {
 		p.a[j] = query[j] * q.Scale[j]
 		p.c += query[j] * q.Min[j]
@@ -165,12 +163,22 @@ func (p *Query) Distance(code []byte) float32 {
 		return s
 	}
 	if p.bits == 8 {
-		// Widening the bytes and one vectorised dot product beats a fused scalar loop.
-		buf := p.buf[:p.d]
-		for j, c := range code[:p.d] {
-			buf[j] = float32(c)
+		// Four scalar accumulators in this exact order: the wasm scan guest (wasm/guest/scan)
+		// sums the same way, so native and wasm distances are bit-identical.
+		code = code[:p.d]
+		a := p.a[:len(code)]
+		var s0, s1, s2, s3 float32
+		j := 0
+		for ; j+4 <= len(code); j += 4 {
+			s0 += a[j] * float32(code[j])
+			s1 += a[j+1] * float32(code[j+1])
+			s2 += a[j+2] * float32(code[j+2])
+			s3 += a[j+3] * float32(code[j+3])
 		}
-		return -(p.c + vec.Dot(p.a, buf))
+		for ; j < len(code); j++ {
+			s0 += a[j] * float32(code[j])
+		}
+		return -(p.c + (s0 + s1) + (s2 + s3))
 	}
 	code = code[:p.d/2]
 	a := p.a[:2*len(code)]
