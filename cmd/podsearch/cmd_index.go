@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/podsearch/podsearch/core/adapter"
 	"github.com/podsearch/podsearch/core/assets"
 	"github.com/podsearch/podsearch/core/encoder"
 	"github.com/podsearch/podsearch/core/index"
@@ -43,6 +44,8 @@ func runIndex(args []string) error {
 	shards := fs.Int("shards", 1, "number of shards")
 	batch := fs.Int("batch", 32, "texts per encoder batch")
 	provider := fs.String("provider", "cpu", "ONNX Runtime execution provider: cpu or cuda (falls back to cpu)")
+	adapterPath := fs.String("adapter", "", "query adapter FILE written by podsearch train: the index is recorded under the tuned model's fingerprint "+
+		"(episode vectors pass through the adapter when it was trained on both sides), so edges must query it through an encoder serving the same adapter")
 	vectors := fs.String("vectors", "", "precomputed vectors (.fvecs, corpus order) instead of running the encoder")
 	fingerprint := fs.String("fingerprint", "", "model fingerprint to record with --vectors (default: the encoder's)")
 	metric := fs.String("metric", "cosine", "similarity: cosine, ip or l2")
@@ -61,7 +64,7 @@ func runIndex(args []string) error {
 		return fmt.Errorf("%w: -o is required", errUsage)
 	}
 	if *update || *deleteIDs != "" || *compact {
-		return updateIndex(*outDir, *corpus, *vectors, *deleteIDs, *update, *compact, *batch, *provider)
+		return updateIndex(*outDir, *corpus, *vectors, *deleteIDs, *update, *compact, *batch, *provider, *adapterPath)
 	}
 	if *corpus == "" {
 		return fmt.Errorf("%w: --corpus is required to build an index", errUsage)
@@ -89,7 +92,7 @@ func runIndex(args []string) error {
 			return fmt.Errorf("%s holds %d vectors for %d episodes", *vectors, len(flat)/d, len(docs))
 		}
 	} else {
-		if flat, fp, err = embedCorpus(texts, *batch, *provider); err != nil {
+		if flat, fp, err = embedCorpus(texts, *batch, *provider, *adapterPath); err != nil {
 			return err
 		}
 		slog.Info("embedded", "episodes", len(docs), "seconds", time.Since(start).Seconds())
@@ -149,7 +152,7 @@ func readIndexCorpus(path string) ([]index.Doc, []string, error) {
 }
 
 // updateIndex deletes, adds and compacts, in that order, on the index in dir.
-func updateIndex(dir, corpus, vectors, deleteIDs string, update, compact bool, batch int, provider string) error {
+func updateIndex(dir, corpus, vectors, deleteIDs string, update, compact bool, batch int, provider, adapterPath string) error {
 	if update && corpus == "" {
 		return fmt.Errorf("%w: --update needs --corpus", errUsage)
 	}
@@ -188,7 +191,7 @@ func updateIndex(dir, corpus, vectors, deleteIDs string, update, compact bool, b
 			}
 		} else {
 			var fp string
-			if flat, fp, err = embedCorpus(texts, batch, provider); err != nil {
+			if flat, fp, err = embedCorpus(texts, batch, provider, adapterPath); err != nil {
 				return err
 			}
 			if want := ix.Model().Fingerprint; want != "" && fp != want {
@@ -210,8 +213,9 @@ func updateIndex(dir, corpus, vectors, deleteIDs string, update, compact bool, b
 }
 
 // embedCorpus runs the encoder over texts in batches with a progress bar and returns the
-// vectors row-major and the model fingerprint.
-func embedCorpus(texts []string, batch int, provider string) ([]float32, string, error) {
+// vectors row-major and the model fingerprint: the base model's, or with an adapter the
+// tuned model's (the one the query side will name).
+func embedCorpus(texts []string, batch int, provider, adapterPath string) ([]float32, string, error) {
 	tok, err := tokenizer.LoadFile(assets.VocabPath())
 	if err != nil {
 		return nil, "", err
@@ -221,9 +225,21 @@ func embedCorpus(texts []string, batch int, provider string) ([]float32, string,
 		return nil, "", err
 	}
 	defer sess.Close()
+	var emb encoder.Embedder = sess
+	fp := sess.Fingerprint()
+	if adapterPath != "" {
+		a, err := adapter.LoadFor(adapterPath, sess.Fingerprint())
+		if err != nil {
+			return nil, "", err
+		}
+		if emb, err = adapter.Wrap(sess, a, adapter.Doc); err != nil {
+			return nil, "", err
+		}
+		fp = a.Fingerprint()
+	}
 	bar := ingest.ProgressBar(os.Stderr, len(texts), "embedding")
 	last := 0
-	vecs, err := encoder.EmbedTexts(context.Background(), tok, sess, texts, batch, func(done int) {
+	vecs, err := encoder.EmbedTexts(context.Background(), tok, emb, texts, batch, func(done int) {
 		_ = bar.Add(done - last)
 		last = done
 	})
@@ -235,5 +251,5 @@ func embedCorpus(texts []string, batch int, provider string) ([]float32, string,
 	for _, v := range vecs {
 		flat = append(flat, v...)
 	}
-	return flat, sess.Fingerprint(), nil
+	return flat, fp, nil
 }

@@ -64,7 +64,7 @@ func addEncoderServiceFlags(fs interface {
 	fs.IntVar(&f.maxQueue, "max-queue", 4096, "most sequences queued; beyond it requests get 429 with Retry-After")
 	fs.IntVar(&f.maxRequestSeqs, "max-request-seqs", 256, "most sequences or texts in one request (413 beyond)")
 	fs.IntVar(&f.maxBody, "max-body-bytes", 4<<20, "largest request body (413 beyond)")
-	fs.StringVar(&f.adapterPath, "adapter", "", "query adapter from `podsearch train`: serve tuned query vectors (the answers name the tuned fingerprint)")
+	fs.StringVar(&f.adapterPath, "adapter", "", "query adapter FILE written by podsearch train: serve tuned query vectors (the answers name the tuned fingerprint)")
 	fs.BoolVar(&f.standin, "standin", false, "serve the deterministic stand-in instead of the model, for load and fault drills (its vectors mean NOTHING)")
 	return f
 }
