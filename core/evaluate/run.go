@@ -58,6 +58,15 @@ func (s Set) Score(retrieval, model string, ranked [][]int) ([]Row, error) {
 			ids[i][j] = s.Docs[d].ID
 		}
 	}
+	return s.ScoreIDs(retrieval, model, ids)
+}
+
+// ScoreIDs is Score for rankings of document ids (which need not all be among s.Docs, as
+// when an index holding more documents is searched).
+func (s Set) ScoreIDs(retrieval, model string, ids [][]string) ([]Row, error) {
+	if len(ids) != len(s.Queries) {
+		return nil, fmt.Errorf("evaluate: %d rankings for %d queries", len(ids), len(s.Queries))
+	}
 	groups := s.subsets()
 	var rows []Row
 	for _, g := range groups {
