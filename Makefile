@@ -15,9 +15,10 @@ setup: build
 	./$(BIN) setup
 	./$(BIN) wasm-cache
 
-## run: the local demo (index the bundled corpus on first run, start encoder + edge).
+## run: the local demo (index the bundled corpus on first run, start encoder + edge);
+## ADAPTER=FILE serves a model fine-tuned with `podsearch train`.
 run: build
-	./$(BIN) demo --addr 127.0.0.1:$(PORT)
+	./$(BIN) demo --addr 127.0.0.1:$(PORT) $(if $(ADAPTER),--adapter $(ADAPTER))
 
 ## test: formatting, vet, staticcheck and the race-enabled test suite.
 test: fmt-check vet staticcheck

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/podsearch/podsearch/core/adapter"
 	"github.com/podsearch/podsearch/core/assets"
 	"github.com/podsearch/podsearch/core/encoder"
 	"github.com/podsearch/podsearch/core/index"
@@ -32,6 +33,7 @@ func runDemo(args []string) error {
 			"set. Needs `make setup` first. Ctrl-C stops both.")
 	addr := fs.String("addr", "127.0.0.1:8080", "edge listen address")
 	shards := fs.Int("shards", 2, "shards of the demo index (used when it is first built)")
+	adapterPath := fs.String("adapter", "", "query adapter FILE written by podsearch train: serve the tuned model (its index is derived from the base one on first use)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -67,12 +69,36 @@ func runDemo(args []string) error {
 		slog.Info("demo: reusing the index", "dir", indexDir)
 	}
 
+	var encArgs []string
+	if *adapterPath != "" {
+		a, err := adapter.LoadFor(*adapterPath, fp)
+		if err != nil {
+			return err
+		}
+		tunedDir := filepath.Join(dir, "index-"+a.Fingerprint()[:16])
+		if _, err := os.Stat(filepath.Join(tunedDir, index.ManifestName)); err != nil {
+			args := []string{"--corpus", corpus, "--shards", fmt.Sprint(*shards), "-o", tunedDir}
+			if a.BothSides {
+				args = append(args, "--adapter", *adapterPath) // episode vectors change too: re-encode
+			} else {
+				// A query-only adapter leaves episode vectors as they are: reuse them.
+				args = append(args, "--vectors", filepath.Join(indexDir, vectorsFile), "--fingerprint", a.Fingerprint())
+			}
+			slog.Info("demo: building the tuned index", "to", tunedDir)
+			if err := runIndex(args); err != nil {
+				return fmt.Errorf("demo tuned index: %w", err)
+			}
+		}
+		indexDir = tunedDir
+		encArgs = append(encArgs, "--adapter", *adapterPath)
+	}
+
 	encAddr, err := freeLoopbackAddr()
 	if err != nil {
 		return err
 	}
 	encDone := make(chan error, 1)
-	go func() { encDone <- runServeEncoder([]string{"--addr", encAddr}) }()
+	go func() { encDone <- runServeEncoder(append([]string{"--addr", encAddr}, encArgs...)) }()
 	if err := waitReady("http://"+encAddr+"/readyz", 60*time.Second, encDone); err != nil {
 		return fmt.Errorf("demo encoder: %w", err)
 	}
