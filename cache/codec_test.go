@@ -5,17 +5,10 @@ import (
 	"testing"
 
 	"github.com/podsearch/podsearch/cache/internal/standin"
+	"github.com/podsearch/podsearch/core/vec"
 )
 
-func cosine(a, b []float32) float64 {
-	var ab, aa, bb float64
-	for i := range a {
-		ab += float64(a[i]) * float64(b[i])
-		aa += float64(a[i]) * float64(a[i])
-		bb += float64(b[i]) * float64(b[i])
-	}
-	return ab / math.Sqrt(aa*bb)
-}
+func cosine(a, b []float32) float64 { return vec.Cosine(a, b) }
 
 func TestCodecRoundTrip(t *testing.T) {
 	tag := newFPTag("model-a")

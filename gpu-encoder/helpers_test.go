@@ -5,13 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"math"
 	"net"
 	"net/http"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/podsearch/podsearch/core/vec"
 	"github.com/podsearch/podsearch/gpu-encoder/standin"
 	"github.com/podsearch/podsearch/gpu-encoder/wire"
 )
@@ -167,15 +167,7 @@ func decodeReply(t testing.TB, r reply) (string, [][]float32) {
 	}
 }
 
-func cosine(a, b []float32) float64 {
-	var dot, na, nb float64
-	for i := range a {
-		dot += float64(a[i]) * float64(b[i])
-		na += float64(a[i]) * float64(a[i])
-		nb += float64(b[i]) * float64(b[i])
-	}
-	return dot / math.Sqrt(na*nb)
-}
+func cosine(a, b []float32) float64 { return vec.Cosine(a, b) }
 
 // waitFor polls cond every millisecond for up to 10s.
 func waitFor(t *testing.T, what string, cond func() bool) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/podsearch/podsearch/core/assets"
 	"github.com/podsearch/podsearch/core/tokenizer"
+	"github.com/podsearch/podsearch/core/vec"
 	"github.com/podsearch/podsearch/internal/testenv"
 )
 
@@ -62,15 +63,7 @@ func readGolden(tb testing.TB) []goldenLine {
 	return out
 }
 
-func cosine(a, b []float32) float64 {
-	var ab, aa, bb float64
-	for i := range a {
-		ab += float64(a[i]) * float64(b[i])
-		aa += float64(a[i]) * float64(a[i])
-		bb += float64(b[i]) * float64(b[i])
-	}
-	return ab / math.Sqrt(aa*bb)
-}
+func cosine(a, b []float32) float64 { return vec.Cosine(a, b) }
 
 func TestGoldenEmbeddings(t *testing.T) {
 	s := openSession(t)

@@ -6,7 +6,6 @@ import (
 	"math"
 	"runtime"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/podsearch/podsearch/core/bm25"
@@ -138,7 +137,7 @@ func BuildSegment(model *Model, docs []Doc, vectors []float32) (*Segment, error)
 		cs = model.SQ.CodeSize()
 		sqCodes = make([]byte, n*cs)
 	}
-	parallel(n, func(p int) {
+	vec.ParallelRows(n, func(p int) {
 		i := order[p]
 		x := vec.Row(vectors, d, i)
 		c := vec.Row(model.Coarse, d, int(assign[i]))
@@ -344,28 +343,4 @@ func MergeSegments(segs []*Segment, keep func(seg int, p uint32) bool) (*Segment
 		norms = []float32{}
 	}
 	return assemble(model, docs, listStart, raw, norms, sqCodes, bm)
-}
-
-// parallel calls f(i) for i in [0, n) on GOMAXPROCS goroutines.
-func parallel(n int, f func(i int)) {
-	workers := runtime.GOMAXPROCS(0)
-	const chunk = 256
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for s := range next {
-				for i := s; i < min(s+chunk, n); i++ {
-					f(i)
-				}
-			}
-		}()
-	}
-	for s := 0; s < n; s += chunk {
-		next <- s
-	}
-	close(next)
-	wg.Wait()
 }

@@ -119,7 +119,7 @@ func (q *Quantizer) Encode(x []float32, code []byte) {
 func (q *Quantizer) EncodeAll(data []float32) []byte {
 	n := len(data) / q.D
 	codes := make([]byte, n*q.M)
-	parallelRows(n, func(i int) {
+	vec.ParallelRows(n, func(i int) {
 		q.Encode(vec.Row(data, q.D, i), codes[i*q.M:(i+1)*q.M])
 	})
 	return codes
@@ -164,30 +164,6 @@ func (q *Quantizer) L2LUT(query []float32, lut []float32) {
 			lut[j*ksub+c] = vec.L2Sq(qs, q.Centroids[(j*ksub+c)*dsub:(j*ksub+c+1)*dsub])
 		}
 	}
-}
-
-// parallelRows calls f(i) for i in [0, n) on GOMAXPROCS goroutines.
-func parallelRows(n int, f func(i int)) {
-	workers := runtime.GOMAXPROCS(0)
-	const chunk = 256
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for s := range next {
-				for i := s; i < min(s+chunk, n); i++ {
-					f(i)
-				}
-			}
-		}()
-	}
-	for s := 0; s < n; s += chunk {
-		next <- s
-	}
-	close(next)
-	wg.Wait()
 }
 
 // Scan8 is the reference 8-bit scan. codes holds n = len(out) vectors of m one-byte codes,

@@ -2,6 +2,8 @@ package vec
 
 import (
 	"math"
+	"runtime"
+	"sync"
 
 	"gonum.org/v1/gonum/blas/blas32"
 )
@@ -91,4 +93,44 @@ func Sub(dst, a, b []float32) []float32 {
 // Row returns row i of a row-major matrix data with d columns.
 func Row(data []float32, d, i int) []float32 {
 	return data[i*d : (i+1)*d : (i+1)*d]
+}
+
+// Cosine returns the cosine similarity of a and b (same length), accumulated in float64
+// (0 when either is zero); tests use it to compare vectors from different paths.
+func Cosine(a, b []float32) float64 {
+	var ab, aa, bb float64
+	for i := range a {
+		ab += float64(a[i]) * float64(b[i])
+		aa += float64(a[i]) * float64(a[i])
+		bb += float64(b[i]) * float64(b[i])
+	}
+	if aa == 0 || bb == 0 {
+		return 0
+	}
+	return ab / math.Sqrt(aa*bb)
+}
+
+// ParallelRows calls f(i) for every i in [0, n), spread over GOMAXPROCS goroutines in
+// chunks of 256 rows; it returns when all calls have.
+func ParallelRows(n int, f func(i int)) {
+	workers := runtime.GOMAXPROCS(0)
+	const chunk = 256
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for s := range next {
+				for i := s; i < min(s+chunk, n); i++ {
+					f(i)
+				}
+			}
+		}()
+	}
+	for s := 0; s < n; s += chunk {
+		next <- s
+	}
+	close(next)
+	wg.Wait()
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net"
 	"net/http"
 	"slices"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/podsearch/podsearch/core/encoder"
+	"github.com/podsearch/podsearch/core/vec"
 	gpuencoder "github.com/podsearch/podsearch/gpu-encoder"
 	"github.com/podsearch/podsearch/gpu-encoder/pool"
 	"github.com/podsearch/podsearch/gpu-encoder/standin"
@@ -129,18 +129,7 @@ func drive(p encoder.Embedder, clients int, stop <-chan struct{}, want func([]in
 // wait blocks until every client has stopped.
 func (l *load) wait() { <-l.done }
 
-func cosine(a, b []float32) float64 {
-	var dot, na, nb float64
-	for i := range a {
-		dot += float64(a[i]) * float64(b[i])
-		na += float64(a[i]) * float64(a[i])
-		nb += float64(b[i]) * float64(b[i])
-	}
-	if na == 0 || nb == 0 {
-		return 0
-	}
-	return dot / math.Sqrt(na*nb)
-}
+func cosine(a, b []float32) float64 { return vec.Cosine(a, b) }
 
 func TestPoolSpreadsLoadAndReturnsServiceVectors(t *testing.T) {
 	backends := []*standin.Embedder{{}, {}, {}}
