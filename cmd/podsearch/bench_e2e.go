@@ -43,6 +43,7 @@ func benchE2E(args []string) error {
 	k := fs.Int("k", 10, "results per query")
 	seed := fs.Uint64("seed", 1, "query sequence seed")
 	encoders := fs.Int("encoders", 2, "encoder services")
+	warmup := fs.Int("warmup", 20, "unmeasured requests (queries outside the load's) before each run")
 	faults := fs.Bool("faults", false, "inject faults during the cached run and send malformed requests")
 	noRedis := fs.Bool("no-redis", false, "do not start redis-server (in-process cache only)")
 	baseline := fs.Bool("baseline", true, "also run without the query cache and print the ratio")
@@ -127,7 +128,7 @@ func benchE2E(args []string) error {
 		cacheDesc = "in-process + Redis " + redis.URL()
 	}
 	load := e2e.LoadOptions{Queries: texts, Rate: *rate, Workers: *workers, Duration: *duration, Repeat: *repeat,
-		K: *k, Seed: *seed, ValidIDs: valid}
+		K: *k, Seed: *seed, ValidIDs: valid, Warmup: *warmup}
 	opts := e2e.Options{IndexDir: dir, Descriptions: desc, Encoders: *encoders, WasmTokenizer: *tok == "wasm", Logger: log}
 	rateDesc := fmt.Sprintf("%d/s", *rate)
 	if *rate == 0 {

@@ -69,7 +69,7 @@ func SendBadInputs(ctx context.Context, base string) []BadInput {
 		}
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
 		resp.Body.Close()
-		b.Status, b.Answer = resp.StatusCode, string(msg)
+		b.Status, b.Answer = resp.StatusCode, strings.TrimSpace(string(msg))
 	}
 	return out
 }

@@ -115,8 +115,9 @@ func TestFaultRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("fault run:\n%s", r)
-	if r.Requests != rate*seconds {
-		t.Errorf("%d requests answered or failed, %d sent", r.Requests, rate*seconds)
+	// Every request is counted; a starved machine may send a few less than rate x seconds.
+	if r.Requests != r.Sent || r.Sent < rate*seconds/2 {
+		t.Errorf("%d requests counted, %d sent (%d planned)", r.Requests, r.Sent, rate*seconds)
 	}
 	if n := r.Failed(); n != 0 {
 		t.Errorf("%d of %d requests failed (status counts %v)", n, r.Requests, r.Codes)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -43,6 +44,10 @@ type LoadOptions struct {
 	ValidIDs map[string]bool
 	// Faults, when set, inject faults while the load runs (see Faults).
 	Faults *Faults
+	// Warmup requests (new queries outside Queries, spread over the edges, one at a time)
+	// go before the measured load, so that connections, guests and code are warm in both
+	// runs of a comparison. Their answers must be 200.
+	Warmup int
 }
 
 // Faults is the fault schedule of a run: encoder Encoder killed at 25% of the duration,
@@ -68,6 +73,9 @@ type Latency struct {
 
 // Report counts every request of a run.
 type Report struct {
+	// Sent is the number of requests the load generator made; Requests the results it
+	// got back (answers and transport failures): they must be equal.
+	Sent       int
 	Requests   int
 	Wall       time.Duration // first request sent to last answer
 	Throughput float64       // answered requests (any status) per second
@@ -94,13 +102,13 @@ type Report struct {
 
 // Failed is the number of requests that did not get a correct 200 answer.
 func (r *Report) Failed() int {
-	return r.Requests - r.Codes[http.StatusOK] + r.BadAnswers
+	return max(r.Sent, r.Requests) - r.Codes[http.StatusOK] + r.BadAnswers
 }
 
 // String is a human-readable summary.
 func (r *Report) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "requests %d in %.1fs (%.1f/s); failed %d", r.Requests, r.Wall.Seconds(), r.Throughput, r.Failed())
+	fmt.Fprintf(&b, "requests %d sent, %d counted, in %.1fs (%.1f/s); failed %d", r.Sent, r.Requests, r.Wall.Seconds(), r.Throughput, r.Failed())
 	codes := make([]int, 0, len(r.Codes))
 	for c := range r.Codes {
 		codes = append(codes, c)
@@ -168,6 +176,9 @@ func Run(ctx context.Context, c *Cluster, sharedCache bool, o LoadOptions) (*Rep
 	if o.Timeout <= 0 {
 		o.Timeout = 5 * time.Second
 	}
+	if err := warmUp(ctx, c.Edges, o.Warmup, o.Timeout); err != nil {
+		return nil, err
+	}
 	g := &generator{o: o, edges: c.Edges, shared: sharedCache, rng: rand.New(rand.NewPCG(o.Seed, 0x9e3779b97f4a7c15))}
 	opts := []func(*vegeta.Attacker){vegeta.Timeout(o.Timeout), vegeta.KeepAlive(true), vegeta.Redirects(vegeta.NoFollow)}
 	rate := vegeta.Rate{Freq: o.Rate, Per: time.Second}
@@ -208,6 +219,9 @@ func Run(ctx context.Context, c *Cluster, sharedCache bool, o LoadOptions) (*Rep
 	}
 	r := summarize(results, o.ValidIDs)
 	r.Events, r.Uncached = events, c.noCache
+	g.mu.Lock()
+	r.Sent = g.n
+	g.mu.Unlock()
 	return r, nil
 }
 
@@ -218,10 +232,9 @@ type generator struct {
 	shared bool
 	mu     sync.Mutex
 	rng    *rand.Rand
-	sent   []string       // distinct queries in the order first sent
-	edgeOf map[string]int // sticky edge per query (without a shared cache)
-	n      int            // requests made
-	fresh  int            // new queries made
+	sent   []string // distinct queries in the order first sent
+	n      int      // requests made
+	fresh  int      // new queries made
 }
 
 func (g *generator) target(t *vegeta.Target) error {
@@ -379,4 +392,26 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// warmUp sends n sequential queries that the load never uses, round robin over the edges.
+func warmUp(ctx context.Context, edges []string, n int, timeout time.Duration) error {
+	client := &http.Client{Timeout: timeout}
+	for i := range n {
+		u := edges[i%len(edges)] + "/v1/search?" + url.Values{"q": {fmt.Sprintf("warm-up query number %d", i)}}.Encode()
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return fmt.Errorf("warm-up: %w", err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("warm-up request %d: %s", i, resp.Status)
+		}
+	}
+	return nil
 }
