@@ -11,6 +11,7 @@ import (
 
 	"github.com/podsearch/podsearch/core/adapter"
 	"github.com/podsearch/podsearch/core/evaluate"
+	"github.com/podsearch/podsearch/core/index"
 	"github.com/podsearch/podsearch/core/metrics"
 )
 
@@ -36,6 +37,11 @@ type evalOpts struct {
 	hybridWeight        float64
 	maxDocs, maxQueries int
 	curveK              int
+	// index, when set, adds rows searched through a built index (test and queries sections).
+	index   *index.Index
+	ixOpts  evaluate.IndexOptions
+	baseFP  string
+	ixNotes map[string]bool
 }
 
 func runEval(args []string) error {
@@ -50,6 +56,9 @@ func runEval(args []string) error {
 			"  --adapt (with --beir or --corpus): first trains an adapter on pseudo-queries made from the corpus itself,\n"+
 			"    how a catalogue is adapted without labelled queries.\n"+
 			"Rows for BM25 and hybrid retrieval, and per language / query method, come with the dense ones.\n"+
+			"  --index DIR (with --queries or --pairs): rows searched through that index (`podsearch index`) too, for the\n"+
+			"    queries and test sections: IVF-PQ + re-rank, its BM25 and its hybrid, base and tuned (a query-only adapter\n"+
+			"    is served by an index of base vectors); the whole index is searched.\n"+
 			"Writes PREFIX.json, PREFIX.md and PREFIX-recall.png; --json prints the JSON object on stdout.")
 	pairsDir := fs.String("pairs", "", "pairs folder (eval.jsonl, test.jsonl) from `podsearch pairs`")
 	corpus := fs.String("corpus", "", "corpus JSONL (ingest output, or a BEIR corpus.jsonl): searched by --queries; with --pairs it gives languages and the test episodes' full texts")
@@ -65,6 +74,9 @@ func runEval(args []string) error {
 	fs.IntVar(&opts.maxDocs, "max-docs", 0, "keep at most this many documents (judged ones first; optimistic scores, for cheap runs); 0: all")
 	fs.IntVar(&opts.maxQueries, "max-queries", 0, "keep at most this many queries per section (the first ones); 0: all")
 	fs.IntVar(&opts.curveK, "curve-k", 100, "largest k of the Recall@k plot")
+	indexDir := fs.String("index", "", "index folder (made by podsearch index) to evaluate too, with --queries or --pairs")
+	fs.IntVar(&opts.ixOpts.NProbe, "nprobe", 0, "with --index: inverted lists scanned per query (0: the index default, 16; a large number scans all)")
+	fs.IntVar(&opts.ixOpts.RerankFactor, "rerank", 0, "with --index: re-rank the k*N best PQ candidates (0: the index default, 4)")
 	jsonOut := fs.Bool("json", false, "print the report as one JSON object on stdout: top-level metric keys (ndcg@10, recall@30, mrr@30, mrr@5 ...) hold the dense\n"+
 		"metrics of the tuned model (else the base), merged over the sections in the order in-batch, test, queries, beir (a later\n"+
 		"section wins a shared key); \"base\" and \"tuned\" hold the same per model, \"sections\" every section's, \"rows\" every row")
@@ -82,6 +94,12 @@ func runEval(args []string) error {
 	if *adapt && ((*beir == "") == (*corpus == "") || opts.adapterPath != "") {
 		return fmt.Errorf("%w: --adapt needs one of --beir or --corpus, and no --adapter", errUsage)
 	}
+	if *indexDir != "" && *queries == "" && *pairsDir == "" {
+		return fmt.Errorf("%w: --index needs --queries (with --corpus) or --pairs", errUsage)
+	}
+	if opts.ixOpts.NProbe < 0 || opts.ixOpts.RerankFactor < 0 {
+		return fmt.Errorf("%w: --nprobe and --rerank must be >= 0", errUsage)
+	}
 	if opts.hybridWeight < 0 || opts.hybridWeight > 1 || opts.curveK < 1 {
 		return fmt.Errorf("%w: --hybrid-weight must be in [0, 1] and --curve-k >= 1", errUsage)
 	}
@@ -95,6 +113,17 @@ func runEval(args []string) error {
 	}
 	defer enc.Close()
 	report := &evaluate.Report{BaseFingerprint: enc.fingerprint()}
+	if *indexDir != "" {
+		if opts.index, err = index.Open(*indexDir, ""); err != nil {
+			return err
+		}
+		defer opts.index.Close()
+		opts.ixOpts.HybridWeight = opts.hybridWeight
+		opts.baseFP = enc.fingerprint()
+		opts.ixNotes = map[string]bool{}
+		m := opts.index.Model()
+		report.Notes = append(report.Notes, fmt.Sprintf("index %s: %d episodes, %d shards, %s", filepath.Base(*indexDir), opts.index.Len(), opts.index.Shards(), m))
+	}
 	var names []string
 	var ad *adapter.Adapter
 	if opts.adapterPath != "" {
@@ -174,6 +203,7 @@ func runEval(args []string) error {
 			return err
 		}
 		set := evaluate.Set{Section: "beir " + filepath.Base(*beir), Docs: docs, Queries: qs, Metrics: beirMetrics}
+		opts.index = nil // an index is of the --corpus episodes, not of the BEIR folder
 		if *adapt {
 			if ad, err = adaptTo(ctx, enc, tf, report, evaluate.Subsample(docs, qs, opts.maxDocs), *perDoc); err != nil {
 				return err
@@ -258,6 +288,9 @@ func evalSection(ctx context.Context, enc *vecEncoder, report *evaluate.Report, 
 	}
 	report.Rows = append(report.Rows, rows...)
 	report.Curves = append(report.Curves, curves...)
+	if err := indexRows(report, s, qv, ad, o); err != nil {
+		return err
+	}
 	if !o.keyword {
 		return nil
 	}
@@ -301,5 +334,60 @@ func evalSection(ctx context.Context, enc *vecEncoder, report *evaluate.Report, 
 		}
 		report.Rows = append(report.Rows, r...)
 	}
+	return nil
+}
+
+// indexRows adds the rows of o.index (when set) to the report: the models it can serve are
+// those whose episode vectors it holds (its recorded fingerprint is the base encoder's, which
+// also serves a query-only adapter, or the tuned model's).
+func indexRows(report *evaluate.Report, s evaluate.Set, qv [][]float32, ad *adapter.Adapter, o evalOpts) error {
+	if o.index == nil {
+		return nil
+	}
+	note := func(n string) {
+		if !o.ixNotes[n] {
+			o.ixNotes[n] = true
+			report.Notes = append(report.Notes, n)
+		}
+	}
+	fp := o.index.Model().Fingerprint
+	var models []evaluate.ModelQueries
+	tuned := func() error {
+		tq, err := ad.ApplyAll(qv, false)
+		if err != nil {
+			return err
+		}
+		models = append(models, evaluate.ModelQueries{Model: evaluate.Tuned, Vectors: tq})
+		return nil
+	}
+	switch {
+	case fp == o.baseFP || fp == "":
+		if fp == "" {
+			note("the index records no model fingerprint: searched as if built with the base encoder")
+		}
+		models = append(models, evaluate.ModelQueries{Model: evaluate.Base, Vectors: qv})
+		if ad != nil && ad.BothSides {
+			note("no tuned index rows: the adapter maps episode vectors too, so the index must be built through it")
+		} else if ad != nil {
+			if err := tuned(); err != nil {
+				return err
+			}
+		}
+	case ad != nil && fp == ad.Fingerprint():
+		note("the index was built for the tuned model: no base index rows")
+		if err := tuned(); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("%w: the index was built with model %q, the encoder is %q (rebuild the index, or pass its adapter)", index.ErrWrongModel, fp, o.baseFP)
+	}
+	if n := o.index.Len(); n != len(s.Docs) {
+		note(fmt.Sprintf("%s: index rows search the whole index (%d episodes), the other rows the section's %d documents", s.Section, n, len(s.Docs)))
+	}
+	rows, err := evaluate.IndexRows(s, o.index.Searcher(), models, o.ixOpts)
+	if err != nil {
+		return err
+	}
+	report.Rows = append(report.Rows, rows...)
 	return nil
 }
