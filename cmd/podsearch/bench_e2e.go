@@ -29,8 +29,9 @@ func benchE2E(args []string) error {
 			"--rate for --duration sends a mix of new queries and repeats of earlier ones (--repeat) and\n"+
 			"prints throughput and p50/p99 for cache hits and misses. A second run over a fresh system\n"+
 			"without the query cache (every query encoded) gives the baseline and the ratio. With\n"+
-			"--faults, the cached run kills an encoder, kills and restarts Redis and reloads every\n"+
-			"edge's shards while it runs, then sends malformed requests; every request is counted.\n"+
+			"--faults, the cached run kills an encoder, kills and restarts Redis, deletes 3 episodes\n"+
+			"from the index (only one it built itself) and reloads every edge's shards while it runs,\n"+
+			"then sends malformed requests; every request is counted.\n"+
 			"--rate 0 sends as fast as --workers allow (a throughput comparison).")
 	indexDir := fs.String("index", "", "index folder with at least 2 shards (podsearch index --shards 2); empty: build one from --episodes")
 	corpus := fs.String("corpus", "", "corpus JSONL (podsearch ingest) for snippets with --index, or to index the first --episodes of (default: the bundled demo corpus)")
@@ -145,6 +146,11 @@ func benchE2E(args []string) error {
 	}
 	if *faults {
 		cload.Faults = &e2e.Faults{Encoder: 1, Redis: redis}
+		if *indexDir == "" {
+			cload.Faults.Delete = 3 // the index is this run's own copy
+		} else {
+			fmt.Println("NOTE: --index is yours: the fault run reloads it without deleting episodes from it")
+		}
 		// Deadlines for a machine also running the load generator; failures are the point.
 		copts.PeerTimeout, copts.RequestTimeout, cload.Timeout = time.Second, 4*time.Second, 10*time.Second
 	}

@@ -10,8 +10,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -69,6 +71,7 @@ type Cluster struct {
 	edges    []*edgeNode
 	log      *slog.Logger
 	noCache  bool
+	indexDir string
 }
 
 type encoderNode struct {
@@ -116,7 +119,7 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", encoder.ErrNotSetUp, err)
 	}
-	c = &Cluster{AdminToken: opts.AdminToken, log: opts.Logger, noCache: opts.NoCache}
+	c = &Cluster{AdminToken: opts.AdminToken, log: opts.Logger, noCache: opts.NoCache, indexDir: opts.IndexDir}
 	defer func() {
 		if err != nil {
 			c.Close()
@@ -279,6 +282,47 @@ func (c *Cluster) Reload(ctx context.Context, i int) (string, error) {
 		return "", fmt.Errorf("reload answer: %w", err)
 	}
 	return a.IndexVersion, nil
+}
+
+// DeleteEpisodes tombstones ids in the index folder (as `podsearch index` updates do);
+// the edges see it at their next reload.
+func (c *Cluster) DeleteEpisodes(ids []string) error {
+	ix, err := index.Open(c.indexDir, c.Fingerprint)
+	if err != nil {
+		return err
+	}
+	if _, err := ix.Delete(ids); err != nil {
+		ix.Close()
+		return err
+	}
+	return ix.Close()
+}
+
+// Search sends one GET /v1/search to edge i and returns the result ids.
+func (c *Cluster) Search(ctx context.Context, i int, q string, k int) ([]string, error) {
+	u := c.Edges[i] + "/v1/search?" + url.Values{"q": {q}, "k": {strconv.Itoa(k)}}.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("search %q: %s: %s", q, resp.Status, strings.TrimSpace(string(body)))
+	}
+	var a answer
+	if err := json.Unmarshal(body, &a); err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(a.Results))
+	for j, h := range a.Results {
+		ids[j] = h.ID
+	}
+	return ids, nil
 }
 
 // Close stops the edges, then the encoders, and releases everything.

@@ -88,8 +88,9 @@ func startRedis(t *testing.T) *Redis {
 // TestFaultRun runs the whole system (Redis, 2 encoders with the real model, 2 edges with
 // one shard each and the wasm tokenizer) under a low fixed-rate load of new and repeated
 // queries while an encoder is killed, Redis is killed and restarted, and every edge reloads
-// its shards. Every request must get a 200 with results that are real episodes of the
-// index; then malformed requests must get a 4xx from both edges.
+// its shards after 3 episodes were deleted from the index. Every request must get a 200
+// with results that are real episodes of the index (and none of the deleted ones once the
+// reload is over); then malformed requests must get a 4xx from both edges.
 func TestFaultRun(t *testing.T) {
 	fx := setup(t)
 	redis := startRedis(t)
@@ -97,7 +98,7 @@ func TestFaultRun(t *testing.T) {
 		// Generous deadlines: under -race on 2 shared cores a peer call can take a while;
 		// this test is about failures, not latency.
 		PeerTimeout: 2 * time.Second, RequestTimeout: 4 * time.Second}
-	faults := &Faults{Encoder: 1}
+	faults := &Faults{Encoder: 1, Delete: 3}
 	if redis != nil {
 		opts.RedisURL, faults.Redis = redis.URL(), redis
 	}
@@ -136,6 +137,9 @@ func TestFaultRun(t *testing.T) {
 		if e.Err != "" {
 			t.Errorf("fault %q failed: %s", e.What, e.Err)
 		}
+	}
+	if len(r.Deleted) != 3 || r.Reloaded.IsZero() {
+		t.Errorf("deleted %v before the reload (at %v), want 3 episodes", r.Deleted, r.Reloaded)
 	}
 
 	// Malformed requests, through the full stack with one encoder left: 4xx, never 5xx.

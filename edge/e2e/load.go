@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -51,11 +52,14 @@ type LoadOptions struct {
 }
 
 // Faults is the fault schedule of a run: encoder Encoder killed at 25% of the duration,
-// Redis (when set) killed at 40% and restarted at 60%, and every edge's shards reloaded
-// at 75%.
+// Redis (when set) killed at 40% and restarted at 60%, and at 75% the Delete top results
+// of the load's first query deleted from the index and every edge's shards reloaded (a
+// new index version). Answers to requests sent after the reload must not hold a deleted
+// episode.
 type Faults struct {
 	Encoder int
 	Redis   *Redis
+	Delete  int
 }
 
 // Event is a fault injected during a run.
@@ -95,6 +99,10 @@ type Report struct {
 	Hit, Miss, All Latency
 	// Events are the faults injected.
 	Events []Event
+	// Deleted are the episodes deleted before the reload, and Reloaded when the reload of
+	// every edge was over.
+	Deleted  []string
+	Reloaded time.Time
 	// Uncached says the edges ran without the query cache: Hit and Miss are then just
 	// repeated and new queries, all encoded.
 	Uncached bool
@@ -138,6 +146,9 @@ func (r *Report) String() string {
 			fmt.Fprintf(&b, " (FAILED: %s)", e.Err)
 		}
 		b.WriteByte('\n')
+	}
+	if len(r.Deleted) > 0 {
+		fmt.Fprintf(&b, "  deleted before the reload (never answered after it): %s\n", strings.Join(r.Deleted, ", "))
 	}
 	for msg, n := range r.Errors {
 		fmt.Fprintf(&b, "  transport error x%d: %s\n", n, msg)
@@ -190,14 +201,14 @@ func Run(ctx context.Context, c *Cluster, sharedCache bool, o LoadOptions) (*Rep
 	atk := vegeta.NewAttacker(opts...)
 
 	start := time.Now()
-	var events []Event
+	fr := &faultRun{}
 	var wg sync.WaitGroup
 	fctx, stopFaults := context.WithCancel(ctx)
 	if o.Faults != nil {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			events = runFaults(fctx, c, o.Faults, o.Duration, start)
+			fr.run(fctx, c, o.Faults, o.Queries[0], o.Duration, start)
 		}()
 	}
 	var results []*vegeta.Result
@@ -217,8 +228,8 @@ func Run(ctx context.Context, c *Cluster, sharedCache bool, o LoadOptions) (*Rep
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	r := summarize(results, o.ValidIDs)
-	r.Events, r.Uncached = events, c.noCache
+	r := summarize(results, o.ValidIDs, fr.deleted, fr.reloaded)
+	r.Events, r.Uncached, r.Deleted, r.Reloaded = fr.events, c.noCache, fr.deleted, fr.reloaded
 	g.mu.Lock()
 	r.Sent = g.n
 	g.mu.Unlock()
@@ -260,9 +271,14 @@ func (g *generator) target(t *vegeta.Target) error {
 	return nil
 }
 
-// runFaults injects the schedule of Faults relative to start and returns what it did.
-func runFaults(ctx context.Context, c *Cluster, f *Faults, d time.Duration, start time.Time) []Event {
-	var events []Event
+// faultRun injects the schedule of Faults and records what it did.
+type faultRun struct {
+	events   []Event
+	deleted  []string
+	reloaded time.Time
+}
+
+func (fr *faultRun) run(ctx context.Context, c *Cluster, f *Faults, query string, d time.Duration, start time.Time) {
 	at := func(frac float64, what string, fn func() error) {
 		wait := time.Until(start.Add(time.Duration(frac * float64(d))))
 		select {
@@ -274,25 +290,54 @@ func runFaults(ctx context.Context, c *Cluster, f *Faults, d time.Duration, star
 		if err := fn(); err != nil {
 			e.Err = err.Error()
 		}
-		events = append(events, e)
+		fr.events = append(fr.events, e)
 	}
 	at(0.25, fmt.Sprintf("kill encoder %d", f.Encoder), func() error { c.KillEncoder(f.Encoder); return nil })
 	if f.Redis != nil {
 		at(0.40, "kill redis-server (SIGKILL)", func() error { f.Redis.Kill(); return nil })
 		at(0.60, "restart redis-server (empty)", f.Redis.Restart)
 	}
-	at(0.75, "reload the shards of every edge (POST /admin/reload)", func() error {
+	what := "reload the shards of every edge (POST /admin/reload)"
+	if f.Delete > 0 {
+		what = fmt.Sprintf("delete the top %d episodes of %q from the index, then %s", f.Delete, truncate(query, 40), what)
+	}
+	at(0.75, what, func() error {
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if f.Delete > 0 {
+			ids, err := c.Search(rctx, 0, query, f.Delete)
+			if err != nil {
+				return err
+			}
+			if err := c.DeleteEpisodes(ids); err != nil {
+				return fmt.Errorf("delete: %w", err)
+			}
+			fr.deleted = ids
+		}
 		for i := range c.Edges {
-			rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			_, err := c.Reload(rctx, i)
-			cancel()
+			prev := c.edges[i].srv.IndexVersion()
+			v, err := c.Reload(rctx, i)
 			if err != nil {
 				return fmt.Errorf("edge %d: %w", i, err)
+			}
+			if f.Delete > 0 && v == prev {
+				return fmt.Errorf("edge %d: index version %s unchanged after the delete", i, v)
+			}
+		}
+		fr.reloaded = time.Now()
+		if len(fr.deleted) > 0 {
+			ids, err := c.Search(rctx, 1, query, 10)
+			if err != nil {
+				return err
+			}
+			for _, id := range ids {
+				if slices.Contains(fr.deleted, id) {
+					return fmt.Errorf("deleted episode %s still answered after the reload", id)
+				}
 			}
 		}
 		return nil
 	})
-	return events
 }
 
 // answer is the part of a search answer summarize checks.
@@ -304,7 +349,7 @@ type answer struct {
 	Degraded string `json:"degraded"`
 }
 
-func summarize(results []*vegeta.Result, valid map[string]bool) *Report {
+func summarize(results []*vegeta.Result, valid map[string]bool, deleted []string, reloaded time.Time) *Report {
 	r := &Report{Requests: len(results), Codes: map[int]int{}, Errors: map[string]int{}}
 	sort.Slice(results, func(i, j int) bool { return results[i].Timestamp.Before(results[j].Timestamp) })
 	seen := map[string]bool{}
@@ -342,10 +387,14 @@ func summarize(results []*vegeta.Result, valid map[string]bool) *Report {
 			bad = "undecodable: " + err.Error()
 		} else if len(a.Results) == 0 {
 			bad = "no results"
-		} else if valid != nil {
+		} else {
 			for _, h := range a.Results {
-				if !valid[h.ID] {
+				if valid != nil && !valid[h.ID] {
 					bad = "unknown episode id " + h.ID
+					break
+				}
+				if !reloaded.IsZero() && res.Timestamp.After(reloaded) && slices.Contains(deleted, h.ID) {
+					bad = "episode " + h.ID + " deleted and reloaded before the request, still answered"
 					break
 				}
 			}
