@@ -60,3 +60,30 @@ func TestNewQueryNeverRepeats(t *testing.T) {
 		}
 	}
 }
+
+// FuzzReadQueries feeds arbitrary files to the query reader: an error or clean texts
+// (non-empty, single-spaced, distinct), never a panic.
+func FuzzReadQueries(f *testing.F) {
+	f.Add([]byte("{\"query\": \"nba playoffs\", \"description\": \"who won?\"}\n"))
+	f.Add([]byte("{\"query\": \"  a \\t b \"}\n\n{\"query\": \"a b\"}\n"))
+	f.Add([]byte("{\"query\": 5}\n"))
+	f.Add([]byte("[]\n{\"query\": \"\xff\"}"))
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p := filepath.Join(dir, "q.jsonl")
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		qs, err := ReadQueries(p)
+		if err != nil {
+			return
+		}
+		seen := map[string]bool{}
+		for _, q := range qs {
+			if q == "" || q != strings.Join(strings.Fields(q), " ") || seen[q] {
+				t.Fatalf("bad query text %q in %q", q, qs)
+			}
+			seen[q] = true
+		}
+	})
+}
