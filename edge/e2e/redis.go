@@ -1,17 +1,15 @@
 package e2e
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/podsearch/podsearch/internal/redisproc"
 )
 
 // ErrNoRedis is returned by StartRedis when redis-server is not installed.
@@ -23,8 +21,7 @@ type Redis struct {
 	bin, dir string
 	port     int
 	mu       sync.Mutex
-	cmd      *exec.Cmd
-	exit     chan struct{}
+	proc     *redisproc.Proc
 }
 
 // StartRedis starts redis-server on a free loopback port with its files in dir.
@@ -35,7 +32,7 @@ func StartRedis(dir string) (*Redis, error) {
 	}
 	r := &Redis{bin: bin, dir: dir}
 	for attempt := 0; attempt < 5; attempt++ {
-		if r.port, err = freePort(); err != nil {
+		if r.port, err = redisproc.FreePort(false); err != nil {
 			continue
 		}
 		if err = r.start(); err == nil {
@@ -52,34 +49,14 @@ func (r *Redis) addr() string { return "127.0.0.1:" + strconv.Itoa(r.port) }
 
 func (r *Redis) start() error {
 	logFile := filepath.Join(r.dir, "redis-"+strconv.Itoa(r.port)+".log")
-	cmd := exec.Command(r.bin, "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
-		"--dir", r.dir, "--daemonize", "no", "--loglevel", "warning", "--logfile", logFile,
-		"--save", "", "--appendonly", "no")
-	cmd.Dir = r.dir
-	if err := cmd.Start(); err != nil {
+	p, err := redisproc.Launch(r.bin, r.dir, logFile, r.addr(), []string{"--port", strconv.Itoa(r.port),
+		"--bind", "127.0.0.1", "--dir", r.dir, "--daemonize", "no", "--loglevel", "warning",
+		"--logfile", logFile, "--save", "", "--appendonly", "no"})
+	if err != nil {
 		return err
 	}
-	exit := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exit) }()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if err := ping(r.addr()); err == nil {
-			break
-		} else if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			<-exit
-			log, _ := os.ReadFile(logFile)
-			return fmt.Errorf("not ready: %v; log: %s", err, strings.TrimSpace(string(log)))
-		}
-		select {
-		case <-exit:
-			log, _ := os.ReadFile(logFile)
-			return fmt.Errorf("exited at start; log: %s", strings.TrimSpace(string(log)))
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
 	r.mu.Lock()
-	r.cmd, r.exit = cmd, exit
+	r.proc = p
 	r.mu.Unlock()
 	return nil
 }
@@ -88,14 +65,10 @@ func (r *Redis) start() error {
 // stopped server does nothing.
 func (r *Redis) Kill() {
 	r.mu.Lock()
-	cmd, exit := r.cmd, r.exit
-	r.cmd = nil
+	p := r.proc
+	r.proc = nil
 	r.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Kill()
-	<-exit
+	p.Kill()
 }
 
 // Restart starts the server again on the same port (empty: there is no persistence).
@@ -108,35 +81,4 @@ func (r *Redis) Restart() error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return fmt.Errorf("redis-server restart on %s: %w", r.addr(), err)
-}
-
-// ping sends PING over a fresh connection and expects +PONG.
-func ping(addr string) error {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := c.Write([]byte("*1\r\n$4\r\nPING\r\n")); err != nil {
-		return err
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil {
-		return err
-	}
-	if !strings.HasPrefix(line, "+PONG") {
-		return fmt.Errorf("PING answered %q", strings.TrimSpace(line))
-	}
-	return nil
-}
-
-// freePort returns a loopback TCP port free at the time of the call.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }

@@ -1,10 +1,7 @@
 package redistest
 
 import (
-	"bufio"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/podsearch/podsearch/internal/redisproc"
 )
 
 // binary finds a Redis program or skips (or fails when PODSEARCH_REQUIRE_REDIS=1).
@@ -37,8 +36,7 @@ type Server struct {
 	extra []string
 	conf  string // sentinel configuration file; empty for a data node
 	mu    sync.Mutex
-	cmd   *exec.Cmd
-	exit  chan struct{}
+	proc  *redisproc.Proc
 }
 
 // Start starts a standalone redis-server on a free loopback port; extra arguments are
@@ -84,21 +82,13 @@ func (s *Server) args() []string {
 }
 
 func (s *Server) start() error {
-	cmd := exec.Command(s.bin, s.args()...)
-	cmd.Dir = s.dir
-	if err := cmd.Start(); err != nil {
+	logFile := filepath.Join(s.dir, "redis-"+strconv.Itoa(s.port)+".log")
+	p, err := redisproc.Launch(s.bin, s.dir, logFile, s.Addr(), s.args())
+	if err != nil {
 		return err
 	}
-	exit := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exit) }()
-	if err := waitReady(s.Addr(), exit); err != nil {
-		_ = cmd.Process.Kill()
-		<-exit
-		log, _ := os.ReadFile(filepath.Join(s.dir, "redis-"+strconv.Itoa(s.port)+".log"))
-		return fmt.Errorf("%v; log: %s", err, strings.TrimSpace(string(log)))
-	}
 	s.mu.Lock()
-	s.cmd, s.exit = cmd, exit
+	s.proc = p
 	s.mu.Unlock()
 	return nil
 }
@@ -107,14 +97,10 @@ func (s *Server) start() error {
 // shutdown. Calling it on a stopped server does nothing.
 func (s *Server) Kill() {
 	s.mu.Lock()
-	cmd, exit := s.cmd, s.exit
-	s.cmd = nil
+	p := s.proc
+	s.proc = nil
 	s.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Kill()
-	<-exit
+	p.Kill()
 }
 
 // Restart starts the server again on the same port (empty: there is no persistence).
@@ -135,113 +121,9 @@ func (s *Server) Restart() {
 func (s *Server) Do(args ...string) (string, error) { return Do(s.Addr(), args...) }
 
 // Do sends one command to addr; see Server.Do.
-func Do(addr string, args ...string) (string, error) {
-	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	var b strings.Builder
-	fmt.Fprintf(&b, "*%d\r\n", len(args))
-	for _, a := range args {
-		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
-	}
-	if _, err := c.Write([]byte(b.String())); err != nil {
-		return "", err
-	}
-	return readReply(bufio.NewReader(c))
-}
+func Do(addr string, args ...string) (string, error) { return redisproc.Do(addr, args...) }
 
-func readReply(r *bufio.Reader) (string, error) {
-	line, err := r.ReadString('\n')
-	if err != nil {
-		return "", err
-	}
-	line = strings.TrimSuffix(line, "\r\n")
-	if line == "" {
-		return "", fmt.Errorf("empty reply line")
-	}
-	switch line[0] {
-	case '+', ':':
-		return line[1:], nil
-	case '-':
-		return "", fmt.Errorf("redis: %s", line[1:])
-	case '$':
-		n, err := strconv.Atoi(line[1:])
-		if err != nil {
-			return "", err
-		}
-		if n < 0 {
-			return "", nil
-		}
-		buf := make([]byte, n+2)
-		if _, err := io.ReadFull(r, buf); err != nil {
-			return "", err
-		}
-		return string(buf[:n]), nil
-	case '*':
-		n, err := strconv.Atoi(line[1:])
-		if err != nil {
-			return "", err
-		}
-		parts := make([]string, 0, max(n, 0))
-		for i := 0; i < n; i++ {
-			p, err := readReply(r)
-			if err != nil {
-				return "", err
-			}
-			parts = append(parts, p)
-		}
-		return strings.Join(parts, "\n"), nil
-	}
-	return "", fmt.Errorf("unexpected reply %q", line)
-}
-
-// waitReady polls PING until the server answers, the process exits, or 10 s pass.
-func waitReady(addr string, exit <-chan struct{}) error {
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-exit:
-			return fmt.Errorf("redis-server on %s exited during start", addr)
-		default:
-		}
-		if r, err := Do(addr, "PING"); err == nil && r == "PONG" {
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return fmt.Errorf("redis-server on %s did not answer PING within 10s", addr)
-}
-
-// freePort returns a loopback TCP port that is free now; with bus, port+10000 (the Redis
-// Cluster bus port) is free too.
-func freePort(bus bool) (int, error) {
-	for attempt := 0; attempt < 50; attempt++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		if !bus {
-			l.Close()
-			return port, nil
-		}
-		if port+10000 > 65535 {
-			l.Close()
-			continue
-		}
-		l2, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port+10000))
-		l.Close()
-		if err != nil {
-			continue
-		}
-		l2.Close()
-		return port, nil
-	}
-	return 0, fmt.Errorf("no free port pair for a cluster node")
-}
+func freePort(bus bool) (int, error) { return redisproc.FreePort(bus) }
 
 // StartSentinel starts one Sentinel on a free loopback port that monitors master under
 // the given name (quorum 1), and waits until it reports the master's address.
