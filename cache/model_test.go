@@ -2,17 +2,14 @@ package cache
 
 import (
 	"context"
-	"errors"
-	"io/fs"
 	"sync/atomic"
 	"testing"
 
 	"github.com/podsearch/podsearch/cache/internal/redistest"
 	"github.com/podsearch/podsearch/cache/querylog"
-	"github.com/podsearch/podsearch/core/assets"
 	"github.com/podsearch/podsearch/core/encoder"
-	"github.com/podsearch/podsearch/core/tokenizer"
 	"github.com/podsearch/podsearch/internal/testenv"
+	"github.com/podsearch/podsearch/internal/testmodel"
 )
 
 // counting wraps an Embedder and counts the sequences it is asked for.
@@ -30,21 +27,8 @@ func (c *counting) Embed(ctx context.Context, ids [][]int32) ([][]float32, error
 // session's own vectors, a second process is served from Redis (float16) with cosine >=
 // 0.9999 to them and no encoder call.
 func TestRealEncoderBehindCache(t *testing.T) {
-	sess, err := encoder.Open(encoder.Options{IntraOpThreads: 1})
-	if errors.Is(err, encoder.ErrNotSetUp) {
-		testenv.SkipOrFailModel(t, "the encoder model")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
-	tok, err := tokenizer.LoadFile(assets.VocabPath())
-	if errors.Is(err, fs.ErrNotExist) {
-		testenv.SkipOrFailModel(t, "the tokenizer vocabulary")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	sess := testmodel.Session(t)
+	tok := testmodel.Tokenizer(t)
 	entries, err := querylog.ReadFile(testenv.Shared(t, "data/queries/trec_podcasts_topics.jsonl"), querylog.Auto)
 	if err != nil {
 		t.Fatal(err)

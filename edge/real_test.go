@@ -9,6 +9,7 @@ import (
 	"github.com/podsearch/podsearch/core/encoder"
 	"github.com/podsearch/podsearch/core/tokenizer"
 	"github.com/podsearch/podsearch/internal/testenv"
+	"github.com/podsearch/podsearch/internal/testmodel"
 	wasmhost "github.com/podsearch/podsearch/wasm/host"
 	wasmtok "github.com/podsearch/podsearch/wasm/tokenize"
 )
@@ -28,11 +29,7 @@ func TestRealTokenizerAndEncoder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sess, err := encoder.Open(encoder.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
+	sess := testmodel.Session(t)
 	ctx := context.Background()
 	rt, err := wasmhost.Shared()
 	if err != nil {

@@ -2,8 +2,6 @@ package warmup
 
 import (
 	"context"
-	"errors"
-	"io/fs"
 	"log/slog"
 	"math"
 	"net"
@@ -13,12 +11,10 @@ import (
 
 	"github.com/podsearch/podsearch/cache"
 	"github.com/podsearch/podsearch/cache/internal/redistest"
-	"github.com/podsearch/podsearch/core/assets"
 	"github.com/podsearch/podsearch/core/encoder"
-	"github.com/podsearch/podsearch/core/tokenizer"
 	gpuencoder "github.com/podsearch/podsearch/gpu-encoder"
 	"github.com/podsearch/podsearch/gpu-encoder/pool"
-	"github.com/podsearch/podsearch/internal/testenv"
+	"github.com/podsearch/podsearch/internal/testmodel"
 )
 
 // The whole stack as `podsearch warmup` runs it: the real tokenizer and USE-lite session
@@ -26,21 +22,8 @@ import (
 // TREC podcast queries. Then an edge-like cache in front of the same pool serves every query
 // from Redis.
 func TestWarmupThroughEncoderService(t *testing.T) {
-	sess, err := encoder.Open(encoder.Options{IntraOpThreads: 1})
-	if errors.Is(err, encoder.ErrNotSetUp) {
-		testenv.SkipOrFailModel(t, "the encoder model")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
-	tok, err := tokenizer.LoadFile(assets.VocabPath())
-	if errors.Is(err, fs.ErrNotExist) {
-		testenv.SkipOrFailModel(t, "the tokenizer vocabulary")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	sess := testmodel.Session(t)
+	tok := testmodel.Tokenizer(t)
 	entries := trecTopics(t)
 	rds := redistest.Start(t)
 	quiet := slog.New(slog.DiscardHandler)

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	"github.com/podsearch/podsearch/core/encoder"
 	"github.com/podsearch/podsearch/core/tokenizer"
 	"github.com/podsearch/podsearch/internal/testenv"
+	"github.com/podsearch/podsearch/internal/testmodel"
 )
 
 // realPairs encodes n (title, "title. abstract") pairs of the real SciFact corpus with the
@@ -23,14 +23,7 @@ import (
 func realPairs(t *testing.T, n int) Data {
 	t.Helper()
 	path := filepath.Join(testenv.Shared(t, "data/beir/scifact"), "corpus.jsonl")
-	sess, err := encoder.Open(encoder.Options{})
-	if errors.Is(err, encoder.ErrNotSetUp) {
-		testenv.SkipOrFailModel(t, "the encoder model")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
+	sess := testmodel.Session(t)
 	tok, err := tokenizer.LoadFile(assets.VocabPath())
 	if err != nil {
 		testenv.SkipOrFailModel(t, "the tokenizer vocabulary")

@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/podsearch/podsearch/core/assets"
-	"github.com/podsearch/podsearch/core/encoder"
 	"github.com/podsearch/podsearch/core/tokenizer"
 	"github.com/podsearch/podsearch/internal/testenv"
+	"github.com/podsearch/podsearch/internal/testmodel"
 )
 
 // testEpisodes is the size of the test index: real Taddy episodes, embedded by the real
@@ -50,11 +50,7 @@ func setup(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sess, err := encoder.Open(encoder.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
+	sess := testmodel.Session(t)
 	dir := filepath.Join(t.TempDir(), "index")
 	if _, err := BuildIndex(context.Background(), dir, eps, 2, uni, sess, nil); err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package pool_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,11 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/podsearch/podsearch/core/encoder"
 	"github.com/podsearch/podsearch/gpu-encoder/pool"
 	"github.com/podsearch/podsearch/gpu-encoder/standin"
 	"github.com/podsearch/podsearch/gpu-encoder/wire"
-	"github.com/podsearch/podsearch/internal/testenv"
+	"github.com/podsearch/podsearch/internal/testmodel"
 )
 
 // faultPool is a pool tuned for fast failure detection on loopback.
@@ -225,14 +223,7 @@ func TestFaultExpiredDeadlineNeverReachesTheModel(t *testing.T) {
 // TestFaultKillOneOfThreeRealModel is the kill test with three processes running the real
 // USE-lite session: no client request fails, and every vector equals the library's.
 func TestFaultKillOneOfThreeRealModel(t *testing.T) {
-	sess, err := encoder.Open(encoder.Options{IntraOpThreads: 1})
-	if errors.Is(err, encoder.ErrNotSetUp) {
-		testenv.SkipOrFailModel(t, "the encoder model")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
+	sess := testmodel.Session(t)
 	children := spawn(t, 3, "POOLTEST_BACKEND=model")
 	var mu sync.Mutex
 	want := func(seq []int32) []float32 {
