@@ -51,18 +51,23 @@ func (h *topK) push(x entry) {
 		return
 	}
 	h.e[0] = x
-	i, n := 0, len(h.e)
+	h.down(0)
+}
+
+// down restores the heap order below i after h.e[i] changed.
+func (h *topK) down(i int) {
+	n := len(h.e)
 	for {
 		l := 2*i + 1
 		if l >= n {
-			break
+			return
 		}
 		c := l
 		if r := l + 1; r < n && h.e[l].less(h.e[r]) {
 			c = r
 		}
 		if !h.e[i].less(h.e[c]) {
-			break
+			return
 		}
 		h.e[i], h.e[c] = h.e[c], h.e[i]
 		i = c
@@ -77,23 +82,7 @@ func (h *topK) sorted() []entry {
 		last := len(h.e) - 1
 		h.e[0] = h.e[last]
 		h.e = h.e[:last]
-		// sift down
-		j, n := 0, len(h.e)
-		for {
-			l := 2*j + 1
-			if l >= n {
-				break
-			}
-			c := l
-			if r := l + 1; r < n && h.e[l].less(h.e[r]) {
-				c = r
-			}
-			if !h.e[j].less(h.e[c]) {
-				break
-			}
-			h.e[j], h.e[c] = h.e[c], h.e[j]
-			j = c
-		}
+		h.down(0)
 	}
 	return out
 }
