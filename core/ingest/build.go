@@ -4,13 +4,16 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unicode/utf8"
 
 	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
 
 	"github.com/podsearch/podsearch/core/textclean"
 )
@@ -281,15 +284,21 @@ func ComposeText(parts ...string) string {
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // ProgressBar returns a progress bar over total steps on w, or a silent one when w is nil.
+// On a terminal it redraws ten times a second; into a file or pipe (a job's log) every ten
+// seconds, so logs keep a trace of progress without filling up.
 func ProgressBar(w io.Writer, total int, what string) *progressbar.ProgressBar {
 	if w == nil {
 		return progressbar.DefaultSilent(int64(total), what)
+	}
+	throttle := 100 * time.Millisecond
+	if f, ok := w.(*os.File); ok && !term.IsTerminal(int(f.Fd())) {
+		throttle = 10 * time.Second
 	}
 	return progressbar.NewOptions(total,
 		progressbar.OptionSetWriter(w),
 		progressbar.OptionSetDescription(what),
 		progressbar.OptionShowCount(),
-		progressbar.OptionThrottle(100_000_000),
+		progressbar.OptionThrottle(throttle),
 		progressbar.OptionClearOnFinish(),
 	)
 }
