@@ -110,21 +110,22 @@ func post(t testing.TB, url, ctype string, body []byte, hdr map[string]string) r
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
-	resp, err := httpClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return reply{resp.StatusCode, resp.Header, b}
+	return do(t, req)
 }
 
 func get(t testing.TB, url string) reply {
 	t.Helper()
-	resp, err := httpClient.Get(url)
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return do(t, req)
+}
+
+// do sends req and reads the whole answer.
+func do(t testing.TB, req *http.Request) reply {
+	t.Helper()
+	resp, err := httpClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

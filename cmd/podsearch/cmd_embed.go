@@ -62,7 +62,11 @@ func runEmbed(args []string) error {
 		if len(texts) == 0 {
 			return nil
 		}
-		vecs, err := encoder.EmbedTexts(context.Background(), tok, sess, texts, 0, nil)
+		ids := make([][]int32, len(texts))
+		for i, t := range texts {
+			ids[i] = encoder.Clip(tok.Encode(t))
+		}
+		vecs, err := sess.Embed(context.Background(), ids)
 		if err != nil {
 			return err
 		}
@@ -71,7 +75,7 @@ func runEmbed(args []string) error {
 				Text      string    `json:"text"`
 				Tokens    int       `json:"tokens"`
 				Embedding []float32 `json:"embedding"`
-			}{texts[i], len(encoder.Clip(tok.Encode(texts[i]))), v}
+			}{texts[i], len(ids[i]), v}
 			if err := enc.Encode(line); err != nil {
 				return err
 			}

@@ -147,24 +147,7 @@ func FuzzUnmarshalSegment(f *testing.F) {
 	docs := []Doc{{ID: "a", Text: "alpha beta", Language: "en"}, {ID: "b", Text: "beta gamma", ShowID: "s"}}
 	vecs := []float32{1, 0, 0, 1, 0, 1, 1, 0}
 	for _, cfg := range []Config{{Metric: L2, NList: 1, M: 2, Bits: 8, RerankBits: 4}, {Metric: Cosine, NList: 2, M: 2, Bits: 4}} {
-		// Train on repeated vectors: PQ needs at least 2^bits training points.
-		var train []float32
-		for i := 0; i < 256; i++ {
-			train = append(train, float32(i%7), float32(i%5), float32(i%3), float32(i%2))
-		}
-		cfg.Iters = 2
-		m, err := Train(train, 4, cfg)
-		if err != nil {
-			f.Fatal(err)
-		}
-		seg, err := BuildSegment(m, docs, vecs)
-		if err != nil {
-			f.Fatal(err)
-		}
-		data, err := MarshalSegment(seg)
-		if err != nil {
-			f.Fatal(err)
-		}
+		data := tinySegment(f, cfg, docs, vecs)
 		f.Add(data)
 		f.Add(data[:len(data)/2])
 	}
@@ -214,24 +197,8 @@ func fixChecksums(data []byte) []byte {
 func FuzzSegmentStructure(f *testing.F) {
 	docs := []Doc{{ID: "a", Text: "alpha beta", Language: "en"}, {ID: "b", Text: "beta gamma", ShowID: "s"}, {ID: "c", Text: "gamma"}}
 	vecs := []float32{1, 0, 0, 1, 0, 1, 1, 0, 1, 1, 0, 0}
-	var train []float32
-	for i := 0; i < 256; i++ {
-		train = append(train, float32(i%7), float32(i%5), float32(i%3), float32(i%2))
-	}
 	for _, cfg := range []Config{{Metric: L2, NList: 2, M: 2, Bits: 8, RerankBits: 4}, {Metric: Cosine, NList: 2, M: 2, Bits: 4}} {
-		cfg.Iters = 2
-		m, err := Train(train, 4, cfg)
-		if err != nil {
-			f.Fatal(err)
-		}
-		seg, err := BuildSegment(m, docs, vecs)
-		if err != nil {
-			f.Fatal(err)
-		}
-		data, err := MarshalSegment(seg)
-		if err != nil {
-			f.Fatal(err)
-		}
+		data := tinySegment(f, cfg, docs, vecs)
 		f.Add(data, uint16(0), byte(0))
 		f.Add(data, uint16(headerFixed+8), byte(1))
 		f.Add(data, uint16(len(data)-5), byte(0x80))
@@ -254,4 +221,28 @@ func FuzzSegmentStructure(f *testing.F) {
 		}
 		s.SearchKeyword("beta gamma", 3, nil)
 	})
+}
+
+// tinySegment trains a 4-d model with cfg on repeated vectors (PQ needs at least 2^bits
+// training points) and returns the serialised segment of docs, a fuzzing seed.
+func tinySegment(f *testing.F, cfg Config, docs []Doc, vecs []float32) []byte {
+	f.Helper()
+	var train []float32
+	for i := 0; i < 256; i++ {
+		train = append(train, float32(i%7), float32(i%5), float32(i%3), float32(i%2))
+	}
+	cfg.Iters = 2
+	m, err := Train(train, 4, cfg)
+	if err != nil {
+		f.Fatal(err)
+	}
+	seg, err := BuildSegment(m, docs, vecs)
+	if err != nil {
+		f.Fatal(err)
+	}
+	data, err := MarshalSegment(seg)
+	if err != nil {
+		f.Fatal(err)
+	}
+	return data
 }
