@@ -126,6 +126,34 @@ EXPORT(topk_finish) uint32_t topk_finish(topk_head *h) {
 		LUT8(s, v, 12); LUT8(s, v, 13); LUT8(s, v, 14); LUT8(s, v, 15);                    \
 	} while (0)
 
+// scan8_four sums four consecutive codes (m a multiple of 16) into s[0..3].
+static inline void scan8_four(const uint8_t *c0, uint32_t m, const float *lut, float *s) {
+	const uint8_t *c1 = c0 + m, *c2 = c1 + m, *c3 = c2 + m;
+	float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+	for (uint32_t j = 0; j < m; j += 16) {
+		const float *t = lut + (uintptr_t)j * 256;
+		v128_t v0 = wasm_v128_load(c0 + j);
+		v128_t v1 = wasm_v128_load(c1 + j);
+		v128_t v2 = wasm_v128_load(c2 + j);
+		v128_t v3 = wasm_v128_load(c3 + j);
+		LUT8x16(s0, v0);
+		LUT8x16(s1, v1);
+		LUT8x16(s2, v2);
+		LUT8x16(s3, v3);
+	}
+	s[0] = s0;
+	s[1] = s1;
+	s[2] = s2;
+	s[3] = s3;
+}
+
+// scan8_one sums one code in the scalar order.
+static inline float scan8_one(const uint8_t *c, uint32_t m, const float *lut) {
+	float acc = 0.0f;
+	for (uint32_t j = 0; j < m; j++) acc += lut[(uintptr_t)j * 256 + c[j]];
+	return acc;
+}
+
 EXPORT(scan8)
 void scan8(const uint8_t *codes, uint32_t n, uint32_t m, const float *lut, uint32_t first_id,
            topk_head *h) {
@@ -135,20 +163,9 @@ void scan8(const uint8_t *codes, uint32_t n, uint32_t m, const float *lut, uint3
 		// Codes are read 16 bytes at a time and their bytes taken from the vector, which
 		// halves the memory accesses (each checked against the memory's bounds).
 		for (; i + 4 <= n; i += 4) {
-			const uint8_t *c0 = codes + (uintptr_t)i * m;
-			const uint8_t *c1 = c0 + m, *c2 = c1 + m, *c3 = c2 + m;
-			float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
-			for (uint32_t j = 0; j < m; j += 16) {
-				const float *t = lut + (uintptr_t)j * 256;
-				v128_t v0 = wasm_v128_load(c0 + j);
-				v128_t v1 = wasm_v128_load(c1 + j);
-				v128_t v2 = wasm_v128_load(c2 + j);
-				v128_t v3 = wasm_v128_load(c3 + j);
-				LUT8x16(s0, v0);
-				LUT8x16(s1, v1);
-				LUT8x16(s2, v2);
-				LUT8x16(s3, v3);
-			}
+			float s[4];
+			scan8_four(codes + (uintptr_t)i * m, m, lut, s);
+			float s0 = s[0], s1 = s[1], s2 = s[2], s3 = s[3];
 			if (s0 <= bound) { topk_push(h, s0, first_id + i); bound = topk_bound(h); }
 			if (s1 <= bound) { topk_push(h, s1, first_id + i + 1); bound = topk_bound(h); }
 			if (s2 <= bound) { topk_push(h, s2, first_id + i + 2); bound = topk_bound(h); }
@@ -156,11 +173,23 @@ void scan8(const uint8_t *codes, uint32_t n, uint32_t m, const float *lut, uint3
 		}
 	}
 	for (; i < n; i++) {
-		const uint8_t *c = codes + (uintptr_t)i * m;
-		float acc = 0.0f;
-		for (uint32_t j = 0; j < m; j++) acc += lut[(uintptr_t)j * 256 + c[j]];
+		float acc = scan8_one(codes + (uintptr_t)i * m, m, lut);
 		if (acc <= bound) { topk_push(h, acc, first_id + i); bound = topk_bound(h); }
 	}
+}
+
+// scan8_dists writes the distance of every one of the n codes to out[0..n-1] (the index's
+// search path: the host applies list offsets, filters and tombstones itself).
+EXPORT(scan8_dists)
+void scan8_dists(const uint8_t *codes, uint32_t n, uint32_t m, const float *lut, float *out) {
+	uint32_t i = 0;
+	if (m % 16 == 0) {
+		for (; i + 4 <= n; i += 4) {
+			const uint8_t *c0 = codes + (uintptr_t)i * m;
+			scan8_four(c0, m, lut, out + i);
+		}
+	}
+	for (; i < n; i++) out[i] = scan8_one(codes + (uintptr_t)i * m, m, lut);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -186,13 +215,29 @@ void scan8(const uint8_t *codes, uint32_t n, uint32_t m, const float *lut, uint3
 		a3 = wasm_i16x8_add(a3, wasm_u16x8_shr(hi_, 8));                                   \
 	} while (0)
 
+// FS_FIX turns the accumulators into the sums of vectors t = 0..31: t even < 16 in lane t/2
+// of a0, t odd < 16 in a1, and likewise a2/a3 for t >= 16.
+#define FS_FIX(a0, a1, a2, a3)                                                             \
+	do {                                                                                   \
+		a0 = wasm_i16x8_sub(a0, wasm_i16x8_shl(a1, 8));                                    \
+		a2 = wasm_i16x8_sub(a2, wasm_i16x8_shl(a3, 8));                                    \
+	} while (0)
+
+// fs_store writes the 32 sums of one block to out[0..31] in vector order.
+static inline void fs_store(v128_t a0, v128_t a1, v128_t a2, v128_t a3, uint16_t *out) {
+	FS_FIX(a0, a1, a2, a3);
+	wasm_v128_store(out, wasm_i16x8_shuffle(a0, a1, 0, 8, 1, 9, 2, 10, 3, 11));
+	wasm_v128_store(out + 8, wasm_i16x8_shuffle(a0, a1, 4, 12, 5, 13, 6, 14, 7, 15));
+	wasm_v128_store(out + 16, wasm_i16x8_shuffle(a2, a3, 0, 8, 1, 9, 2, 10, 3, 11));
+	wasm_v128_store(out + 24, wasm_i16x8_shuffle(a2, a3, 4, 12, 5, 13, 6, 14, 7, 15));
+}
+
 // fs_emit offers the 32 sums of one block to the heap. The scan visits ids in ascending
 // order, so a sum equal to the heap's bound can never enter (the tie goes to the smaller id,
 // already kept): only sums strictly below the bound are looked at.
 static void fs_emit(v128_t a0, v128_t a1, v128_t a2, v128_t a3, uint32_t base, uint32_t n_valid,
                     topk_head *h) {
-	a0 = wasm_i16x8_sub(a0, wasm_i16x8_shl(a1, 8));
-	a2 = wasm_i16x8_sub(a2, wasm_i16x8_shl(a3, 8));
+	FS_FIX(a0, a1, a2, a3);
 	float bound = topk_bound(h);
 	if (bound <= 0.0f) return;
 	v128_t thr = wasm_i16x8_splat(bound > 65535.0f ? (int16_t)0xffff : (int16_t)(uint16_t)(bound - 1.0f));
@@ -223,79 +268,110 @@ static void fs_emit(v128_t a0, v128_t a1, v128_t a2, v128_t a3, uint32_t base, u
 	}
 }
 
+// FS_SCAN runs the fast-scan of nblocks blocks, two blocks per pass sharing each table load,
+// and hands each block's accumulators to EMIT(a0, a1, a2, a3, b).
+#define FS_SCAN(EMIT)                                                                      \
+	do {                                                                                   \
+		const v128_t low4 = wasm_i8x16_splat(0x0f);                                        \
+		const uintptr_t stride = (uintptr_t)m * 16;                                        \
+		uint32_t b = 0;                                                                    \
+		for (; b + 2 <= nblocks; b += 2) {                                                 \
+			const uint8_t *blk = packed + (uintptr_t)b * stride;                           \
+			v128_t a0 = wasm_i16x8_splat(0), a1 = a0, a2 = a0, a3 = a0;                    \
+			v128_t c0 = a0, c1 = a0, c2 = a0, c3 = a0;                                     \
+			for (uint32_t j = 0; j < m; j++) {                                             \
+				v128_t tbl = wasm_v128_load(qlut + (uintptr_t)j * 16);                     \
+				v128_t g = wasm_v128_load(blk + (uintptr_t)j * 16);                        \
+				v128_t g2 = wasm_v128_load(blk + stride + (uintptr_t)j * 16);              \
+				FS_ACC(g, a0, a1, a2, a3);                                                 \
+				FS_ACC(g2, c0, c1, c2, c3);                                                \
+			}                                                                              \
+			EMIT(a0, a1, a2, a3, b);                                                       \
+			EMIT(c0, c1, c2, c3, b + 1);                                                   \
+		}                                                                                  \
+		for (; b < nblocks; b++) {                                                         \
+			const uint8_t *blk = packed + (uintptr_t)b * stride;                           \
+			v128_t a0 = wasm_i16x8_splat(0), a1 = a0, a2 = a0, a3 = a0;                    \
+			for (uint32_t j = 0; j < m; j++) {                                             \
+				v128_t tbl = wasm_v128_load(qlut + (uintptr_t)j * 16);                     \
+				v128_t g = wasm_v128_load(blk + (uintptr_t)j * 16);                        \
+				FS_ACC(g, a0, a1, a2, a3);                                                 \
+			}                                                                              \
+			EMIT(a0, a1, a2, a3, b);                                                       \
+		}                                                                                  \
+	} while (0)
+
 EXPORT(fastscan4)
 void fastscan4(const uint8_t *packed, uint32_t nblocks, uint32_t m, const uint8_t *qlut,
                uint32_t first_id, uint32_t n_valid, topk_head *h) {
-	const v128_t low4 = wasm_i8x16_splat(0x0f);
-	const uintptr_t stride = (uintptr_t)m * 16;
-	uint32_t b = 0;
-	// Two blocks per pass share each table load.
-	for (; b + 2 <= nblocks; b += 2) {
-		const uint8_t *blk = packed + (uintptr_t)b * stride;
-		v128_t a0 = wasm_i16x8_splat(0), a1 = a0, a2 = a0, a3 = a0;
-		v128_t c0 = a0, c1 = a0, c2 = a0, c3 = a0;
-		for (uint32_t j = 0; j < m; j++) {
-			v128_t tbl = wasm_v128_load(qlut + (uintptr_t)j * 16);
-			v128_t g = wasm_v128_load(blk + (uintptr_t)j * 16);
-			v128_t g2 = wasm_v128_load(blk + stride + (uintptr_t)j * 16);
-			FS_ACC(g, a0, a1, a2, a3);
-			FS_ACC(g2, c0, c1, c2, c3);
-		}
-		fs_emit(a0, a1, a2, a3, first_id + b * 32, n_valid, h);
-		fs_emit(c0, c1, c2, c3, first_id + (b + 1) * 32, n_valid, h);
-	}
-	for (; b < nblocks; b++) {
-		const uint8_t *blk = packed + (uintptr_t)b * stride;
-		v128_t a0 = wasm_i16x8_splat(0), a1 = a0, a2 = a0, a3 = a0;
-		for (uint32_t j = 0; j < m; j++) {
-			v128_t tbl = wasm_v128_load(qlut + (uintptr_t)j * 16);
-			v128_t g = wasm_v128_load(blk + (uintptr_t)j * 16);
-			FS_ACC(g, a0, a1, a2, a3);
-		}
-		fs_emit(a0, a1, a2, a3, first_id + b * 32, n_valid, h);
-	}
+#define FS_HEAP(a0, a1, a2, a3, b) fs_emit(a0, a1, a2, a3, first_id + (b) * 32, n_valid, h)
+	FS_SCAN(FS_HEAP);
+#undef FS_HEAP
+}
+
+// fastscan4_sums writes the 32 sums of every block to out[0..32*nblocks-1] in vector order,
+// the values pq.ScanFastScan4 writes (padding vectors included).
+EXPORT(fastscan4_sums)
+void fastscan4_sums(const uint8_t *packed, uint32_t nblocks, uint32_t m, const uint8_t *qlut,
+                    uint16_t *out) {
+#define FS_OUT(a0, a1, a2, a3, b) fs_store(a0, a1, a2, a3, out + (uintptr_t)(b) * 32)
+	FS_SCAN(FS_OUT);
+#undef FS_OUT
 }
 
 // ---------------------------------------------------------------------------------------
 // 8-bit scalar-quantized re-rank of candidate ids (codes[id*d .. id*d+d-1], one byte per
 // dimension), as sq.Query.Distance computes it.
 
-// sq8_ip: -(c + (s0+s1) + (s2+s3)) where s_r sums a[j]*code[j] over j = r mod 4 (the tail
-// of d not a multiple of 4 goes to s0); the four sums are the lanes of one f32x4.
+// sq8_ip_one: -(c + (s0+s1) + (s2+s3)) where s_r sums a[j]*code[j] over j = r mod 4 (the
+// tail of d not a multiple of 4 goes to s0); the four sums are the lanes of one f32x4.
+static inline float sq8_ip_one(const uint8_t *code, uint32_t d, const float *a, float c) {
+	v128_t acc = wasm_f32x4_splat(0.0f);
+	uint32_t j = 0;
+	for (; j + 4 <= d; j += 4) {
+		v128_t bytes = wasm_v128_load32_zero(code + j);
+		v128_t f = wasm_f32x4_convert_u32x4(wasm_u32x4_extend_low_u16x8(wasm_u16x8_extend_low_u8x16(bytes)));
+		acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_v128_load(a + j), f));
+	}
+	float s0 = wasm_f32x4_extract_lane(acc, 0);
+	for (; j < d; j++) s0 += a[j] * (float)code[j];
+	float s1 = wasm_f32x4_extract_lane(acc, 1);
+	float s2 = wasm_f32x4_extract_lane(acc, 2);
+	float s3 = wasm_f32x4_extract_lane(acc, 3);
+	return -(c + (s0 + s1) + (s2 + s3));
+}
+
+// sq8_l2_one: the sum over j ascending of (a[j] - scale[j]*code[j])^2.
+static inline float sq8_l2_one(const uint8_t *code, uint32_t d, const float *a, const float *scale) {
+	float s = 0.0f;
+	for (uint32_t j = 0; j < d; j++) {
+		float diff = a[j] - scale[j] * (float)code[j];
+		s += diff * diff;
+	}
+	return s;
+}
+
 EXPORT(sq8_ip)
 void sq8_ip(const uint8_t *codes, uint32_t d, const float *a, float c, const uint32_t *ids,
             uint32_t nids, topk_head *h) {
-	for (uint32_t i = 0; i < nids; i++) {
-		uint32_t id = ids[i];
-		const uint8_t *code = codes + (uintptr_t)id * d;
-		v128_t acc = wasm_f32x4_splat(0.0f);
-		uint32_t j = 0;
-		for (; j + 4 <= d; j += 4) {
-			v128_t bytes = wasm_v128_load32_zero(code + j);
-			v128_t f = wasm_f32x4_convert_u32x4(wasm_u32x4_extend_low_u16x8(wasm_u16x8_extend_low_u8x16(bytes)));
-			acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_v128_load(a + j), f));
-		}
-		float s0 = wasm_f32x4_extract_lane(acc, 0);
-		for (; j < d; j++) s0 += a[j] * (float)code[j];
-		float s1 = wasm_f32x4_extract_lane(acc, 1);
-		float s2 = wasm_f32x4_extract_lane(acc, 2);
-		float s3 = wasm_f32x4_extract_lane(acc, 3);
-		topk_push(h, -(c + (s0 + s1) + (s2 + s3)), id);
-	}
+	for (uint32_t i = 0; i < nids; i++) topk_push(h, sq8_ip_one(codes + (uintptr_t)ids[i] * d, d, a, c), ids[i]);
 }
 
-// sq8_l2: the sum over j ascending of (a[j] - scale[j]*code[j])^2.
 EXPORT(sq8_l2)
 void sq8_l2(const uint8_t *codes, uint32_t d, const float *a, const float *scale,
             const uint32_t *ids, uint32_t nids, topk_head *h) {
-	for (uint32_t i = 0; i < nids; i++) {
-		uint32_t id = ids[i];
-		const uint8_t *code = codes + (uintptr_t)id * d;
-		float s = 0.0f;
-		for (uint32_t j = 0; j < d; j++) {
-			float diff = a[j] - scale[j] * (float)code[j];
-			s += diff * diff;
-		}
-		topk_push(h, s, id);
-	}
+	for (uint32_t i = 0; i < nids; i++) topk_push(h, sq8_l2_one(codes + (uintptr_t)ids[i] * d, d, a, scale), ids[i]);
+}
+
+// sq8_ip_dists and sq8_l2_dists write the distance of candidate ids[i] to out[i].
+EXPORT(sq8_ip_dists)
+void sq8_ip_dists(const uint8_t *codes, uint32_t d, const float *a, float c, const uint32_t *ids,
+                  uint32_t nids, float *out) {
+	for (uint32_t i = 0; i < nids; i++) out[i] = sq8_ip_one(codes + (uintptr_t)ids[i] * d, d, a, c);
+}
+
+EXPORT(sq8_l2_dists)
+void sq8_l2_dists(const uint8_t *codes, uint32_t d, const float *a, const float *scale,
+                  const uint32_t *ids, uint32_t nids, float *out) {
+	for (uint32_t i = 0; i < nids; i++) out[i] = sq8_l2_one(codes + (uintptr_t)ids[i] * d, d, a, scale);
 }
