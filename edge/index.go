@@ -30,6 +30,10 @@ type IndexOptions struct {
 	// Shards lists the shards this node serves; empty serves them all. A corpus split over
 	// several nodes gives each its shards and names the others as Config.Peers.
 	Shards []int
+	// Backend runs the scan and re-rank loops of the shards: wasm/scan's Backend runs them
+	// in WebAssembly guests (the edge's default in serve-edge), nil natively in Go. The hits
+	// are the same either way.
+	Backend index.Backend
 	// Descriptions maps episode ids to their plain-text descriptions for snippets (the
 	// corpus's cleaned "description"); the index does not store text. Nil leaves snippets
 	// empty.
@@ -49,14 +53,14 @@ func IndexOpener(opts IndexOptions) Opener {
 			return nil, err
 		}
 		if len(opts.Shards) > 0 {
-			sr, err := openShards(opts.Dir, fp, opts.Shards)
+			sr, err := openShards(opts.Dir, fp, opts.Shards, opts.Backend)
 			if err != nil {
 				return nil, err
 			}
 			sr.opts, sr.version = opts, version
 			return sr, nil
 		}
-		ix, err := index.Open(opts.Dir, fp)
+		ix, err := index.OpenWith(opts.Dir, fp, index.OpenOptions{Backend: opts.Backend})
 		if err != nil {
 			return nil, err
 		}
@@ -80,7 +84,7 @@ type manifestView struct {
 // openShards opens only the segments of the given shards. core/index opens whole folders,
 // so this reads the manifest itself and applies tombstones by dropping deleted ids from
 // over-fetched results (tombstones are few between compactions).
-func openShards(dir, fp string, shards []int) (*indexSearcher, error) {
+func openShards(dir, fp string, shards []int, backend index.Backend) (*indexSearcher, error) {
 	b, err := os.ReadFile(filepath.Join(dir, index.ManifestName))
 	if err != nil {
 		return nil, err
@@ -101,11 +105,13 @@ func openShards(dir, fp string, shards []int) (*indexSearcher, error) {
 	}
 	var views []index.View
 	var segs []*index.Segment
+	closeKernels := func() error { return nil }
 	closeAll := func() error {
+		err := closeKernels()
 		for _, s := range segs {
 			s.Close()
 		}
-		return nil
+		return err
 	}
 	for _, si := range man.Segments {
 		if !want[si.Shard] {
@@ -135,6 +141,11 @@ func openShards(dir, fp string, shards []int) (*indexSearcher, error) {
 		if want[index.ShardOf(id, man.Shards)] {
 			deleted[id] = true
 		}
+	}
+	if closeKernels, err = index.AttachKernels(views, backend); err != nil {
+		closeKernels = func() error { return nil }
+		closeAll()
+		return nil, err
 	}
 	sr, err := index.NewSearcher(views)
 	if err != nil {
@@ -192,11 +203,11 @@ func (s *indexSearcher) Search(ctx context.Context, q ShardQuery) ([]Hit, error)
 	var err error
 	switch q.Mode {
 	case ModeDense:
-		hits, err = sr.Search(q.Vector, dense)
+		hits, err = sr.SearchContext(ctx, q.Vector, dense)
 	case ModeKeyword:
 		hits = sr.SearchKeyword(q.Keywords, k, flt)
 	default:
-		hits, err = sr.SearchHybrid(q.Vector, q.Keywords, index.HybridOptions{
+		hits, err = sr.SearchHybridContext(ctx, q.Vector, q.Keywords, index.HybridOptions{
 			Dense: dense, Fusion: index.Fusion(s.opts.Fusion), DenseWeight: s.opts.DenseWeight,
 		})
 	}

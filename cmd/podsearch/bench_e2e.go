@@ -49,6 +49,7 @@ func benchE2E(args []string) error {
 	noRedis := fs.Bool("no-redis", false, "do not start redis-server (in-process cache only)")
 	baseline := fs.Bool("baseline", true, "also run without the query cache and print the ratio")
 	tok := fs.String("tokenizer", "wasm", "edge tokenizer: wasm (as serve-edge) or native")
+	scan := fs.String("scan", "wasm", "edges' dense scan kernel: wasm or native")
 	verbose := fs.Bool("v", false, "show the components' info logs")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -58,6 +59,9 @@ func benchE2E(args []string) error {
 	}
 	if *tok != "wasm" && *tok != "native" {
 		return fmt.Errorf("%w: --tokenizer must be wasm or native", errUsage)
+	}
+	if *scan != "wasm" && *scan != "native" {
+		return fmt.Errorf("%w: --scan must be wasm or native", errUsage)
 	}
 	level := slog.LevelWarn
 	if *verbose {
@@ -130,12 +134,13 @@ func benchE2E(args []string) error {
 	}
 	load := e2e.LoadOptions{Queries: texts, Rate: *rate, Workers: *workers, Duration: *duration, Repeat: *repeat,
 		K: *k, Seed: *seed, ValidIDs: valid, Warmup: *warmup}
-	opts := e2e.Options{IndexDir: dir, Descriptions: desc, Encoders: *encoders, WasmTokenizer: *tok == "wasm", Logger: log}
+	opts := e2e.Options{IndexDir: dir, Descriptions: desc, Encoders: *encoders, WasmTokenizer: *tok == "wasm",
+		WasmScan: *scan == "wasm", Logger: log}
 	rateDesc := fmt.Sprintf("%d/s", *rate)
 	if *rate == 0 {
 		rateDesc = fmt.Sprintf("max, %d workers", *workers)
 	}
-	fmt.Printf("system: %d encoders (real model, 1 thread each), 2 edges (1 shard each, %s tokenizer), %s\n", *encoders, *tok, cacheDesc)
+	fmt.Printf("system: %d encoders (real model, 1 thread each), 2 edges (1 shard each, %s tokenizer, %s scan), %s\n", *encoders, *tok, *scan, cacheDesc)
 	fmt.Printf("load: %s for %s, %.0f%% repeats, %d query texts, k=%d\n\n", rateDesc, *duration, 100**repeat, len(texts), *k)
 
 	// The cached run (with the faults when asked).

@@ -68,6 +68,7 @@ func benchIndexTo(w io.Writer, args []string) error {
 	python := fs.String("python", "/usr/bin/python3", "Python with numpy and faiss")
 	asJSON := fs.Bool("json", false, "print one JSON object per configuration and setting")
 	seed := fs.Uint64("seed", 1, "training seed")
+	scans := fs.String("scan", "native", "scan kernels to run our configurations with: native, wasm or native,wasm (the wasm rows are checked to return the native hits)")
 	configNames := fs.String("configs", "pq4+sq8,pq4+sq4,pq8+sq8,pq4,pq8",
 		"our configurations: pqB[xM][+sqR], B = PQ bits (4 fast-scan, 8), M = sub-quantizers (default d/4 for 4-bit, d/8 for 8-bit), R = re-rank bits")
 	if err := parseFlags(fs, args); err != nil {
@@ -101,6 +102,16 @@ func benchIndexTo(w io.Writer, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w: --configs: %v", errUsage, err)
 	}
+	scanNames := splitList(*scans)
+	backends := make([]index.Backend, len(scanNames))
+	for i, name := range scanNames {
+		if backends[i], err = scanBackend(name, 1); err != nil {
+			return err
+		}
+	}
+	if len(backends) == 0 {
+		return fmt.Errorf("%w: --scan names no kernel", errUsage)
+	}
 	usedNList := 0
 	for _, cfg := range configs {
 		cfg.Metric, cfg.NList, cfg.Seed = ds.metric, *nlist, *seed
@@ -119,37 +130,55 @@ func benchIndexTo(w io.Writer, args []string) error {
 		}
 		build := time.Since(start).Seconds()
 		usedNList = model.NList
-		s, err := index.NewSearcher([]index.View{{Seg: seg}})
-		if err != nil {
-			return err
-		}
-		for _, np := range probes {
-			if np > model.NList {
-				continue
+		var searchers []*index.Searcher
+		for bi, backend := range backends {
+			views := []index.View{{Seg: seg}}
+			closeKernels, err := index.AttachKernels(views, backend)
+			if err != nil {
+				return err
 			}
-			opts := index.SearchOptions{K: *k, NProbe: np, RerankFactor: *rerank}
-			var searchErr error
-			res := timeQueries(ds, *minSec, func(q []float32) []int32 {
-				hits, err := s.Search(q, opts)
-				if err != nil {
-					searchErr = err
+			defer closeKernels()
+			s, err := index.NewSearcher(views)
+			if err != nil {
+				return err
+			}
+			searchers = append(searchers, s)
+			for _, np := range probes {
+				if np > model.NList {
+					continue
 				}
-				ids := make([]int32, len(hits))
-				for i, h := range hits {
-					v, _ := strconv.Atoi(h.ID)
-					ids[i] = int32(v)
+				opts := index.SearchOptions{K: *k, NProbe: np, RerankFactor: *rerank}
+				if bi > 0 {
+					if err := sameHits(ds, searchers[0], s, opts); err != nil {
+						return fmt.Errorf("%s: --scan %s differs from %s: %w", model, scanNames[bi], scanNames[0], err)
+					}
 				}
-				return ids
-			})
-			if searchErr != nil {
-				return searchErr
+				var searchErr error
+				res := timeQueries(ds, *minSec, func(q []float32) []int32 {
+					hits, err := s.Search(q, opts)
+					if err != nil {
+						searchErr = err
+					}
+					ids := make([]int32, len(hits))
+					for i, h := range hits {
+						v, _ := strconv.Atoi(h.ID)
+						ids[i] = int32(v)
+					}
+					return ids
+				})
+				if searchErr != nil {
+					return searchErr
+				}
+				setting := fmt.Sprintf("nprobe=%d", np)
+				if model.SQ != nil {
+					setting += fmt.Sprintf(",rerank=%d", *rerank)
+				}
+				if len(backends) > 1 || backend != nil {
+					setting = "scan=" + scanNames[bi] + "," + setting
+				}
+				out.row(benchRow{Engine: "podsearch", Config: model.String(), Setting: setting, RecallAt1: res.r1,
+					RecallAt10: res.r10, USPerQuery: res.us, WallUSPerQuery: res.wallUS, BytesPerVector: model.BytesPerVector(), BuildS: build})
 			}
-			setting := fmt.Sprintf("nprobe=%d", np)
-			if model.SQ != nil {
-				setting += fmt.Sprintf(",rerank=%d", *rerank)
-			}
-			out.row(benchRow{Engine: "podsearch", Config: model.String(), Setting: setting, RecallAt1: res.r1,
-				RecallAt10: res.r10, USPerQuery: res.us, WallUSPerQuery: res.wallUS, BytesPerVector: model.BytesPerVector(), BuildS: build})
 		}
 	}
 	if !*withFaiss {
@@ -498,3 +527,27 @@ func (p *rowPrinter) faiss(r faissbench.Row) {
 }
 
 func (p *rowPrinter) flush() error { return p.err }
+
+// sameHits checks that b returns a's hits (ids and scores) for every query.
+func sameHits(ds *benchData, a, b *index.Searcher, opts index.SearchOptions) error {
+	for i := 0; i < ds.nq; i++ {
+		q := vec.Row(ds.queries, ds.d, i)
+		ha, err := a.Search(q, opts)
+		if err != nil {
+			return err
+		}
+		hb, err := b.Search(q, opts)
+		if err != nil {
+			return err
+		}
+		if len(ha) != len(hb) {
+			return fmt.Errorf("query %d: %d vs %d hits", i, len(ha), len(hb))
+		}
+		for j := range ha {
+			if ha[j].ID != hb[j].ID || ha[j].Score != hb[j].Score {
+				return fmt.Errorf("query %d, hit %d: %s %v vs %s %v", i, j, ha[j].ID, ha[j].Score, hb[j].ID, hb[j].Score)
+			}
+		}
+	}
+	return nil
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -25,6 +26,7 @@ import (
 	"github.com/podsearch/podsearch/gpu-encoder/pool"
 	wasmhost "github.com/podsearch/podsearch/wasm/host"
 	"github.com/podsearch/podsearch/wasm/modules"
+	wasmscan "github.com/podsearch/podsearch/wasm/scan"
 	wasmtok "github.com/podsearch/podsearch/wasm/tokenize"
 )
 
@@ -79,6 +81,8 @@ func runServeEdge(args []string) error {
 	tokInstances := fs.Int("tokenizer-instances", 4, "warm wasm tokenizer instances")
 	tokModule := fs.String("tokenizer-module", "", "wasm tokenizer module file (default: the one built into the binary); reread with the vocabulary on every reload, so a new module is hot-swapped")
 	vocab := fs.String("vocab", "", "tokenizer vocabulary (default: the one `podsearch setup` fetched); reread on every reload")
+	scan := fs.String("scan", "wasm", "dense scan kernel: wasm (the C-SIMD scan guest, one guest memory per segment) or native (Go); same results")
+	scanInstances := fs.Int("scan-instances", runtime.GOMAXPROCS(0), "wasm scan instances per segment: how many queries scan a segment at once")
 	nprobe := fs.Int("nprobe", 0, "inverted lists scanned per dense query (0: index default)")
 	rerank := fs.Int("rerank", 0, "re-rank factor for PQ candidates (0: index default)")
 	fusion := fs.String("fusion", "", "hybrid fusion: convex or rrf (default convex)")
@@ -102,6 +106,10 @@ func runServeEdge(args []string) error {
 	}
 	if *tok != "wasm" && *tok != "native" {
 		return fmt.Errorf("%w: -tokenizer must be wasm or native", errUsage)
+	}
+	backend, err := scanBackend(*scan, *scanInstances)
+	if err != nil {
+		return err
 	}
 	var shards []int
 	for _, s := range splitList(*shardList) {
@@ -134,7 +142,7 @@ func runServeEdge(args []string) error {
 		Logger:            log,
 	}
 	iopts := edge.IndexOptions{Dir: *indexDir, Shards: shards, NProbe: *nprobe, RerankFactor: *rerank,
-		Fusion: *fusion, DenseWeight: *denseWeight}
+		Fusion: *fusion, DenseWeight: *denseWeight, Backend: backend}
 
 	if eps := splitList(*encoders); len(eps) > 0 {
 		fp, err := edge.IndexFingerprint(*indexDir)
@@ -254,4 +262,20 @@ func runServeEdge(args []string) error {
 		return err
 	}
 	return <-served
+}
+
+// scanBackend returns the index scan Backend a -scan flag names: nil for native, the wasm
+// scan guest with instances instances per segment for wasm.
+func scanBackend(name string, instances int) (index.Backend, error) {
+	switch name {
+	case "native":
+		return nil, nil
+	case "wasm":
+		rt, err := wasmhost.Shared()
+		if err != nil {
+			return nil, fmt.Errorf("wasm runtime: %w", err)
+		}
+		return wasmscan.NewBackend(rt, instances), nil
+	}
+	return nil, fmt.Errorf("%w: -scan must be wasm or native, not %q", errUsage, name)
 }

@@ -55,7 +55,15 @@ type Index struct {
 	segs     []*Segment // aligned with man.Segments
 	searcher *Searcher
 	retired  []*Segment // replaced by compaction; unmapped at Close
+	kernels  kernelSet  // one per segment, from OpenOptions.Backend
 	rmu      sync.RWMutex
+}
+
+// OpenOptions are the settings of OpenWith.
+type OpenOptions struct {
+	// Backend runs the scan and re-rank loops of every segment; nil runs them natively in
+	// Go. wasm/scan's Backend runs them in a WebAssembly guest with the same results.
+	Backend Backend
 }
 
 // ShardOf is the shard an episode id belongs to among n shards.
@@ -175,6 +183,11 @@ func removeUnlisted(dir string, old, cur *manifest) {
 // Open opens the index in dir, memory-mapping and verifying every segment. A non-empty
 // fingerprint must equal the one the index was built with (ErrWrongModel otherwise).
 func Open(dir, fingerprint string) (*Index, error) {
+	return OpenWith(dir, fingerprint, OpenOptions{})
+}
+
+// OpenWith is Open with settings.
+func OpenWith(dir, fingerprint string, opts OpenOptions) (*Index, error) {
 	man, err := readManifest(dir)
 	if err != nil {
 		if os.IsNotExist(err) {
@@ -185,7 +198,7 @@ func Open(dir, fingerprint string) (*Index, error) {
 	if fingerprint != "" && man.Fingerprint != fingerprint {
 		return nil, fmt.Errorf("%w: %s was built with model %q, the encoder is %q (rebuild the index)", ErrWrongModel, dir, man.Fingerprint, fingerprint)
 	}
-	ix := &Index{dir: dir, fp: man.Fingerprint, man: *man}
+	ix := &Index{dir: dir, fp: man.Fingerprint, man: *man, kernels: kernelSet{backend: opts.Backend}}
 	for _, si := range man.Segments {
 		seg, err := OpenSegment(filepath.Join(dir, si.File), man.Fingerprint)
 		if err != nil {
@@ -207,6 +220,9 @@ func Open(dir, fingerprint string) (*Index, error) {
 }
 
 func (ix *Index) closeAll() {
+	if err := ix.kernels.closeAll(); err != nil {
+		slog.Warn("index: closing scan kernels", "err", err)
+	}
 	for _, s := range ix.segs {
 		s.Close()
 	}
@@ -233,7 +249,11 @@ func (ix *Index) refresh() error {
 	views := make([]View, len(ix.segs))
 	for i, seg := range ix.segs {
 		si := ix.man.Segments[i]
-		views[i] = View{Seg: seg, Shard: si.Shard}
+		k, err := ix.kernels.get(seg)
+		if err != nil {
+			return err
+		}
+		views[i] = View{Seg: seg, Shard: si.Shard, Kernel: k}
 		for id, upTo := range ix.man.Deleted {
 			if si.Seq > upTo {
 				continue

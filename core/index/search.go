@@ -1,6 +1,7 @@
 package index
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -10,7 +11,6 @@ import (
 
 	"github.com/podsearch/podsearch/core/bm25"
 	"github.com/podsearch/podsearch/core/pq"
-	"github.com/podsearch/podsearch/core/sq"
 	"github.com/podsearch/podsearch/core/vec"
 )
 
@@ -75,6 +75,9 @@ type View struct {
 	Shard int
 	// Deleted marks deleted episodes by number (nil: none).
 	Deleted []bool
+	// Kernel runs the segment's scan and re-rank loops; nil runs them natively in Go.
+	// Either way the hits are the same.
+	Kernel Kernel
 }
 
 // Searcher searches a fixed set of segments of one model together. It is safe for
@@ -146,6 +149,9 @@ type scratch struct {
 	cands  topK
 	final  topK
 	filt   []viewFilter
+	docs   []uint32
+	dists  []float32
+	native nativeKernel
 }
 
 func (s *Searcher) getScratch() *scratch {
@@ -223,9 +229,15 @@ func (f *viewFilter) pass(seg *Segment, p int) bool {
 
 // Search returns the opts.K episodes closest to query.
 func (s *Searcher) Search(query []float32, opts SearchOptions) ([]Hit, error) {
+	return s.SearchContext(context.Background(), query, opts)
+}
+
+// SearchContext is Search with a context: a Kernel that runs the scan in bounded steps
+// (the WebAssembly one) stops with ctx's error once ctx is done.
+func (s *Searcher) SearchContext(ctx context.Context, query []float32, opts SearchOptions) ([]Hit, error) {
 	sc := s.getScratch()
 	defer s.scratch.Put(sc)
-	es, err := s.search(sc, query, opts)
+	es, err := s.search(ctx, sc, query, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -241,8 +253,11 @@ func (s *Searcher) hits(es []entry, score func(entry) float32) []Hit {
 	return out
 }
 
-func (s *Searcher) search(sc *scratch, query []float32, opts SearchOptions) ([]entry, error) {
+func (s *Searcher) search(ctx context.Context, sc *scratch, query []float32, opts SearchOptions) ([]entry, error) {
 	m := s.model
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if len(query) != m.D {
 		return nil, fmt.Errorf("index: query has %d values, the index holds %d-d vectors", len(query), m.D)
 	}
@@ -303,7 +318,8 @@ func (s *Searcher) search(sc *scratch, query []float32, opts SearchOptions) ([]e
 				blocks += int(bs[pr.key+1] - bs[pr.key])
 			}
 		}
-		if usePair = blocks >= 16; usePair {
+		// Only the native kernel reads the pair table: skip it when every view has a Kernel.
+		if usePair = blocks >= 16 && s.anyNative(false); usePair {
 			sc.pair.Reset(sc.qlut)
 		}
 	}
@@ -312,83 +328,156 @@ func (s *Searcher) search(sc *scratch, query []float32, opts SearchOptions) ([]e
 	if useRerank {
 		nc = opts.K * opts.RerankFactor
 	}
-	sc.cands.reset(nc)
-	M := m.PQ.M
-	for _, pr := range probes {
-		l := int(pr.key)
-		off := -qc[l]
+	tables := &QueryTables{Query: q, L2: m.Metric == L2}
+	if m.PQ.Bits == 4 {
+		tables.QLUT = sc.qlut
+	} else {
+		tables.LUT = sc.lut
+	}
+	sc.native = nativeKernel{sc: sc, usePair: usePair}
+	if useRerank && s.anyNative(true) {
 		if m.Metric == L2 {
-			off = qq - 2*qc[l]
+			sc.native.rq = m.SQ.PrepareL2(q)
+		} else {
+			sc.native.rq = m.SQ.PrepareIP(q)
 		}
-		for vi := range s.views {
-			v := &s.views[vi]
-			seg := v.Seg
-			a, b := int(seg.listStart[l]), int(seg.listStart[l+1])
-			if a == b {
-				continue
-			}
-			f := &sc.filt[vi]
-			if m.PQ.Bits == 4 {
-				b0, b1 := int(seg.blockStart[l]), int(seg.blockStart[l+1])
-				need := (b1 - b0) * pq.BlockSize
-				if cap(sc.out16) < need {
-					sc.out16 = make([]uint16, need)
-				}
-				out := sc.out16[:need]
-				var err error
-				if usePair {
-					err = sc.pair.Scan(seg.codes[b0*M*16:b1*M*16], out)
-				} else {
-					err = pq.ScanFastScan4(seg.codes[b0*M*16:b1*M*16], M, sc.qlut, out)
-				}
-				if err != nil {
-					return nil, err
-				}
-				base := off + bias
-				for i := 0; i < b-a; i++ {
-					dist := base + float32(out[i])*inv
-					if seg.norms != nil {
-						dist += seg.norms[a+i]
-					}
-					s.offer(sc, v, vi, f, a+i, dist)
-				}
-			} else {
-				if cap(sc.outF) < b-a {
-					sc.outF = make([]float32, b-a)
-				}
-				out := sc.outF[:b-a]
-				if err := pq.Scan8(seg.codes[a*M:b*M], M, sc.lut, out); err != nil {
-					return nil, err
-				}
-				for i, d := range out {
-					dist := off + d
-					if seg.norms != nil {
-						dist += seg.norms[a+i]
-					}
-					s.offer(sc, v, vi, f, a+i, dist)
-				}
-			}
+	}
+	sc.cands.reset(nc)
+	for vi := range s.views {
+		err := s.scanView(ctx, sc, vi, tables, probes, qq, qc, bias, inv)
+		if err != nil {
+			return nil, err
 		}
 	}
 	cands := sc.cands.sorted()
 	if !useRerank {
 		return cands, nil
 	}
-	var sqq *sq.Query
-	if m.Metric == L2 {
-		sqq = m.SQ.PrepareL2(q)
-	} else {
-		sqq = m.SQ.PrepareIP(q)
-	}
-	cs := m.SQ.CodeSize()
 	sc.final.reset(opts.K)
-	for _, e := range cands {
-		seg := s.views[e.view].Seg
-		p := int(e.doc)
-		e.dist = sqq.Distance(seg.sqCodes[p*cs : (p+1)*cs])
-		sc.final.push(e)
+	// Re-rank view by view (a kernel is leased per view).
+	for vi := range s.views {
+		sc.docs = sc.docs[:0]
+		for _, e := range cands {
+			if int(e.view) == vi {
+				sc.docs = append(sc.docs, e.doc)
+			}
+		}
+		if len(sc.docs) == 0 {
+			continue
+		}
+		if cap(sc.dists) < len(sc.docs) {
+			sc.dists = make([]float32, len(sc.docs))
+		}
+		dists := sc.dists[:len(sc.docs)]
+		if err := s.rerankView(ctx, sc, vi, tables, dists); err != nil {
+			return nil, err
+		}
+		for _, e := range cands {
+			if int(e.view) != vi {
+				continue
+			}
+			e.dist = dists[0]
+			dists = dists[1:]
+			sc.final.push(e)
+		}
 	}
 	return sc.final.sorted(), nil
+}
+
+// anyNative reports whether some view scans (or, with rerank, re-ranks) natively.
+func (s *Searcher) anyNative(rerank bool) bool {
+	for _, v := range s.views {
+		if v.Kernel == nil || (rerank && !v.Kernel.Reranks()) {
+			return true
+		}
+	}
+	return false
+}
+
+// scanView scans the probed lists of view vi into the candidate heap.
+func (s *Searcher) scanView(ctx context.Context, sc *scratch, vi int, t *QueryTables, probes []entry, qq float32, qc []float32, bias, inv float32) error {
+	m := s.model
+	v := &s.views[vi]
+	seg := v.Seg
+	f := &sc.filt[vi]
+	var kc KernelCall
+	defer func() {
+		if kc != nil {
+			kc.End()
+		}
+	}()
+	for _, pr := range probes {
+		l := int(pr.key)
+		a, b := int(seg.listStart[l]), int(seg.listStart[l+1])
+		if a == b {
+			continue
+		}
+		if kc == nil {
+			if v.Kernel == nil {
+				sc.native.seg = seg
+				kc = &sc.native
+			} else {
+				var err error
+				if kc, err = v.Kernel.Begin(ctx, t); err != nil {
+					return err
+				}
+			}
+		}
+		off := -qc[l]
+		if m.Metric == L2 {
+			off = qq - 2*qc[l]
+		}
+		if m.PQ.Bits == 4 {
+			b0, b1 := int(seg.blockStart[l]), int(seg.blockStart[l+1])
+			need := (b1 - b0) * pq.BlockSize
+			if cap(sc.out16) < need {
+				sc.out16 = make([]uint16, need)
+			}
+			out := sc.out16[:need]
+			if err := kc.FastScan4(b0, b1, out); err != nil {
+				return err
+			}
+			base := off + bias
+			for i := 0; i < b-a; i++ {
+				dist := base + float32(out[i])*inv
+				if seg.norms != nil {
+					dist += seg.norms[a+i]
+				}
+				s.offer(sc, v, vi, f, a+i, dist)
+			}
+			continue
+		}
+		if cap(sc.outF) < b-a {
+			sc.outF = make([]float32, b-a)
+		}
+		out := sc.outF[:b-a]
+		if err := kc.Scan8(a, b, out); err != nil {
+			return err
+		}
+		for i, d := range out {
+			dist := off + d
+			if seg.norms != nil {
+				dist += seg.norms[a+i]
+			}
+			s.offer(sc, v, vi, f, a+i, dist)
+		}
+	}
+	return nil
+}
+
+// rerankView writes the re-rank distances of sc.docs (episodes of view vi) to out.
+func (s *Searcher) rerankView(ctx context.Context, sc *scratch, vi int, t *QueryTables, out []float32) error {
+	v := &s.views[vi]
+	if v.Kernel == nil || !v.Kernel.Reranks() {
+		sc.native.seg = v.Seg
+		return sc.native.Rerank(sc.docs, out)
+	}
+	kc, err := v.Kernel.Begin(ctx, t)
+	if err != nil {
+		return err
+	}
+	defer kc.End()
+	return kc.Rerank(sc.docs, out)
 }
 
 // offer puts episode p of view vi among the candidates if it is live, passes the filter and
@@ -462,6 +551,11 @@ type HybridOptions struct {
 
 // SearchHybrid fuses a dense search for query with a BM25 search for text.
 func (s *Searcher) SearchHybrid(query []float32, text string, opts HybridOptions) ([]Hit, error) {
+	return s.SearchHybridContext(context.Background(), query, text, opts)
+}
+
+// SearchHybridContext is SearchHybrid with a context (see SearchContext).
+func (s *Searcher) SearchHybridContext(ctx context.Context, query []float32, text string, opts HybridOptions) ([]Hit, error) {
 	k := opts.Dense.K
 	if k <= 0 {
 		k = 10
@@ -490,7 +584,7 @@ func (s *Searcher) SearchHybrid(query []float32, text string, opts HybridOptions
 	dopts := opts.Dense
 	dopts.K = opts.Depth
 	sc := s.getScratch()
-	dense, err := s.search(sc, query, dopts)
+	dense, err := s.search(ctx, sc, query, dopts)
 	s.scratch.Put(sc)
 	if err != nil {
 		return nil, err

@@ -30,6 +30,7 @@ import (
 	gpuencoder "github.com/podsearch/podsearch/gpu-encoder"
 	"github.com/podsearch/podsearch/gpu-encoder/pool"
 	wasmhost "github.com/podsearch/podsearch/wasm/host"
+	wasmscan "github.com/podsearch/podsearch/wasm/scan"
 	wasmtok "github.com/podsearch/podsearch/wasm/tokenize"
 )
 
@@ -50,6 +51,9 @@ type Options struct {
 	// WasmTokenizer tokenizes in the wasm guest pool (as serve-edge does by default) instead
 	// of natively.
 	WasmTokenizer bool
+	// WasmScan scans the shards in the wasm scan guest (as serve-edge does by default)
+	// instead of natively.
+	WasmScan bool
 	// AdminToken authenticates POST /admin/reload; empty makes a random one.
 	AdminToken string
 	// PeerTimeout and RequestTimeout are the edges' deadlines (edge defaults when zero).
@@ -188,6 +192,14 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 			}
 			tok = n.tok
 		}
+		var backend index.Backend
+		if opts.WasmScan {
+			rt, err := wasmhost.Shared()
+			if err != nil {
+				return c, fmt.Errorf("wasm runtime: %w", err)
+			}
+			backend = wasmscan.NewBackend(rt, 2)
+		}
 		var peers []string
 		for j, u := range c.Edges {
 			if j != i {
@@ -196,7 +208,7 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		}
 		n.srv, err = edge.New(edge.Config{
 			Open: edge.IndexOpener(edge.IndexOptions{Dir: opts.IndexDir, Shards: shards,
-				Fingerprint: emb.Fingerprint, Descriptions: opts.Descriptions}),
+				Fingerprint: emb.Fingerprint, Descriptions: opts.Descriptions, Backend: backend}),
 			Tokenizer: tok, Embedder: emb, Peers: peers, AdminToken: opts.AdminToken,
 			PeerTimeout: opts.PeerTimeout, RequestTimeout: opts.RequestTimeout,
 			Registry: reg, Logger: opts.Logger,

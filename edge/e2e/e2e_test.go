@@ -90,7 +90,7 @@ func startRedis(t *testing.T) *Redis {
 func TestFaultRun(t *testing.T) {
 	fx := setup(t)
 	redis := startRedis(t)
-	opts := Options{IndexDir: fx.indexDir, Descriptions: fx.desc, WasmTokenizer: true,
+	opts := Options{IndexDir: fx.indexDir, Descriptions: fx.desc, WasmTokenizer: true, WasmScan: true,
 		// Generous deadlines: under -race on 2 shared cores a peer call can take a while;
 		// this test is about failures, not latency.
 		PeerTimeout: 2 * time.Second, RequestTimeout: 4 * time.Second}

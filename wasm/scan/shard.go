@@ -26,6 +26,8 @@ const (
 	maxBlocksPerCall4  = 1024
 	maxRerankPerCall   = 1024
 	stackBytes         = 16 << 10
+	// outBytes holds what one bounded call writes out (sums, distances).
+	outBytes = max(2*pq.BlockSize*maxBlocksPerCall4, 4*maxVectorsPerCall8, 4*maxRerankPerCall)
 )
 
 // Data is what a shard scans: n vectors' PQ codes and, optionally, their 8-bit scalar
@@ -33,12 +35,22 @@ const (
 type Data struct {
 	// N is the number of vectors; M the number of sub-quantizers; Bits 8 or 4.
 	N, M, Bits int
-	// Codes: for Bits 8, N*M bytes row-major; for Bits 4, the pq.PackFastScan4 layout
-	// (pq.FastScanBytes(N, M) bytes).
+	// Codes: for Bits 8, N*M bytes row-major; for Bits 4, Blocks fast-scan blocks in the
+	// pq.PackFastScan4 layout (Blocks*M*16 bytes).
 	Codes []byte
+	// Blocks is the number of 4-bit blocks in Codes: ceil(N/32) when 0. An index segment
+	// pads every inverted list to whole blocks, so it has more.
+	Blocks int
 	// SQ is the 8-bit re-rank quantizer and SQCodes its N*SQ.D codes; both nil for none.
 	SQ      *sq.Quantizer
 	SQCodes []byte
+}
+
+func (d *Data) blocks() int {
+	if d.Blocks > 0 {
+		return d.Blocks
+	}
+	return (d.N + pq.BlockSize - 1) / pq.BlockSize
 }
 
 func (d *Data) check() error {
@@ -46,7 +58,8 @@ func (d *Data) check() error {
 	case d.N <= 0 || d.N >= math.MaxInt32:
 		return fmt.Errorf("wasmscan: shard of %d vectors", d.N)
 	case d.Bits == 8 && d.M > 0 && len(d.Codes) == d.N*d.M:
-	case d.Bits == 4 && d.M > 0 && d.M <= pq.MaxFastScanM && len(d.Codes) == pq.FastScanBytes(d.N, d.M):
+	case d.Bits == 4 && d.M > 0 && d.M <= pq.MaxFastScanM && d.blocks() >= (d.N+pq.BlockSize-1)/pq.BlockSize &&
+		len(d.Codes) == d.blocks()*d.M*16:
 	default:
 		return fmt.Errorf("wasmscan: %d code bytes do not hold %d vectors of m=%d at %d bits", len(d.Codes), d.N, d.M, d.Bits)
 	}
@@ -75,7 +88,7 @@ type Shard struct {
 
 // slot is one instance's scratch region inside the shard memory.
 type slot struct {
-	table, ids, heap, stackTop uint32
+	table, ids, heap, out, stackTop uint32
 }
 
 // New copies data into a new guest memory and starts instances scan instances on it
@@ -117,6 +130,7 @@ func New(ctx context.Context, rt *wasmhost.Runtime, data Data, instances int) (*
 		sl.table = place(tableBytes)
 		sl.ids = place(4 * MaxK)
 		sl.heap = place(8 + 8*MaxK)
+		sl.out = place(outBytes)
 		sl.stackTop = place(stackBytes) + stackBytes
 		s.slots = append(s.slots, sl)
 	}

@@ -323,14 +323,30 @@ void fastscan4_sums(const uint8_t *packed, uint32_t nblocks, uint32_t m, const u
 // 8-bit scalar-quantized re-rank of candidate ids (codes[id*d .. id*d+d-1], one byte per
 // dimension), as sq.Query.Distance computes it.
 
+// bytes_f32 converts four uint32 lanes holding 0..255 to float32, exactly: OR-ing the value
+// into the mantissa of 2^23 and subtracting 2^23. (clang turns a plain int-to-float
+// conversion of bytes into four scalar conversions, which made the loop 4x slower than Go.)
+static inline v128_t bytes_f32(v128_t w) {
+	return wasm_f32x4_sub(wasm_v128_or(w, wasm_i32x4_splat(0x4B000000)), wasm_f32x4_splat(8388608.0f));
+}
+
 // sq8_ip_one: -(c + (s0+s1) + (s2+s3)) where s_r sums a[j]*code[j] over j = r mod 4 (the
 // tail of d not a multiple of 4 goes to s0); the four sums are the lanes of one f32x4.
 static inline float sq8_ip_one(const uint8_t *code, uint32_t d, const float *a, float c) {
 	v128_t acc = wasm_f32x4_splat(0.0f);
 	uint32_t j = 0;
+	// 16 dimensions per step, added to the lanes in ascending j as the 4-at-a-time loop does.
+	for (; j + 16 <= d; j += 16) {
+		v128_t b = wasm_v128_load(code + j);
+		v128_t lo = wasm_u16x8_extend_low_u8x16(b), hi = wasm_u16x8_extend_high_u8x16(b);
+		acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_v128_load(a + j), bytes_f32(wasm_u32x4_extend_low_u16x8(lo))));
+		acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_v128_load(a + j + 4), bytes_f32(wasm_u32x4_extend_high_u16x8(lo))));
+		acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_v128_load(a + j + 8), bytes_f32(wasm_u32x4_extend_low_u16x8(hi))));
+		acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_v128_load(a + j + 12), bytes_f32(wasm_u32x4_extend_high_u16x8(hi))));
+	}
 	for (; j + 4 <= d; j += 4) {
 		v128_t bytes = wasm_v128_load32_zero(code + j);
-		v128_t f = wasm_f32x4_convert_u32x4(wasm_u32x4_extend_low_u16x8(wasm_u16x8_extend_low_u8x16(bytes)));
+		v128_t f = bytes_f32(wasm_u32x4_extend_low_u16x8(wasm_u16x8_extend_low_u8x16(bytes)));
 		acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_v128_load(a + j), f));
 	}
 	float s0 = wasm_f32x4_extract_lane(acc, 0);

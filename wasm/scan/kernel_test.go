@@ -1,0 +1,320 @@
+package wasmscan
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/podsearch/podsearch/core/encoder"
+	"github.com/podsearch/podsearch/core/index"
+	"github.com/podsearch/podsearch/core/ingest"
+	"github.com/podsearch/podsearch/core/vec"
+	"github.com/podsearch/podsearch/internal/testenv"
+	"github.com/podsearch/podsearch/internal/testmodel"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// corpus is a set of episodes with their vectors and the queries to search them with.
+type corpus struct {
+	docs    []index.Doc
+	vecs    []float32
+	d       int
+	queries []float32
+	texts   []string // keyword side of hybrid queries (may be empty)
+	metric  index.Metric
+}
+
+// build writes an index of c's first nBase episodes with cfg into a new folder.
+func build(t *testing.T, c *corpus, nBase int, cfg index.Config) string {
+	t.Helper()
+	dir := t.TempDir()
+	model, err := index.Train(c.vecs[:nBase*c.d], c.d, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := index.Create(dir, model, 2, c.docs[:nBase], c.vecs[:nBase*c.d]); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// openBoth opens the index in dir twice: with the native kernel and with the wasm Backend.
+func openBoth(t *testing.T, dir string) (native, wasm *index.Index) {
+	t.Helper()
+	native, err := index.Open(dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wasm, err = index.OpenWith(dir, "", index.OpenOptions{Backend: NewBackend(runtimeT(t), 2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := errors.Join(wasm.Close(), native.Close()); err != nil {
+			t.Error(err)
+		}
+	})
+	return native, wasm
+}
+
+// mutate deletes every 9th of the base episodes and adds the rest of c as a delta segment.
+func mutate(t *testing.T, c *corpus, nBase int, dir string) {
+	t.Helper()
+	ix, err := index.Open(dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	var del []string
+	for i := 0; i < nBase; i += 9 {
+		del = append(del, c.docs[i].ID)
+	}
+	if _, err := ix.Delete(del); err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.Add(c.docs[nBase:], c.vecs[nBase*c.d:]); err != nil {
+		t.Fatal(err)
+	}
+	if ix.Segments() <= 2 {
+		t.Fatalf("%d segments after the update, want a delta", ix.Segments())
+	}
+}
+
+// checkParity builds, compares, updates and compares again.
+func checkParity(t *testing.T, c *corpus, nBase int, cfg index.Config) {
+	dir := build(t, c, nBase, cfg)
+	calls := scanCalls(t)
+	native, wasm := openBoth(t, dir)
+	n := compare(t, c, native, wasm)
+	mutate(t, c, nBase, dir)
+	native, wasm = openBoth(t, dir)
+	n += compare(t, c, native, wasm)
+	// Every wasm search made guest calls: the parity is not native against native.
+	if got := scanCalls(t) - calls; got < float64(n) {
+		t.Fatalf("%d scan guest calls for %d searches", int(got), n)
+	}
+	t.Logf("%d searches equal", n)
+}
+
+// compare searches both indexes with every query and several settings and fails on the first
+// difference in ids, scores or shards.
+func compare(t *testing.T, c *corpus, native, wasm *index.Index) int {
+	t.Helper()
+	ctx := context.Background()
+	nq := len(c.queries) / c.d
+	from := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+	settings := []index.SearchOptions{
+		{K: 10, NProbe: 4, RerankFactor: 4},
+		{K: 10, NProbe: 1, RerankFactor: 1},
+		{K: 25, NProbe: 64, RerankFactor: 8},
+		{K: 10, NProbe: 8, RerankFactor: 4, Filter: &index.Filter{Languages: []string{"en"}, From: from}},
+	}
+	checked := 0
+	for qi := 0; qi < nq; qi++ {
+		q := vec.Row(c.queries, c.d, qi)
+		for si, o := range settings {
+			want, err := native.Searcher().SearchContext(ctx, q, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := wasm.Searcher().SearchContext(ctx, q, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(hitKeys(got), hitKeys(want)) {
+				t.Fatalf("query %d, setting %d: wasm %v, native %v", qi, si, hitKeys(got), hitKeys(want))
+			}
+			if o.Filter != nil {
+				for _, h := range got {
+					if h.Language != "en" || h.Date.Before(from) {
+						t.Fatalf("query %d: hit %s (%s, %v) fails the filter", qi, h.ID, h.Language, h.Date)
+					}
+				}
+			}
+			checked++
+		}
+		if qi < len(c.texts) {
+			ho := index.HybridOptions{Dense: settings[0]}
+			want, err := native.Searcher().SearchHybridContext(ctx, q, c.texts[qi], ho)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := wasm.Searcher().SearchHybridContext(ctx, q, c.texts[qi], ho)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(hitKeys(got), hitKeys(want)) {
+				t.Fatalf("hybrid query %d: wasm %v, native %v", qi, hitKeys(got), hitKeys(want))
+			}
+			checked++
+		}
+	}
+	return checked
+}
+
+func hitKeys(hs []index.Hit) []string {
+	out := make([]string, len(hs))
+	for i, h := range hs {
+		out[i] = fmt.Sprintf("%s/%d/%08x", h.ID, h.Shard, h.Score)
+	}
+	return out
+}
+
+// demoCorpus embeds the first n real Taddy episodes and the first nq TREC podcast topics
+// with the real encoder.
+func demoCorpus(t *testing.T, n, nq int) *corpus {
+	t.Helper()
+	f, err := os.Open(testenv.Shared(t, "data/podcasts/taddy_sample/episodes.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b, err := ingest.ReadJSONL(f, "episodes", ingest.DefaultJSONLMapping)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := ingest.Build([]*ingest.Batch{b}, ingest.Options{NoShuffle: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eps := res.Episodes[:min(n, len(res.Episodes))]
+	c := &corpus{d: encoder.Dim, metric: index.Cosine}
+	texts := make([]string, len(eps))
+	for i, e := range eps {
+		d := index.Doc{ID: e.ID, ShowID: e.ShowID, Title: e.Title, Language: e.Language, Text: e.Text}
+		d.Date, _ = time.Parse(time.RFC3339, e.Date)
+		c.docs = append(c.docs, d)
+		texts[i] = e.Text
+	}
+	topics := readTopics(t)
+	topics = topics[:min(nq, len(topics))]
+	sess, tok := testmodel.Session(t), testmodel.Tokenizer(t)
+	vecs, err := encoder.EmbedTexts(context.Background(), tok, sess, append(texts, topics...), 32, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vecs[:len(eps)] {
+		c.vecs = append(c.vecs, v...)
+	}
+	for _, v := range vecs[len(eps):] {
+		c.queries = append(c.queries, v...)
+	}
+	c.texts = topics
+	return c
+}
+
+func readTopics(t *testing.T) []string {
+	f, err := os.Open(testenv.Shared(t, "data/queries/trec_podcasts_topics.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var r struct {
+			Query string `json:"query"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Query != "" {
+			out = append(out, r.Query)
+		}
+	}
+	if len(out) == 0 {
+		t.Fatal("no topics read")
+	}
+	return out
+}
+
+// TestIndexKernelParityDemo: on real episodes embedded by the real encoder (cosine), the
+// index searched through the wasm Backend returns exactly the native hits (ids, scores,
+// shards), for 4-bit and 8-bit PQ, 8-bit, 4-bit and no re-rank, filters, hybrid, and after
+// deletes and a delta segment.
+func TestIndexKernelParityDemo(t *testing.T) {
+	c := demoCorpus(t, 500, 30)
+	nBase := 450
+	for _, cfg := range []index.Config{
+		{NList: 12, Seed: 1},
+		{NList: 12, Seed: 1, RerankBits: 4},
+		{NList: 12, Seed: 1, RerankBits: -1},
+		{NList: 4, Seed: 1, Bits: 8, M: 16, Iters: 2, TrainSize: 300},
+	} {
+		t.Run(fmt.Sprintf("bits%d-rerank%d", max(cfg.Bits, 4), cfg.RerankBits), func(t *testing.T) {
+			checkParity(t, c, nBase, cfg)
+		})
+	}
+}
+
+// TestIndexKernelParitySIFT: the same on SIFT10K's real descriptors with the L2 metric
+// (stored norms), the attributes for filters made up per vector.
+func TestIndexKernelParitySIFT(t *testing.T) {
+	s := loadSIFT(t)
+	n := 2200
+	c := &corpus{d: s.d, metric: index.L2, vecs: s.base[:n*s.d], queries: s.queries[:25*s.d]}
+	langs := []string{"en", "de", "en", "fr"}
+	for i := range n {
+		c.docs = append(c.docs, index.Doc{
+			ID: fmt.Sprintf("sift-%05d", i), ShowID: fmt.Sprintf("show-%d", i%13), Language: langs[i%len(langs)],
+			Date: time.Date(2018+i%6, time.Month(1+i%12), 1+i%28, 0, 0, 0, 0, time.UTC),
+		})
+	}
+	for _, cfg := range []index.Config{
+		{Metric: index.L2, NList: 24, Seed: 1},
+		{Metric: index.L2, NList: 8, Seed: 1, Bits: 8, M: 16, Iters: 2, TrainSize: 1000},
+	} {
+		t.Run(fmt.Sprintf("bits%d", max(cfg.Bits, 4)), func(t *testing.T) {
+			checkParity(t, c, 2000, cfg)
+		})
+	}
+}
+
+// TestIndexKernelContext: a done context stops a search on either kernel with its error.
+func TestIndexKernelContext(t *testing.T) {
+	s := loadSIFT(t)
+	n := 2000
+	c := &corpus{d: s.d, vecs: s.base[:n*s.d]}
+	for i := range n {
+		c.docs = append(c.docs, index.Doc{ID: fmt.Sprintf("sift-%05d", i)})
+	}
+	native, wasm := openBoth(t, build(t, c, n, index.Config{Metric: index.L2, NList: 16, Seed: 1}))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, ix := range []*index.Index{native, wasm} {
+		if _, err := ix.Searcher().SearchContext(ctx, s.query(0), index.SearchOptions{}); !errors.Is(err, context.Canceled) {
+			t.Fatalf("search with a cancelled context: %v, want context.Canceled", err)
+		}
+		if _, err := ix.Searcher().SearchContext(context.Background(), s.query(0), index.SearchOptions{}); err != nil {
+			t.Fatalf("search after a cancelled one: %v", err)
+		}
+	}
+}
+
+// scanCalls is the number of scan guest calls made so far in this process.
+func scanCalls(t *testing.T) float64 {
+	t.Helper()
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "podsearch_wasm_calls_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "module" && l.GetValue() == "scan" {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
