@@ -70,7 +70,7 @@ func benchIndexTo(w io.Writer, args []string) error {
 	seed := fs.Uint64("seed", 1, "training seed")
 	scans := fs.String("scan", "native", "scan kernels to run our configurations with: native, wasm or native,wasm (the wasm rows are checked to return the native hits)")
 	configNames := fs.String("configs", "pq4+sq8,pq4+sq4,pq8+sq8,pq4,pq8",
-		"our configurations: pqB[xM][+sqR], B = PQ bits (4 fast-scan, 8), M = sub-quantizers (default d/4 for 4-bit, d/8 for 8-bit), R = re-rank bits")
+		"our configurations: pqB[xM][+sqR|+flat], B = PQ bits (4 fast-scan, 8), M = sub-quantizers (default d/4 for 4-bit, d/8 for 8-bit), R = re-rank bits; flat re-ranks with the exact float32 vectors")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -453,9 +453,11 @@ func parseConfigs(s string) ([]index.Config, error) {
 				return nil, fmt.Errorf("%q: bad sub-quantizer count", f)
 			}
 		}
-		if hasSQ {
+		if sqPart == "flat" {
+			cfg.RerankBits = 32
+		} else if hasSQ {
 			if !strings.HasPrefix(sqPart, "sq") {
-				return nil, fmt.Errorf("%q: re-rank part must be sqR", f)
+				return nil, fmt.Errorf("%q: re-rank part must be sqR or flat", f)
 			}
 			if cfg.RerankBits, err = strconv.Atoi(sqPart[2:]); err != nil {
 				return nil, fmt.Errorf("%q: bad re-rank bits", f)

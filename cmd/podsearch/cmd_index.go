@@ -52,7 +52,7 @@ func runIndex(args []string) error {
 	nlist := fs.Int("nlist", 0, "inverted lists (default 4*sqrt(n), at most n/39)")
 	m := fs.Int("m", 0, "PQ sub-quantizers (default d/4 for 4-bit, d/8 for 8-bit)")
 	bits := fs.Int("bits", 4, "PQ code bits: 4 (fast-scan) or 8")
-	rerankBits := fs.Int("rerank-bits", 8, "re-rank code bits: 8, 4, or -1 for none")
+	rerankBits := fs.Int("rerank-bits", 8, "re-rank codes: 8 or 4 bits per dimension (scalar-quantized), 32 for the exact float32 vectors (stored in the segments, read through the memory map for the candidates only), or -1 for none")
 	seed := fs.Uint64("seed", 1, "training seed")
 	update := fs.Bool("update", false, "add the corpus to the existing index in -o (delta segments) instead of building a new one")
 	deleteIDs := fs.String("delete", "", "comma-separated episode ids to delete from the existing index in -o")

@@ -59,8 +59,10 @@ type Config struct {
 	M int
 	// Bits is the PQ code width: 4 (the fast-scan layout, default) or 8.
 	Bits int
-	// RerankBits is the width of the scalar-quantized copy used to re-rank PQ candidates:
-	// 8 (default), 4, or -1 for no re-ranking (PQ distances only).
+	// RerankBits is the width of the copy used to re-rank PQ candidates: 8 (default) or 4
+	// for scalar-quantized codes, 32 for the exact float32 vectors (stored in the segment
+	// files and read through the memory map for the k*factor candidates only, like FAISS's
+	// IndexRefineFlat), or -1 for no re-ranking (PQ distances only).
 	RerankBits int
 	// TrainSize bounds the vectors used for training (default 100,000, sampled).
 	TrainSize int
@@ -100,8 +102,8 @@ func (c Config) withDefaults(n, d int) (Config, error) {
 	if c.RerankBits == 0 {
 		c.RerankBits = 8
 	}
-	if c.RerankBits != 8 && c.RerankBits != 4 && c.RerankBits != -1 {
-		return c, fmt.Errorf("index: re-rank bits %d, want 8, 4 or -1 (none)", c.RerankBits)
+	if c.RerankBits != 8 && c.RerankBits != 4 && c.RerankBits != exactBits && c.RerankBits != -1 {
+		return c, fmt.Errorf("index: re-rank bits %d, want 8, 4, 32 (exact float32) or -1 (none)", c.RerankBits)
 	}
 	if c.TrainSize <= 0 {
 		c.TrainSize = 100_000

@@ -49,7 +49,8 @@ const (
 	tagLists  = "LIST" // list starts (nlist+1) u32, then for 4-bit codes block starts (nlist+1) u32
 	tagCodes  = "CODE" // PQ codes: 8-bit row-major n*M, or 4-bit fast-scan blocks
 	tagNorms  = "NORM" // L2 only: |reconstruction|^2 per episode, n f32
-	tagSQC    = "SQCD" // re-rank codes, n*codeSize bytes (when rerank bits > 0)
+	tagSQC    = "SQCD" // re-rank codes, n*codeSize bytes (when rerank bits are 4 or 8)
+	tagVecs   = "VECS" // exact re-rank (rerank bits 32): n*d f32, the (normalised, for cosine) vectors
 	tagAttr   = "ATTR" // n i64 dates (unix s, MinInt64 unknown), n u64 id hashes, n u32 show, n u16 language
 	tagStrs   = "STRS" // string table: count u32, (count+1) u32 offsets, bytes
 	tagBM25   = "BM25" // BM25 segment (bm25.Segment.MarshalBinary)
@@ -91,6 +92,9 @@ func (s *Segment) sections() ([]section, error) {
 	}
 	if m.SQ != nil {
 		secs = append(secs, section{tagSQC, s.sqCodes})
+	}
+	if m.Exact {
+		secs = append(secs, section{tagVecs, f32Bytes(s.vectors)})
 	}
 	attr := make([]byte, 0, s.n*22)
 	for _, v := range s.dates {
@@ -353,7 +357,7 @@ func decodeSections(secs map[string][]byte, fp string) (*Segment, error) {
 	if !metric.valid() || d <= 0 || d > 1<<16 || nlist <= 0 || nlist > limit || n > limit || nshows > limit || nlangs > math.MaxUint16+1 {
 		return nil, corrupt("implausible shape: metric %d, d %d, nlist %d, n %d", v[0], d, nlist, n)
 	}
-	if (bits != 4 && bits != 8) || M <= 0 || d%M != 0 || (rbits != 0 && rbits != 4 && rbits != 8) {
+	if (bits != 4 && bits != 8) || M <= 0 || d%M != 0 || (rbits != 0 && rbits != 4 && rbits != 8 && rbits != exactBits) {
 		return nil, corrupt("implausible quantizers: M %d, bits %d, re-rank bits %d", M, bits, rbits)
 	}
 	coarseB, err := need(tagCoarse, nlist*d*4)
@@ -369,7 +373,8 @@ func decodeSections(secs map[string][]byte, fp string) (*Segment, error) {
 		return nil, corrupt("%v", err)
 	}
 	cs := 0
-	if rbits > 0 {
+	model.Exact = rbits == exactBits
+	if rbits > 0 && !model.Exact {
 		b, err := need(tagSQ, 8*d)
 		if err != nil {
 			return nil, err
@@ -428,6 +433,15 @@ func decodeSections(secs map[string][]byte, fp string) (*Segment, error) {
 	if cs > 0 {
 		if s.sqCodes, err = need(tagSQC, n*cs); err != nil {
 			return nil, err
+		}
+	}
+	if model.Exact {
+		b, err := need(tagVecs, 4*n*d)
+		if err != nil {
+			return nil, err
+		}
+		if s.vectors = viewF32(b); s.vectors == nil {
+			s.vectors = []float32{}
 		}
 	}
 	ab, err := need(tagAttr, n*22)

@@ -29,6 +29,7 @@ var formatConfigs = []Config{
 	{Metric: Cosine, NList: 8, Bits: 4, M: 16, RerankBits: 8},
 	{Metric: L2, NList: 4, Bits: 8, M: 8, RerankBits: 4},
 	{Metric: InnerProduct, NList: 4, Bits: 4, M: 8, RerankBits: -1},
+	{Metric: L2, NList: 4, Bits: 4, M: 8, RerankBits: 32},
 }
 
 func searchIDs(t testing.TB, s *Searcher, q []float32, opts SearchOptions) []Hit {

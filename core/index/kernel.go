@@ -7,6 +7,7 @@ import (
 
 	"github.com/podsearch/podsearch/core/pq"
 	"github.com/podsearch/podsearch/core/sq"
+	"github.com/podsearch/podsearch/core/vec"
 )
 
 // Kernel runs the hot loops of a dense search over one segment's codes: the PQ scan of a
@@ -81,7 +82,8 @@ type nativeKernel struct {
 	seg     *Segment
 	sc      *scratch
 	usePair bool
-	rq      *sq.Query
+	rq      *sq.Query // scalar-quantized re-rank
+	q       []float32 // exact re-rank
 }
 
 func (k *nativeKernel) FastScan4(b0, b1 int, out []uint16) error {
@@ -99,7 +101,19 @@ func (k *nativeKernel) Scan8(a, b int, out []float32) error {
 }
 
 func (k *nativeKernel) Rerank(docs []uint32, out []float32) error {
-	cs := k.seg.model.SQ.CodeSize()
+	m := k.seg.model
+	if m.Exact {
+		for i, p := range docs {
+			x := vec.Row(k.seg.vectors, m.D, int(p))
+			if m.Metric == L2 {
+				out[i] = vec.L2Sq(k.q, x)
+			} else {
+				out[i] = -vec.Dot(k.q, x)
+			}
+		}
+		return nil
+	}
+	cs := m.SQ.CodeSize()
 	for i, p := range docs {
 		out[i] = k.rq.Distance(k.seg.sqCodes[int(p)*cs : (int(p)+1)*cs])
 	}

@@ -31,6 +31,9 @@ type Model struct {
 	PQ *pq.Quantizer
 	// SQ encodes the (normalised, for cosine) vectors for re-ranking; nil for none.
 	SQ *sq.Quantizer
+	// Exact re-ranks with the float32 vectors (normalised, for cosine) that segments then
+	// store; SQ is nil.
+	Exact bool
 	// Fingerprint names the encoder model the vectors come from.
 	Fingerprint string
 
@@ -97,7 +100,9 @@ func Train(vectors []float32, d int, cfg Config) (*Model, error) {
 	if m.PQ, err = pq.Train(resid, d, cfg.M, cfg.Bits, opts); err != nil {
 		return nil, fmt.Errorf("index: product quantizer: %w", err)
 	}
-	if cfg.RerankBits > 0 {
+	if cfg.RerankBits == exactBits {
+		m.Exact = true
+	} else if cfg.RerankBits > 0 {
 		if m.SQ, err = sq.Train(train, d, cfg.RerankBits); err != nil {
 			return nil, fmt.Errorf("index: re-rank quantizer: %w", err)
 		}
@@ -120,8 +125,15 @@ func normalizeRows(data []float32, d int) {
 	}
 }
 
-// RerankBits is the re-rank code width (8 or 4), or 0 when the model has none.
+// exactBits is RerankBits of a model that re-ranks with float32 vectors.
+const exactBits = 32
+
+// RerankBits is the re-rank code width (8 or 4; 32 for exact float32 vectors), or 0 when
+// the model has none.
 func (m *Model) RerankBits() int {
+	if m.Exact {
+		return exactBits
+	}
 	if m.SQ == nil {
 		return 0
 	}
@@ -129,11 +141,15 @@ func (m *Model) RerankBits() int {
 }
 
 // BytesPerVector is the memory one vector's codes take in a segment: the PQ code, the
-// re-rank code and, for L2, a float32 norm (metadata and ids not counted).
+// re-rank code (4*D for exact float32 vectors) and, for L2, a float32 norm (metadata and
+// ids not counted).
 func (m *Model) BytesPerVector() float64 {
 	b := float64(m.PQ.M*m.PQ.Bits) / 8
 	if m.SQ != nil {
 		b += float64(m.SQ.CodeSize())
+	}
+	if m.Exact {
+		b += float64(4 * m.D)
 	}
 	if m.Metric == L2 {
 		b += 4
@@ -171,6 +187,9 @@ func (m *Model) String() string {
 	rr := "noRerank"
 	if m.SQ != nil {
 		rr = fmt.Sprintf("SQ%d", m.SQ.Bits)
+	}
+	if m.Exact {
+		rr = "RFlat"
 	}
 	return fmt.Sprintf("IVF%d,%s,%s,%s", m.NList, pqs, rr, m.Metric)
 }

@@ -323,7 +323,7 @@ func (s *Searcher) search(ctx context.Context, sc *scratch, query []float32, opt
 			sc.pair.Reset(sc.qlut)
 		}
 	}
-	useRerank := m.SQ != nil && opts.RerankFactor > 1
+	useRerank := (m.SQ != nil || m.Exact) && opts.RerankFactor > 1
 	nc := opts.K
 	if useRerank {
 		nc = opts.K * opts.RerankFactor
@@ -334,8 +334,8 @@ func (s *Searcher) search(ctx context.Context, sc *scratch, query []float32, opt
 	} else {
 		tables.LUT = sc.lut
 	}
-	sc.native = nativeKernel{sc: sc, usePair: usePair}
-	if useRerank && s.anyNative(true) {
+	sc.native = nativeKernel{sc: sc, usePair: usePair, q: q}
+	if useRerank && !m.Exact && s.anyNative(true) {
 		if m.Metric == L2 {
 			sc.native.rq = m.SQ.PrepareL2(q)
 		} else {

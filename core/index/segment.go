@@ -43,6 +43,7 @@ type Segment struct {
 	codes      []byte   // 8-bit: n*M row-major; 4-bit: fast-scan blocks
 	norms      []float32
 	sqCodes    []byte
+	vectors    []float32 // exact re-rank: n*D, list order (Model.Exact only)
 
 	dates  []int64 // unix seconds, noDate when unknown
 	hashes []uint64
@@ -137,6 +138,10 @@ func BuildSegment(model *Model, docs []Doc, vectors []float32) (*Segment, error)
 		cs = model.SQ.CodeSize()
 		sqCodes = make([]byte, n*cs)
 	}
+	var exact []float32
+	if model.Exact {
+		exact = make([]float32, n*d)
+	}
 	vec.ParallelRows(n, func(p int) {
 		i := order[p]
 		x := vec.Row(vectors, d, i)
@@ -155,19 +160,25 @@ func BuildSegment(model *Model, docs []Doc, vectors []float32) (*Segment, error)
 		if cs > 0 {
 			model.SQ.Encode(x, sqCodes[p*cs:(p+1)*cs])
 		}
+		if exact != nil {
+			copy(vec.Row(exact, d, p), x)
+		}
 	})
 	ordered := make([]Doc, n)
 	for p, i := range order {
 		ordered[p] = docs[i]
 	}
-	return assemble(model, ordered, listStart, raw, norms, sqCodes, nil)
+	return assemble(model, ordered, listStart, raw, norms, sqCodes, exact, nil)
 }
 
 // assemble packs row-major codes into the segment layout and fills the metadata. bm is the
 // BM25 segment when already built (merging), else it is built from the docs' texts.
-func assemble(model *Model, docs []Doc, listStart []uint32, raw []byte, norms []float32, sqCodes []byte, bm *bm25.Segment) (*Segment, error) {
+func assemble(model *Model, docs []Doc, listStart []uint32, raw []byte, norms []float32, sqCodes []byte, exact []float32, bm *bm25.Segment) (*Segment, error) {
 	n := len(docs)
-	s := &Segment{model: model, n: n, listStart: listStart, norms: norms, sqCodes: sqCodes}
+	if model.Exact && exact == nil {
+		exact = []float32{}
+	}
+	s := &Segment{model: model, n: n, listStart: listStart, norms: norms, sqCodes: sqCodes, vectors: exact}
 	M := model.PQ.M
 	if model.PQ.Bits == 8 {
 		s.codes = raw
@@ -299,7 +310,7 @@ func MergeSegments(segs []*Segment, keep func(seg int, p uint32) bool) (*Segment
 	listStart := make([]uint32, model.NList+1)
 	var docs []Doc
 	var raw, sqCodes []byte
-	var norms []float32
+	var norms, exact []float32
 	newNum := make([][]int64, len(segs))
 	for si, s := range segs {
 		newNum[si] = make([]int64, s.n)
@@ -324,6 +335,9 @@ func MergeSegments(segs []*Segment, keep func(seg int, p uint32) bool) (*Segment
 				if model.Metric == L2 {
 					norms = append(norms, s.norms[p])
 				}
+				if model.Exact {
+					exact = append(exact, vec.Row(s.vectors, model.D, p)...)
+				}
 			}
 		}
 		listStart[l+1] = uint32(len(docs))
@@ -342,5 +356,5 @@ func MergeSegments(segs []*Segment, keep func(seg int, p uint32) bool) (*Segment
 	if model.Metric == L2 && norms == nil {
 		norms = []float32{}
 	}
-	return assemble(model, docs, listStart, raw, norms, sqCodes, bm)
+	return assemble(model, docs, listStart, raw, norms, sqCodes, exact, bm)
 }
