@@ -32,28 +32,20 @@ type Quantizer struct {
 	codeSize int
 }
 
-// options are the training choices the package measured; Train uses defaultOptions.
-type options struct {
-	widths  []int     // allowed widths besides 0, increasing
-	ks      []float64 // candidate clipping ranges mean +- k sigma (0 = min..max)
-	weight  bool      // weight each dimension's error by the query's second moment there
-	maxRows int       // rows used to choose the ranges
-}
+// clipping lists the candidate ranges of an axis, mean +- k standard deviations (0 means
+// min..max); each width keeps the one of least training error.
+var clipping = []float64{0, 0.8, 1, 1.25, 1.5, 2, 2.5, 3, 3.5, 4, 5}
 
-var defaultOptions = options{
-	widths:  []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16},
-	ks:      []float64{0, 0.8, 1, 1.25, 1.5, 2, 2.5, 3, 3.5, 4, 5},
-	weight:  true,
-	maxRows: 4096,
-}
+// rangeRows bounds the training rows used to choose the ranges and widths, pcaRows those
+// of the covariance (strided subsamples).
+const (
+	rangeRows = 4096
+	pcaRows   = 65536
+)
 
 // Train learns a quantizer from the n = len(data)/d rows of data whose codes take at most
 // budgetBytes bytes. It is deterministic.
 func Train(data []float32, d, budgetBytes int) (*Quantizer, error) {
-	return train(data, d, budgetBytes, defaultOptions)
-}
-
-func train(data []float32, d, budgetBytes int, opt options) (*Quantizer, error) {
 	if d <= 0 {
 		return nil, fmt.Errorf("tq: d=%d must be positive", d)
 	}
@@ -74,7 +66,7 @@ func train(data []float32, d, budgetBytes int, opt options) (*Quantizer, error) 
 	}
 	mean, axes, variance := pca(data, d)
 	// Rotated, centred training rows (a strided subsample for choosing ranges).
-	rows := min(n, opt.maxRows)
+	rows := min(n, rangeRows)
 	y := make([]float64, rows*d)
 	cen := make([]float32, d)
 	for r := 0; r < rows; r++ {
@@ -84,14 +76,11 @@ func train(data []float32, d, budgetBytes int, opt options) (*Quantizer, error) 
 		}
 	}
 	// weight[j]: E[q_j^2] of an uncentred query along axis j (the IP score's error is
-	// sum_j q_j e_j), or 1 for plain mean squared error.
+	// sum_j q_j e_j), estimated from the training vectors.
 	weight := make([]float64, d)
 	for j := range weight {
-		weight[j] = 1
-		if opt.weight {
-			m := float64(vec.Dot(vec.Row(axes, d, j), mean))
-			weight[j] = variance[j] + m*m
-		}
+		m := float64(vec.Dot(vec.Row(axes, d, j), mean))
+		weight[j] = variance[j] + m*m
 	}
 	// dist[j][b]: the least training error of axis j at width b over the candidate ranges.
 	dist := make([][]float64, d)
@@ -102,9 +91,9 @@ func train(data []float32, d, budgetBytes int, opt options) (*Quantizer, error) 
 		for r := range col {
 			col[r] = y[r*d+j]
 		}
-		dist[j], lo[j], hi[j] = bestRanges(col, opt)
+		dist[j], lo[j], hi[j] = bestRanges(col)
 	})
-	bits := allocate(dist, weight, opt.widths, budgetBytes)
+	bits := allocate(dist, weight, budgetBytes)
 	order := make([]int, 0, d) // the axes that get bits, by decreasing variance
 	for j := 0; j < d; j++ {
 		if bits[j] > 0 {
@@ -146,15 +135,16 @@ func pca(data []float32, d int) (mean, axes []float32, variance []float64) {
 		mean64[j] /= float64(n)
 		mean[j] = float32(mean64[j])
 	}
-	x := mat.NewDense(n, d, nil)
-	for i := 0; i < n; i++ {
-		row := x.RawRowView(i)
-		for j, v := range vec.Row(data, d, i) {
+	rows := min(n, pcaRows)
+	x := mat.NewDense(rows, d, nil)
+	for r := 0; r < rows; r++ {
+		row := x.RawRowView(r)
+		for j, v := range vec.Row(data, d, r*n/rows) {
 			row[j] = float64(v) - mean64[j]
 		}
 	}
 	var cov mat.SymDense
-	cov.SymOuterK(1/float64(n-1), x.T())
+	cov.SymOuterK(1/float64(rows-1), x.T())
 	var eig mat.EigenSym
 	if !eig.Factorize(&cov, true) {
 		// The symmetric eigensolver converges on finite input; fall back to the identity.
@@ -194,7 +184,7 @@ func pca(data []float32, d int) (mean, axes []float32, variance []float64) {
 // bestRanges returns, per width b (index 0..MaxBits), the least mean squared error of a
 // uniform quantizer of col over the candidate ranges, and that range. Width 0 decodes as 0
 // (the centred mean).
-func bestRanges(col []float64, opt options) (dist, lo, hi []float64) {
+func bestRanges(col []float64) (dist, lo, hi []float64) {
 	dist = make([]float64, MaxBits+1)
 	lo = make([]float64, MaxBits+1)
 	hi = make([]float64, MaxBits+1)
@@ -211,7 +201,7 @@ func bestRanges(col []float64, opt options) (dist, lo, hi []float64) {
 	sigma := math.Sqrt(max(dist[0]-mu*mu, 0))
 	for b := 1; b <= MaxBits; b++ {
 		dist[b] = math.Inf(1)
-		for _, k := range opt.ks {
+		for _, k := range clipping {
 			l, h := cmin, cmax
 			if k > 0 {
 				l, h = max(cmin, mu-k*sigma), min(cmax, mu+k*sigma)
@@ -241,9 +231,9 @@ func uniformError(col []float64, l, h float64, b int) float64 {
 	return e / float64(len(col))
 }
 
-// allocate gives each axis a width from {0} + widths, greedily taking the step with the
+// allocate gives each axis a width from 0 to MaxBits, greedily taking the step with the
 // largest weighted error reduction per bit while the packed code fits in budgetBytes.
-func allocate(dist [][]float64, weight []float64, widths []int, budgetBytes int) []int {
+func allocate(dist [][]float64, weight []float64, budgetBytes int) []int {
 	d := len(dist)
 	bits := make([]int, d)
 	var lanes [9]int // lanes per width, as layout packs them
@@ -265,8 +255,8 @@ func allocate(dist [][]float64, weight []float64, widths []int, budgetBytes int)
 		// (error curves need not be convex, so a longer step may pay more per bit).
 		best, target, bestGain := -1, 0, 0.0
 		for j := 0; j < d; j++ {
-			for _, w := range widths {
-				if w <= bits[j] || !fits(bits[j], w) {
+			for w := bits[j] + 1; w <= MaxBits; w++ {
+				if !fits(bits[j], w) {
 					continue
 				}
 				if g := gain(j, w); g > bestGain {
