@@ -10,11 +10,11 @@ import (
 )
 
 func TestParseConfigs(t *testing.T) {
-	cfgs, err := parseConfigs("pq4+sq8,pq8x16,pq4x32+sq4")
+	cfgs, err := parseConfigs("pq4+sq8,pq8x16,pq4x32+sq4,pq4+flat")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cfgs) != 3 || cfgs[0].Bits != 4 || cfgs[0].RerankBits != 8 || cfgs[1].M != 16 || cfgs[1].RerankBits != -1 || cfgs[2].RerankBits != 4 {
+	if len(cfgs) != 4 || cfgs[0].Bits != 4 || cfgs[0].RerankBits != 8 || cfgs[1].M != 16 || cfgs[1].RerankBits != -1 || cfgs[2].RerankBits != 4 || cfgs[3].RerankBits != 32 {
 		t.Fatalf("parsed %+v", cfgs)
 	}
 	for _, bad := range []string{"sq8", "pqx", "pq4+q8", "pq4x0", ""} {

@@ -19,7 +19,8 @@ import (
 )
 
 // vectorsFile is the episode vectors an index folder keeps beside its segments (corpus
-// order, .fvecs), for retraining and for `podsearch bench index --index DIR`.
+// order, then the episodes of each --update in order; .fvecs), for retraining and for
+// `podsearch bench index --index DIR`.
 const vectorsFile = "vectors.fvecs"
 
 func init() {
@@ -201,6 +202,9 @@ func updateIndex(dir, corpus, vectors, deleteIDs string, update, compact bool, b
 		if err := ix.Add(docs, flat); err != nil {
 			return err
 		}
+		if err := appendVectors(filepath.Join(dir, vectorsFile), flat, d); err != nil {
+			return fmt.Errorf("the episodes were added, but %s was not extended: %w", vectorsFile, err)
+		}
 		slog.Info("added", "episodes", len(docs), "segments", ix.Segments())
 	}
 	if compact {
@@ -252,4 +256,28 @@ func embedCorpus(texts []string, batch int, provider, adapterPath string) ([]flo
 		flat = append(flat, v...)
 	}
 	return flat, fp, nil
+}
+
+// appendVectors appends rows of width d to the .fvecs file at path when it exists (an index
+// built from --vectors elsewhere may have none); a file of another width is refused.
+func appendVectors(path string, rows []float32, d int) error {
+	st, err := os.Stat(path)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if st.Size()%int64(4+4*d) != 0 {
+		return fmt.Errorf("%s is not a file of %d-d vectors (%d bytes)", path, d, st.Size())
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return err
+	}
+	if err := vec.WriteFvecs(f, rows, d); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -5,6 +5,7 @@ import (
 	"hash/fnv"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -157,5 +158,13 @@ func TestIndexCommandWithVectors(t *testing.T) {
 	}
 	if !foundNew {
 		t.Fatalf("added episode %s not found by its own vector", fresh[0].ID)
+	}
+	// The folder's vectors file grew by the added episodes, in order.
+	all, vd, err := vec.ReadFvecs(filepath.Join(out, vectorsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vd != d || len(all) != len(flat)+len(freshVecs) || !slices.Equal(all[len(flat):], freshVecs) {
+		t.Fatalf("%s holds %d vectors of width %d, want %d + the %d added", vectorsFile, len(all)/vd, vd, len(flat)/d, len(fresh))
 	}
 }
