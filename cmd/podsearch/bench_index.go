@@ -170,7 +170,7 @@ func benchIndexTo(w io.Writer, args []string) error {
 					return searchErr
 				}
 				setting := fmt.Sprintf("nprobe=%d", np)
-				if model.SQ != nil {
+				if model.RerankBits() > 0 {
 					setting += fmt.Sprintf(",rerank=%d", *rerank)
 				}
 				if len(backends) > 1 || backend != nil {
