@@ -381,14 +381,19 @@ func (q *Quantizer) EncodeAll(data []float32) []byte {
 // levels unpacks the integer levels of the R rotated dimensions into c.
 func (q *Quantizer) levels(code []byte, c []uint32) {
 	clear(c)
+	var f [8]uint32
 	for _, g := range q.groups {
-		for k, l := range q.lanes[g.start : g.start+g.n] {
-			pos := k * g.bits
-			var v uint32
-			for b := 0; b < g.bits; b++ {
-				v |= uint32(code[g.off+(pos+b)/8]>>((pos+b)%8)&1) << b
+		lanes := q.lanes[g.start : g.start+g.n]
+		w := uint(g.bits)
+		mask := uint64(1)<<w - 1
+		for k, pos := 0, g.off; k < len(lanes); k, pos = k+8, pos+g.bits {
+			v := load(code, pos, g.bits)
+			for j := range f {
+				f[j] = uint32(v >> (uint(j) * w) & mask)
 			}
-			c[l.dim] |= v << l.shift
+			for j, l := range lanes[k:min(k+8, len(lanes))] {
+				c[l.dim] |= f[j] << l.shift
+			}
 		}
 	}
 }
@@ -498,7 +503,8 @@ func dotGroup(a []float32, code []byte, bits int) float32 {
 		}
 		return s0 + s1
 	}
-	// Eight fields of w bits fill exactly w bytes: one 64-bit load per eight fields.
+	// Eight fields of w bits fill exactly w bytes: one 64-bit load per eight fields (the
+	// int32 conversions are cheaper than uint64 ones).
 	w := uint(bits)
 	mask := uint64(1)<<w - 1
 	var s0, s1 float32
@@ -506,13 +512,15 @@ func dotGroup(a []float32, code []byte, bits int) float32 {
 	for ; k+8 <= len(a); k, pos = k+8, pos+bits {
 		v := load(code, pos, bits)
 		f := a[k : k+8 : k+8]
-		s0 += f[0]*float32(v&mask) + f[2]*float32(v>>(2*w)&mask) + f[4]*float32(v>>(4*w)&mask) + f[6]*float32(v>>(6*w)&mask)
-		s1 += f[1]*float32(v>>w&mask) + f[3]*float32(v>>(3*w)&mask) + f[5]*float32(v>>(5*w)&mask) + f[7]*float32(v>>(7*w)&mask)
+		s0 += f[0]*float32(int32(v&mask)) + f[2]*float32(int32(v>>(2*w)&mask)) +
+			f[4]*float32(int32(v>>(4*w)&mask)) + f[6]*float32(int32(v>>(6*w)&mask))
+		s1 += f[1]*float32(int32(v>>w&mask)) + f[3]*float32(int32(v>>(3*w)&mask)) +
+			f[5]*float32(int32(v>>(5*w)&mask)) + f[7]*float32(int32(v>>(7*w)&mask))
 	}
 	if k < len(a) {
-		v := load(code, pos, (len(a)-k)*bits/8+1)
+		v := load(code, pos, bits)
 		for j := uint(0); k < len(a); k, j = k+1, j+1 {
-			s0 += a[k] * float32(v>>(j*w)&mask)
+			s0 += a[k] * float32(int32(v>>(j*w)&mask))
 		}
 	}
 	return s0 + s1
