@@ -24,9 +24,7 @@ func (q *Quantizer) MarshalBinary() ([]byte, error) {
 	b = binary.LittleEndian.AppendUint32(b, uint32(q.D))
 	b = binary.LittleEndian.AppendUint32(b, uint32(q.R))
 	b = appendFloats(b, q.Mean)
-	for _, v := range q.Bits {
-		b = append(b, v)
-	}
+	b = append(b, q.Bits...)
 	b = appendFloats(b, q.Min)
 	b = appendFloats(b, q.Scale)
 	b = appendFloats(b, q.Rot)

@@ -135,18 +135,24 @@ func pca(data []float32, d int) (mean, axes []float32, variance []float64) {
 		mean64[j] /= float64(n)
 		mean[j] = float32(mean64[j])
 	}
+	// Covariance of a strided subsample, accumulated a chunk of rows at a time.
 	rows := min(n, pcaRows)
-	x := mat.NewDense(rows, d, nil)
-	for r := 0; r < rows; r++ {
-		row := x.RawRowView(r)
-		for j, v := range vec.Row(data, d, r*n/rows) {
-			row[j] = float64(v) - mean64[j]
+	cov := mat.NewSymDense(d, nil)
+	const chunk = 2048
+	x := mat.NewDense(min(rows, chunk), d, nil)
+	for s := 0; s < rows; s += chunk {
+		m := min(chunk, rows-s)
+		xs := x.Slice(0, m, 0, d).(*mat.Dense)
+		for r := 0; r < m; r++ {
+			row := xs.RawRowView(r)
+			for j, v := range vec.Row(data, d, (s+r)*n/rows) {
+				row[j] = float64(v) - mean64[j]
+			}
 		}
+		cov.SymRankK(cov, 1/float64(rows-1), xs.T())
 	}
-	var cov mat.SymDense
-	cov.SymOuterK(1/float64(rows-1), x.T())
 	var eig mat.EigenSym
-	if !eig.Factorize(&cov, true) {
+	if !eig.Factorize(cov, true) {
 		// The symmetric eigensolver converges on finite input; fall back to the identity.
 		axes = make([]float32, d*d)
 		variance = make([]float64, d)
