@@ -18,25 +18,31 @@ type alphabet struct {
 const smallRuneLimit = 1 << 16
 
 func newAlphabet(pieces []Piece) alphabet {
-	var runes []rune
+	seen := make([]bool, smallRuneLimit)
+	var big []rune
+	top := rune(-1)
 	for _, p := range pieces {
 		for _, r := range p.Text {
-			runes = append(runes, r)
+			if r < smallRuneLimit {
+				seen[r] = true
+				top = max(top, r)
+			} else {
+				big = append(big, r)
+			}
 		}
 	}
-	slices.Sort(runes)
-	runes = slices.Compact(runes)
 	var a alphabet
-	split, _ := slices.BinarySearch(runes, smallRuneLimit)
-	if split > 0 {
-		a.small = make([]int32, runes[split-1]+1)
+	a.small = make([]int32, top+1)
+	for r := range a.small {
+		if seen[r] {
+			a.size++
+			a.small[r] = a.size
+		}
 	}
-	for k, r := range runes[:split] {
-		a.small[r] = int32(k + 1)
-	}
-	a.big = runes[split:]
-	a.bigCode0 = int32(split + 1)
-	a.size = int32(len(runes))
+	slices.Sort(big)
+	a.big = slices.Compact(big)
+	a.bigCode0 = a.size + 1
+	a.size += int32(len(a.big))
 	return a
 }
 
@@ -45,9 +51,11 @@ func (a *alphabet) code(r rune) int32 {
 	if uint32(r) < uint32(len(a.small)) {
 		return a.small[r]
 	}
-	if len(a.big) == 0 {
-		return 0
-	}
+	return a.bigCode(r)
+}
+
+// bigCode is code for the code points beyond the direct table.
+func (a *alphabet) bigCode(r rune) int32 {
 	if k, ok := slices.BinarySearch(a.big, r); ok {
 		return a.bigCode0 + int32(k)
 	}
@@ -74,13 +82,18 @@ func buildTrie(pieces []Piece, a *alphabet) []daUnit {
 		codes []int32
 		id    int32
 	}
+	total := 0
+	for _, p := range pieces[ReservedIDs:] {
+		total += len(p.Text) // at least the number of code points
+	}
+	flat := make([]int32, 0, total) // one backing array for every key's codes
 	keys := make([]key, 0, len(pieces)-ReservedIDs)
 	for id := ReservedIDs; id < len(pieces); id++ {
-		var codes []int32
+		start := len(flat)
 		for _, r := range pieces[id].Text {
-			codes = append(codes, a.code(r))
+			flat = append(flat, a.code(r))
 		}
-		keys = append(keys, key{codes, int32(id)})
+		keys = append(keys, key{flat[start:len(flat):len(flat)], int32(id)})
 	}
 	slices.SortFunc(keys, func(x, y key) int {
 		if c := slices.Compare(x.codes, y.codes); c != 0 {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"unicode/utf16"
@@ -255,34 +256,37 @@ func grow[T int32 | float64](s []T, n int) []T {
 // symbols normalises text as Normalize does and returns the alphabet code of each symbol
 // (0 for a code point no matchable piece contains), in sc.codes.
 func (u *Unigram) symbols(sc *scratch, text string) []int32 {
-	codes := sc.codes[:0]
-	sep := u.alpha.code(Separator)
+	a := &u.alpha
+	sep := a.code(Separator)
 	if isASCII(text) {
-		if text != "" {
-			codes = append(codes, sep)
+		if text == "" {
+			return sc.codes[:0]
 		}
+		codes := slices.Grow(sc.codes[:0], len(text)+1)[:len(text)+1]
+		sc.codes = codes
+		codes[0] = sep
 		for i := 0; i < len(text); i++ {
-			c := text[i]
-			if c == ' ' {
-				codes = append(codes, sep)
+			if c := text[i]; c == ' ' {
+				codes[i+1] = sep
 			} else {
-				codes = append(codes, u.alpha.code(rune(c)))
+				codes[i+1] = a.code(rune(c))
 			}
 		}
-	} else {
-		b := norm.NFKC.AppendString(sc.norm[:0], strings.ToValidUTF8(text, "\uFFFD"))
-		sc.norm = b
-		if len(b) > 0 {
+		return codes
+	}
+	b := norm.NFKC.AppendString(sc.norm[:0], strings.ToValidUTF8(text, "\uFFFD"))
+	sc.norm = b
+	if len(b) == 0 {
+		return sc.codes[:0]
+	}
+	codes := append(sc.codes[:0], sep)
+	for len(b) > 0 {
+		r, size := utf8.DecodeRune(b)
+		b = b[size:]
+		if r == ' ' {
 			codes = append(codes, sep)
-		}
-		for len(b) > 0 {
-			r, size := utf8.DecodeRune(b)
-			b = b[size:]
-			if r == ' ' {
-				codes = append(codes, sep)
-			} else {
-				codes = append(codes, u.alpha.code(r))
-			}
+		} else {
+			codes = append(codes, a.code(r))
 		}
 	}
 	sc.codes = codes
