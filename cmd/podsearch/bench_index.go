@@ -70,7 +70,7 @@ func benchIndexTo(w io.Writer, args []string) error {
 	seed := fs.Uint64("seed", 1, "training seed")
 	scans := fs.String("scan", "native", "scan kernels to run our configurations with: native, wasm or native,wasm (the wasm rows are checked to return the native hits)")
 	configNames := fs.String("configs", "pq4+sq8,pq4+sq4,pq8+sq8,pq4,pq8",
-		"our configurations: pqB[xM][+sqR|+flat], B = PQ bits (4 fast-scan, 8), M = sub-quantizers (default d/4 for 4-bit, d/8 for 8-bit), R = re-rank bits; flat re-ranks with the exact float32 vectors")
+		"our configurations: pqB[xM][+sqR|+tqN|+flat], B = PQ bits (4 fast-scan, 8), M = sub-quantizers (default d/4 for 4-bit, d/8 for 8-bit), R = scalar re-rank bits, N = transform-quantized re-rank bytes, flat = exact float32 re-rank")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -455,9 +455,13 @@ func parseConfigs(s string) ([]index.Config, error) {
 		}
 		if sqPart == "flat" {
 			cfg.RerankBits = 32
+		} else if strings.HasPrefix(sqPart, "tq") {
+			if cfg.RerankBytes, err = strconv.Atoi(sqPart[2:]); err != nil || cfg.RerankBytes <= 0 {
+				return nil, fmt.Errorf("%q: bad re-rank bytes", f)
+			}
 		} else if hasSQ {
 			if !strings.HasPrefix(sqPart, "sq") {
-				return nil, fmt.Errorf("%q: re-rank part must be sqR or flat", f)
+				return nil, fmt.Errorf("%q: re-rank part must be sqR, tqN or flat", f)
 			}
 			if cfg.RerankBits, err = strconv.Atoi(sqPart[2:]); err != nil {
 				return nil, fmt.Errorf("%q: bad re-rank bits", f)

@@ -10,14 +10,14 @@ import (
 )
 
 func TestParseConfigs(t *testing.T) {
-	cfgs, err := parseConfigs("pq4+sq8,pq8x16,pq4x32+sq4,pq4+flat")
+	cfgs, err := parseConfigs("pq4+sq8,pq8x16,pq4x32+sq4,pq4+flat,pq4x64+tq256")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cfgs) != 4 || cfgs[0].Bits != 4 || cfgs[0].RerankBits != 8 || cfgs[1].M != 16 || cfgs[1].RerankBits != -1 || cfgs[2].RerankBits != 4 || cfgs[3].RerankBits != 32 {
+	if len(cfgs) != 5 || cfgs[4].RerankBytes != 256 || cfgs[4].M != 64 || cfgs[0].Bits != 4 || cfgs[0].RerankBits != 8 || cfgs[1].M != 16 || cfgs[1].RerankBits != -1 || cfgs[2].RerankBits != 4 || cfgs[3].RerankBits != 32 {
 		t.Fatalf("parsed %+v", cfgs)
 	}
-	for _, bad := range []string{"sq8", "pqx", "pq4+q8", "pq4x0", ""} {
+	for _, bad := range []string{"sq8", "pqx", "pq4+q8", "pq4x0", "pq4+tq0", "pq4+tqx", ""} {
 		if _, err := parseConfigs(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}

@@ -54,6 +54,7 @@ func runIndex(args []string) error {
 	m := fs.Int("m", 0, "PQ sub-quantizers (default d/4 for 4-bit, d/8 for 8-bit)")
 	bits := fs.Int("bits", 4, "PQ code bits: 4 (fast-scan) or 8")
 	rerankBits := fs.Int("rerank-bits", 8, "re-rank codes: 8 or 4 bits per dimension (scalar-quantized), 32 for the exact float32 vectors (stored in the segments, read through the memory map for the candidates only), or -1 for none")
+	rerankBytes := fs.Int("rerank-bytes", 0, "re-rank with transform-quantized codes of at most this many bytes per episode instead (PCA + bits by variance; e.g. 256 for 512-d: 1/8 of float32); 0: use --rerank-bits")
 	seed := fs.Uint64("seed", 1, "training seed")
 	update := fs.Bool("update", false, "add the corpus to the existing index in -o (delta segments) instead of building a new one")
 	deleteIDs := fs.String("delete", "", "comma-separated episode ids to delete from the existing index in -o")
@@ -114,7 +115,7 @@ func runIndex(args []string) error {
 	}
 	trainStart := time.Now()
 	model, err := index.Train(flat, d, index.Config{Metric: met, NList: *nlist, M: *m, Bits: *bits,
-		RerankBits: *rerankBits, Seed: *seed, Fingerprint: fp})
+		RerankBits: *rerankBits, RerankBytes: *rerankBytes, Seed: *seed, Fingerprint: fp})
 	if err != nil {
 		return err
 	}

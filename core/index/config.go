@@ -64,6 +64,11 @@ type Config struct {
 	// files and read through the memory map for the k*factor candidates only, like FAISS's
 	// IndexRefineFlat), or -1 for no re-ranking (PQ distances only).
 	RerankBits int
+	// RerankBytes, when > 0, replaces RerankBits: candidates are re-ranked with
+	// transform-quantized codes of at most this many bytes (core/tq: a PCA rotation with
+	// the bits spent on the axes of most variance), which keeps more accuracy per byte
+	// than scalar codes.
+	RerankBytes int
 	// TrainSize bounds the vectors used for training (default 100,000, sampled).
 	TrainSize int
 	// Iters is the number of k-means iterations (default 20).
@@ -104,6 +109,9 @@ func (c Config) withDefaults(n, d int) (Config, error) {
 	}
 	if c.RerankBits != 8 && c.RerankBits != 4 && c.RerankBits != exactBits && c.RerankBits != -1 {
 		return c, fmt.Errorf("index: re-rank bits %d, want 8, 4, 32 (exact float32) or -1 (none)", c.RerankBits)
+	}
+	if c.RerankBytes < 0 {
+		return c, fmt.Errorf("index: re-rank bytes %d < 0", c.RerankBytes)
 	}
 	if c.TrainSize <= 0 {
 		c.TrainSize = 100_000

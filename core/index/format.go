@@ -13,6 +13,7 @@ import (
 	"github.com/podsearch/podsearch/core/bm25"
 	"github.com/podsearch/podsearch/core/pq"
 	"github.com/podsearch/podsearch/core/sq"
+	"github.com/podsearch/podsearch/core/tq"
 )
 
 // Segment file format, version 1 (docs/index-format.md has the full description).
@@ -49,7 +50,8 @@ const (
 	tagLists  = "LIST" // list starts (nlist+1) u32, then for 4-bit codes block starts (nlist+1) u32
 	tagCodes  = "CODE" // PQ codes: 8-bit row-major n*M, or 4-bit fast-scan blocks
 	tagNorms  = "NORM" // L2 only: |reconstruction|^2 per episode, n f32
-	tagSQC    = "SQCD" // re-rank codes, n*codeSize bytes (when rerank bits are 4 or 8)
+	tagSQC    = "SQCD" // re-rank codes, n*codeSize bytes (when rerank bits are 4 or 8, or 1: TQ)
+	tagTQ     = "TQPM" // transform quantizer (rerank bits 1): tq.Quantizer.MarshalBinary
 	tagVecs   = "VECS" // exact re-rank (rerank bits 32): n*d f32, the (normalised, for cosine) vectors
 	tagAttr   = "ATTR" // n i64 dates (unix s, MinInt64 unknown), n u64 id hashes, n u32 show, n u16 language
 	tagStrs   = "STRS" // string table: count u32, (count+1) u32 offsets, bytes
@@ -82,6 +84,13 @@ func (s *Segment) sections() ([]section, error) {
 	if m.SQ != nil {
 		secs = append(secs, section{tagSQ, append(f32Bytes(m.SQ.Min), f32Bytes(m.SQ.Scale)...)})
 	}
+	if m.TQ != nil {
+		b, err := m.TQ.MarshalBinary()
+		if err != nil {
+			return nil, err
+		}
+		secs = append(secs, section{tagTQ, b})
+	}
 	lists := u32Bytes(s.listStart)
 	if m.PQ.Bits == 4 {
 		lists = append(lists, u32Bytes(s.blockStart)...)
@@ -90,7 +99,7 @@ func (s *Segment) sections() ([]section, error) {
 	if m.Metric == L2 {
 		secs = append(secs, section{tagNorms, f32Bytes(s.norms)})
 	}
-	if m.SQ != nil {
+	if m.rerankCodeSize() > 0 {
 		secs = append(secs, section{tagSQC, s.sqCodes})
 	}
 	if m.Exact {
@@ -357,7 +366,7 @@ func decodeSections(secs map[string][]byte, fp string) (*Segment, error) {
 	if !metric.valid() || d <= 0 || d > 1<<16 || nlist <= 0 || nlist > limit || n > limit || nshows > limit || nlangs > math.MaxUint16+1 {
 		return nil, corrupt("implausible shape: metric %d, d %d, nlist %d, n %d", v[0], d, nlist, n)
 	}
-	if (bits != 4 && bits != 8) || M <= 0 || d%M != 0 || (rbits != 0 && rbits != 4 && rbits != 8 && rbits != exactBits) {
+	if (bits != 4 && bits != 8) || M <= 0 || d%M != 0 || (rbits != 0 && rbits != 4 && rbits != 8 && rbits != exactBits && rbits != tqBits) {
 		return nil, corrupt("implausible quantizers: M %d, bits %d, re-rank bits %d", M, bits, rbits)
 	}
 	coarseB, err := need(tagCoarse, nlist*d*4)
@@ -374,7 +383,21 @@ func decodeSections(secs map[string][]byte, fp string) (*Segment, error) {
 	}
 	cs := 0
 	model.Exact = rbits == exactBits
-	if rbits > 0 && !model.Exact {
+	if rbits == tqBits {
+		b, err := need(tagTQ, -1)
+		if err != nil {
+			return nil, err
+		}
+		model.TQ = new(tq.Quantizer)
+		if err := model.TQ.UnmarshalBinary(b); err != nil {
+			return nil, corrupt("%v", err)
+		}
+		if model.TQ.D != d {
+			return nil, corrupt("transform quantizer of d=%d for %d-d vectors", model.TQ.D, d)
+		}
+		cs = model.TQ.CodeSize()
+	}
+	if rbits == 4 || rbits == 8 {
 		b, err := need(tagSQ, 8*d)
 		if err != nil {
 			return nil, err

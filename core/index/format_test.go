@@ -30,6 +30,8 @@ var formatConfigs = []Config{
 	{Metric: L2, NList: 4, Bits: 8, M: 8, RerankBits: 4},
 	{Metric: InnerProduct, NList: 4, Bits: 4, M: 8, RerankBits: -1},
 	{Metric: L2, NList: 4, Bits: 4, M: 8, RerankBits: 32},
+	{Metric: Cosine, NList: 4, Bits: 4, M: 16, RerankBytes: 24},
+	{Metric: L2, NList: 4, Bits: 8, M: 8, RerankBytes: 20},
 }
 
 func searchIDs(t testing.TB, s *Searcher, q []float32, opts SearchOptions) []Hit {

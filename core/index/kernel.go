@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/podsearch/podsearch/core/pq"
-	"github.com/podsearch/podsearch/core/sq"
 	"github.com/podsearch/podsearch/core/vec"
 )
 
@@ -82,8 +81,8 @@ type nativeKernel struct {
 	seg     *Segment
 	sc      *scratch
 	usePair bool
-	rq      *sq.Query // scalar-quantized re-rank
-	q       []float32 // exact re-rank
+	rq      rerankQuery // scalar- or transform-quantized re-rank
+	q       []float32   // exact re-rank
 }
 
 func (k *nativeKernel) FastScan4(b0, b1 int, out []uint16) error {
@@ -113,7 +112,7 @@ func (k *nativeKernel) Rerank(docs []uint32, out []float32) error {
 		}
 		return nil
 	}
-	cs := m.SQ.CodeSize()
+	cs := m.rerankCodeSize()
 	for i, p := range docs {
 		out[i] = k.rq.Distance(k.seg.sqCodes[int(p)*cs : (int(p)+1)*cs])
 	}

@@ -13,8 +13,47 @@ import (
 	"github.com/podsearch/podsearch/core/kmeans"
 	"github.com/podsearch/podsearch/core/pq"
 	"github.com/podsearch/podsearch/core/sq"
+	"github.com/podsearch/podsearch/core/tq"
 	"github.com/podsearch/podsearch/core/vec"
 )
+
+// rerankQuery scores re-rank codes for one query (*sq.Query, *tq.Query).
+type rerankQuery interface {
+	Distance(code []byte) float32
+}
+
+// rerankCodeSize is the bytes of one re-rank code (0 without codes: none or exact).
+func (m *Model) rerankCodeSize() int {
+	switch {
+	case m.SQ != nil:
+		return m.SQ.CodeSize()
+	case m.TQ != nil:
+		return m.TQ.CodeSize()
+	}
+	return 0
+}
+
+// encodeRerank writes x's re-rank code (the model must have re-rank codes).
+func (m *Model) encodeRerank(x []float32, code []byte) {
+	if m.SQ != nil {
+		m.SQ.Encode(x, code)
+		return
+	}
+	m.TQ.Encode(x, code)
+}
+
+// prepareRerank prepares q (as searched) for the model's re-rank codes.
+func (m *Model) prepareRerank(q []float32) rerankQuery {
+	switch {
+	case m.SQ != nil && m.Metric == L2:
+		return m.SQ.PrepareL2(q)
+	case m.SQ != nil:
+		return m.SQ.PrepareIP(q)
+	case m.Metric == L2:
+		return m.TQ.PrepareL2(q)
+	}
+	return m.TQ.PrepareIP(q)
+}
 
 // Model is what training learns and every segment of an index shares: the coarse
 // quantizer (IVF centroids), the product quantizer of residuals, and the scalar quantizer
@@ -31,6 +70,9 @@ type Model struct {
 	PQ *pq.Quantizer
 	// SQ encodes the (normalised, for cosine) vectors for re-ranking; nil for none.
 	SQ *sq.Quantizer
+	// TQ encodes the (normalised, for cosine) vectors for re-ranking with a transform
+	// quantizer (Config.RerankBytes); nil for none. At most one of SQ, TQ and Exact is set.
+	TQ *tq.Quantizer
 	// Exact re-ranks with the float32 vectors (normalised, for cosine) that segments then
 	// store; SQ is nil.
 	Exact bool
@@ -100,9 +142,14 @@ func Train(vectors []float32, d int, cfg Config) (*Model, error) {
 	if m.PQ, err = pq.Train(resid, d, cfg.M, cfg.Bits, opts); err != nil {
 		return nil, fmt.Errorf("index: product quantizer: %w", err)
 	}
-	if cfg.RerankBits == exactBits {
+	switch {
+	case cfg.RerankBytes > 0:
+		if m.TQ, err = tq.Train(train, d, cfg.RerankBytes); err != nil {
+			return nil, fmt.Errorf("index: re-rank quantizer: %w", err)
+		}
+	case cfg.RerankBits == exactBits:
 		m.Exact = true
-	} else if cfg.RerankBits > 0 {
+	case cfg.RerankBits > 0:
 		if m.SQ, err = sq.Train(train, d, cfg.RerankBits); err != nil {
 			return nil, fmt.Errorf("index: re-rank quantizer: %w", err)
 		}
@@ -125,14 +172,22 @@ func normalizeRows(data []float32, d int) {
 	}
 }
 
-// exactBits is RerankBits of a model that re-ranks with float32 vectors.
-const exactBits = 32
+// exactBits is RerankBits of a model that re-ranks with float32 vectors, tqBits that of one
+// that re-ranks with transform-quantized codes.
+const (
+	exactBits = 32
+	tqBits    = 1
+)
 
-// RerankBits is the re-rank code width (8 or 4; 32 for exact float32 vectors), or 0 when
+// RerankBits names the re-rank codes: 8 or 4 (scalar-quantized bits per dimension), 32
+// (exact float32 vectors), 1 (transform-quantized codes of TQ.CodeSize() bytes), or 0 when
 // the model has none.
 func (m *Model) RerankBits() int {
 	if m.Exact {
 		return exactBits
+	}
+	if m.TQ != nil {
+		return tqBits
 	}
 	if m.SQ == nil {
 		return 0
@@ -150,6 +205,9 @@ func (m *Model) BytesPerVector() float64 {
 	}
 	if m.Exact {
 		b += float64(4 * m.D)
+	}
+	if m.TQ != nil {
+		b += float64(m.TQ.CodeSize())
 	}
 	if m.Metric == L2 {
 		b += 4
@@ -175,6 +233,10 @@ func (m *Model) ID() string {
 		h.Write(f32Bytes(m.SQ.Min))
 		h.Write(f32Bytes(m.SQ.Scale))
 	}
+	if m.TQ != nil {
+		b, _ := m.TQ.MarshalBinary()
+		h.Write(b)
+	}
 	return hex.EncodeToString(h.Sum(nil)[:8])
 }
 
@@ -190,6 +252,9 @@ func (m *Model) String() string {
 	}
 	if m.Exact {
 		rr = "RFlat"
+	}
+	if m.TQ != nil {
+		rr = fmt.Sprintf("TQ%d", m.TQ.CodeSize())
 	}
 	return fmt.Sprintf("IVF%d,%s,%s,%s", m.NList, pqs, rr, m.Metric)
 }

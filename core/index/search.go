@@ -323,7 +323,7 @@ func (s *Searcher) search(ctx context.Context, sc *scratch, query []float32, opt
 			sc.pair.Reset(sc.qlut)
 		}
 	}
-	useRerank := (m.SQ != nil || m.Exact) && opts.RerankFactor > 1
+	useRerank := m.RerankBits() > 0 && opts.RerankFactor > 1
 	nc := opts.K
 	if useRerank {
 		nc = opts.K * opts.RerankFactor
@@ -336,11 +336,7 @@ func (s *Searcher) search(ctx context.Context, sc *scratch, query []float32, opt
 	}
 	sc.native = nativeKernel{sc: sc, usePair: usePair, q: q}
 	if useRerank && !m.Exact && s.anyNative(true) {
-		if m.Metric == L2 {
-			sc.native.rq = m.SQ.PrepareL2(q)
-		} else {
-			sc.native.rq = m.SQ.PrepareIP(q)
-		}
+		sc.native.rq = m.prepareRerank(q)
 	}
 	sc.cands.reset(nc)
 	for vi := range s.views {

@@ -42,7 +42,7 @@ type Segment struct {
 	blockStart []uint32 // NList+1, 4-bit only: list l's fast-scan blocks are [blockStart[l], blockStart[l+1])
 	codes      []byte   // 8-bit: n*M row-major; 4-bit: fast-scan blocks
 	norms      []float32
-	sqCodes    []byte
+	sqCodes    []byte    // re-rank codes (scalar- or transform-quantized), n*code size
 	vectors    []float32 // exact re-rank: n*D, list order (Model.Exact only)
 
 	dates  []int64 // unix seconds, noDate when unknown
@@ -133,9 +133,8 @@ func BuildSegment(model *Model, docs []Doc, vectors []float32) (*Segment, error)
 		norms = make([]float32, n)
 	}
 	var sqCodes []byte
-	cs := 0
-	if model.SQ != nil {
-		cs = model.SQ.CodeSize()
+	cs := model.rerankCodeSize()
+	if cs > 0 {
 		sqCodes = make([]byte, n*cs)
 	}
 	var exact []float32
@@ -158,7 +157,7 @@ func BuildSegment(model *Model, docs []Doc, vectors []float32) (*Segment, error)
 			norms[p] = vec.Dot(r, r)
 		}
 		if cs > 0 {
-			model.SQ.Encode(x, sqCodes[p*cs:(p+1)*cs])
+			model.encodeRerank(x, sqCodes[p*cs:(p+1)*cs])
 		}
 		if exact != nil {
 			copy(vec.Row(exact, d, p), x)
@@ -303,10 +302,7 @@ func MergeSegments(segs []*Segment, keep func(seg int, p uint32) bool) (*Segment
 		}
 	}
 	M := model.PQ.M
-	cs := 0
-	if model.SQ != nil {
-		cs = model.SQ.CodeSize()
-	}
+	cs := model.rerankCodeSize()
 	listStart := make([]uint32, model.NList+1)
 	var docs []Doc
 	var raw, sqCodes []byte

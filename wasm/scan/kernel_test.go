@@ -236,7 +236,8 @@ func readTopics(t *testing.T) []string {
 
 // TestIndexKernelParityDemo: on real episodes embedded by the real encoder (cosine), the
 // index searched through the wasm Backend returns exactly the native hits (ids, scores,
-// shards), for 4-bit and 8-bit PQ, 8-bit, 4-bit and no re-rank, filters, hybrid, and after
+// shards), for 4-bit and 8-bit PQ, 8-bit, 4-bit, transform-quantized and no re-rank,
+// filters, hybrid, and after
 // deletes and a delta segment.
 func TestIndexKernelParityDemo(t *testing.T) {
 	c := demoCorpus(t, 500, 30)
@@ -245,9 +246,10 @@ func TestIndexKernelParityDemo(t *testing.T) {
 		{NList: 12, Seed: 1},
 		{NList: 12, Seed: 1, RerankBits: 4},
 		{NList: 12, Seed: 1, RerankBits: -1},
+		{NList: 12, Seed: 1, RerankBytes: 128},
 		{NList: 4, Seed: 1, Bits: 8, M: 16, Iters: 2, TrainSize: 300},
 	} {
-		t.Run(fmt.Sprintf("bits%d-rerank%d", max(cfg.Bits, 4), cfg.RerankBits), func(t *testing.T) {
+		t.Run(fmt.Sprintf("bits%d-rerank%d-tq%d", max(cfg.Bits, 4), cfg.RerankBits, cfg.RerankBytes), func(t *testing.T) {
 			checkParity(t, c, nBase, cfg)
 		})
 	}
