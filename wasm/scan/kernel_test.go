@@ -237,8 +237,7 @@ func readTopics(t *testing.T) []string {
 // TestIndexKernelParityDemo: on real episodes embedded by the real encoder (cosine), the
 // index searched through the wasm Backend returns exactly the native hits (ids, scores,
 // shards), for 4-bit and 8-bit PQ, 8-bit, 4-bit, transform-quantized and no re-rank,
-// filters, hybrid, and after
-// deletes and a delta segment.
+// filters, hybrid, and after deletes and a delta segment.
 func TestIndexKernelParityDemo(t *testing.T) {
 	c := demoCorpus(t, 500, 30)
 	nBase := 450
