@@ -99,7 +99,6 @@ func bruteForce(docs []Doc, vecs []float32, q []float32, metric Metric, k int) [
 // that the PQ stage keeps among its 100 candidates); and the transform quantizer at 32 bytes
 // (4 bits per dimension on average) beats 4-bit scalar codes of the same size.
 func TestRerankCodecsRecall(t *testing.T) {
-	docs, vecs := loadEpisodes(t)
 	recall := map[string]float64{}
 	for _, c := range []struct {
 		name string
@@ -111,15 +110,9 @@ func TestRerankCodecsRecall(t *testing.T) {
 		{"exact", Config{RerankBits: 32}},
 	} {
 		cfg := c.cfg
-		cfg.Metric, cfg.NList, cfg.M, cfg.Iters, cfg.Seed = Cosine, 8, 16, 5, 3
-		m, err := Train(vecs, testDim, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		seg, err := BuildSegment(m, docs, vecs)
-		if err != nil {
-			t.Fatal(err)
-		}
+		cfg.Metric, cfg.NList, cfg.M = Cosine, 8, 16
+		seg, docs, vecs := buildTestSegment(t, cfg)
+		m := seg.Model()
 		s, err := NewSearcher([]View{{Seg: seg}})
 		if err != nil {
 			t.Fatal(err)

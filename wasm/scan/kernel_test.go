@@ -1,9 +1,7 @@
 package wasmscan
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/podsearch/podsearch/cache/querylog"
 	"github.com/podsearch/podsearch/core/encoder"
 	"github.com/podsearch/podsearch/core/index"
 	"github.com/podsearch/podsearch/core/ingest"
@@ -209,27 +208,16 @@ func demoCorpus(t *testing.T, n, nq int) *corpus {
 	return c
 }
 
+// readTopics reads the TREC 2020 podcast topics (the query texts, in file order).
 func readTopics(t *testing.T) []string {
-	f, err := os.Open(testenv.Shared(t, "data/queries/trec_podcasts_topics.jsonl"))
+	t.Helper()
+	entries, err := querylog.ReadFile(testenv.Shared(t, "data/queries/trec_podcasts_topics.jsonl"), querylog.Auto)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var r struct {
-			Query string `json:"query"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatal(err)
-		}
-		if r.Query != "" {
-			out = append(out, r.Query)
-		}
-	}
-	if len(out) == 0 {
-		t.Fatal("no topics read")
+	out := make([]string, len(entries))
+	for i, e := range entries {
+		out[i] = e.Query
 	}
 	return out
 }
