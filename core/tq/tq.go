@@ -513,23 +513,35 @@ func dotGroup(a []float32, code []byte, bits int) float32 {
 	// int32 conversions are cheaper than uint64 ones).
 	w := uint(bits)
 	mask := uint64(1)<<w - 1
-	var s0, s1 float32
+	var s0, s1, s2, s3, s4, s5, s6, s7 float32 // independent sums: no add latency chain
 	k, pos := 0, 0
 	for ; k+8 <= len(a); k, pos = k+8, pos+bits {
 		v := load(code, pos, bits)
 		f := a[k : k+8 : k+8]
-		s0 += f[0]*float32(int32(v&mask)) + f[2]*float32(int32(v>>(2*w)&mask)) +
-			f[4]*float32(int32(v>>(4*w)&mask)) + f[6]*float32(int32(v>>(6*w)&mask))
-		s1 += f[1]*float32(int32(v>>w&mask)) + f[3]*float32(int32(v>>(3*w)&mask)) +
-			f[5]*float32(int32(v>>(5*w)&mask)) + f[7]*float32(int32(v>>(7*w)&mask))
+		s0 += f[0] * float32(int32(v&mask))
+		v >>= w & 63 // & 63: no check for shifts past 63
+		s1 += f[1] * float32(int32(v&mask))
+		v >>= w & 63
+		s2 += f[2] * float32(int32(v&mask))
+		v >>= w & 63
+		s3 += f[3] * float32(int32(v&mask))
+		v >>= w & 63
+		s4 += f[4] * float32(int32(v&mask))
+		v >>= w & 63
+		s5 += f[5] * float32(int32(v&mask))
+		v >>= w & 63
+		s6 += f[6] * float32(int32(v&mask))
+		v >>= w & 63
+		s7 += f[7] * float32(int32(v&mask))
 	}
 	if k < len(a) {
 		v := load(code, pos, bits)
-		for j := uint(0); k < len(a); k, j = k+1, j+1 {
-			s0 += a[k] * float32(int32(v>>(j*w)&mask))
+		for ; k < len(a); k++ {
+			s0 += a[k] * float32(int32(v&mask))
+			v >>= w & 63
 		}
 	}
-	return s0 + s1
+	return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
 }
 
 // load returns the n <= 8 bytes of code from pos as a little-endian integer (fewer where
