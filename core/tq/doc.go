@@ -37,5 +37,5 @@
 //
 // Costs there (2 busy cores): Train 4 s, EncodeAll 0.5 s; PrepareIP 35-65 us (the rotation,
 // R x D multiply-adds); Distance 0.65-1 us per candidate for inner products, about 1.4x
-// core/sq's 8-bit distance in the same run, and 3.5 us for L2.
+// core/sq's 8-bit distance in the same run, and about 1.8 us for L2.
 package tq

@@ -387,18 +387,15 @@ func (q *Quantizer) EncodeAll(data []float32) []byte {
 // levels unpacks the integer levels of the R rotated dimensions into c.
 func (q *Quantizer) levels(code []byte, c []uint32) {
 	clear(c)
-	var f [8]uint32
 	for _, g := range q.groups {
 		lanes := q.lanes[g.start : g.start+g.n]
 		w := uint(g.bits)
 		mask := uint64(1)<<w - 1
 		for k, pos := 0, g.off; k < len(lanes); k, pos = k+8, pos+g.bits {
 			v := load(code, pos, g.bits)
-			for j := range f {
-				f[j] = uint32(v >> (uint(j) * w) & mask)
-			}
-			for j, l := range lanes[k:min(k+8, len(lanes))] {
-				c[l.dim] |= f[j] << l.shift
+			for _, l := range lanes[k:min(k+8, len(lanes))] {
+				c[l.dim] |= uint32(v&mask) << (l.shift & 31)
+				v >>= w & 63
 			}
 		}
 	}
