@@ -31,7 +31,11 @@ func (q *Quantizer) MarshalBinary() ([]byte, error) {
 	return b, nil
 }
 
-func marshalledSize(d, r int) int { return header + 4*d + r + 8*r + 4*r*d }
+func marshalledSize(d, r int) int { return int(marshalledSize64(uint32(d), uint32(r))) }
+
+func marshalledSize64(d, r uint32) uint64 {
+	return header + 4*uint64(d) + 9*uint64(r) + 4*uint64(r)*uint64(d)
+}
 
 func appendFloats(b []byte, f []float32) []byte {
 	for _, v := range f {
@@ -57,10 +61,11 @@ func (q *Quantizer) UnmarshalBinary(b []byte) error {
 	if d64 == 0 || d64 > maxD || r64 == 0 || r64 > d64 {
 		return fmt.Errorf("tq: shape D=%d R=%d, want 1 <= R <= D <= %d", d64, r64, maxD)
 	}
-	d, r := int(d64), int(r64)
-	if want := marshalledSize(d, r); len(b) != want {
-		return fmt.Errorf("tq: %d bytes for D=%d R=%d, want %d", len(b), d, r, want)
+	// The size in 64 bits: it can pass 2^32 where int is 32 bits wide.
+	if want := marshalledSize64(d64, r64); uint64(len(b)) != want {
+		return fmt.Errorf("tq: %d bytes for D=%d R=%d, want %d", len(b), d64, r64, want)
 	}
+	d, r := int(d64), int(r64)
 	p := b[header:]
 	mean, p := readFloats(p, d)
 	bits := make([]uint8, r)
