@@ -7,5 +7,9 @@
 //
 // The package is pure Go without cgo: the same code is compiled to WebAssembly for the
 // edge's tokenizer guest, which loads the vocabulary in the compact binary form of
-// MarshalBinary instead of JSON (parsing JSON inside a guest is 12x slower).
+// MarshalBinary instead of JSON (parsing JSON inside a guest is 12x slower). Go's wasm
+// backend is slow with maps and allocations, so Encode walks a double-array trie over dense
+// code point codes, runs the Viterbi forward in one pass and takes its buffers from a pool
+// (one allocation per call); reference_test.go keeps the first, map-based implementation as
+// the oracle the fuzz test compares against. Numbers: docs/wasm.md, "Tokenizer speed".
 package tokenizer

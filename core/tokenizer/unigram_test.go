@@ -190,3 +190,17 @@ func BenchmarkEncode(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "sentences/s")
 }
+
+// BenchmarkLoadBinary measures what the wasm guest does at load_vocab: parse the binary
+// vocabulary and build the trie.
+func BenchmarkLoadBinary(b *testing.B) {
+	bin, err := loadVocab(b).MarshalBinary()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := UnmarshalBinary(bin); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
