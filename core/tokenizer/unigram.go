@@ -151,6 +151,7 @@ func nfkc(text string) string {
 	return norm.NFKC.String(strings.ToValidUTF8(text, "\uFFFD"))
 }
 
+// isASCII reports whether s holds only ASCII bytes.
 func isASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= utf8.RuneSelf {
