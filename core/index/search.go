@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"sync"
 	"time"
 
@@ -519,32 +518,6 @@ func (s *Searcher) keyword(text string, k int, filter *Filter) []entry {
 	return h.sorted()
 }
 
-// Fusion names a way to combine dense and keyword rankings.
-type Fusion string
-
-const (
-	// Convex fuses min-max-normalised scores: w*dense + (1-w)*keyword, an episode missing
-	// from one list scoring 0 there. It measured best here (never below BM25 alone).
-	Convex Fusion = "convex"
-	// RRF is reciprocal rank fusion: sum over lists of 1/(RRFK + rank), rank from 1.
-	RRF Fusion = "rrf"
-)
-
-// HybridOptions tunes SearchHybrid.
-type HybridOptions struct {
-	// Dense configures the dense side (its K is the final number of hits).
-	Dense SearchOptions
-	// Fusion is Convex (default) or RRF.
-	Fusion Fusion
-	// DenseWeight is w of the convex combination (default 0.3); for RRF it weights the
-	// dense list's terms (and 1-w the keyword's) when set, equal weights otherwise.
-	DenseWeight float64
-	// RRFK is RRF's rank offset (default 60).
-	RRFK float64
-	// Depth is how many candidates each side contributes (default max(100, 4K)).
-	Depth int
-}
-
 // SearchHybrid fuses a dense search for query with a BM25 search for text.
 func (s *Searcher) SearchHybrid(query []float32, text string, opts HybridOptions) ([]Hit, error) {
 	return s.SearchHybridContext(context.Background(), query, text, opts)
@@ -556,26 +529,9 @@ func (s *Searcher) SearchHybridContext(ctx context.Context, query []float32, tex
 	if k <= 0 {
 		k = 10
 	}
-	if opts.Fusion == "" {
-		opts.Fusion = Convex
-	}
-	if opts.Fusion != Convex && opts.Fusion != RRF {
-		return nil, fmt.Errorf("index: unknown fusion %q (want convex or rrf)", opts.Fusion)
-	}
-	if opts.DenseWeight < 0 || opts.DenseWeight > 1 {
-		return nil, fmt.Errorf("index: dense weight %v outside [0, 1]", opts.DenseWeight)
-	}
-	if opts.DenseWeight == 0 {
-		opts.DenseWeight = 0.3
-		if opts.Fusion == RRF {
-			opts.DenseWeight = 0.5
-		}
-	}
-	if opts.RRFK <= 0 {
-		opts.RRFK = 60
-	}
-	if opts.Depth <= 0 {
-		opts.Depth = max(100, 4*k)
+	opts, err := opts.withDefaults(k)
+	if err != nil {
+		return nil, err
 	}
 	dopts := opts.Dense
 	dopts.K = opts.Depth
@@ -590,45 +546,21 @@ func (s *Searcher) SearchHybridContext(ctx context.Context, query []float32, tex
 		view int32
 		doc  uint32
 	}
-	fused := map[ref]float64{}
-	keys := map[ref]uint64{}
-	add := func(list []entry, w float64, sim func(entry) float64) {
-		if len(list) == 0 {
-			return
+	ranked := func(es []entry) []Ranked[ref] {
+		out := make([]Ranked[ref], len(es))
+		for i, e := range es {
+			out[i] = Ranked[ref]{Key: ref{e.view, e.doc}, Score: -e.dist, Tie: e.key}
 		}
-		lo, hi := sim(list[len(list)-1]), sim(list[0])
-		for rank, e := range list {
-			r := ref{e.view, e.doc}
-			keys[r] = e.key
-			var v float64
-			if opts.Fusion == RRF {
-				v = w / (opts.RRFK + float64(rank+1))
-			} else if hi > lo {
-				v = w * (sim(e) - lo) / (hi - lo)
-			} else {
-				v = w
-			}
-			fused[r] += v
-		}
+		return out
 	}
-	neg := func(e entry) float64 { return -float64(e.dist) }
-	add(dense, opts.DenseWeight, neg)
-	add(kw, 1-opts.DenseWeight, neg)
-	out := make([]entry, 0, len(fused))
-	for r, v := range fused {
-		out = append(out, entry{dist: float32(-v), key: keys[r], view: r.view, doc: r.doc})
+	fused, err := Fuse(ranked(dense), ranked(kw), k, opts)
+	if err != nil {
+		return nil, err
 	}
-	slices.SortFunc(out, func(a, b entry) int {
-		if a.less(b) {
-			return -1
-		}
-		if b.less(a) {
-			return 1
-		}
-		return 0
-	})
-	if len(out) > k {
-		out = out[:k]
+	out := make([]Hit, len(fused))
+	for i, f := range fused {
+		v := s.views[f.Key.view]
+		out[i] = Hit{Doc: v.Seg.doc(int(f.Key.doc)), Score: f.Score, Shard: v.Shard}
 	}
-	return s.hits(out, func(e entry) float32 { return -e.dist }), nil
+	return out, nil
 }
