@@ -3,12 +3,14 @@ package edge
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/podsearch/podsearch/core/encoder"
+	"github.com/podsearch/podsearch/core/index"
 )
 
 // Config configures an edge node. Zero values take the defaults documented per field.
@@ -33,6 +35,11 @@ type Config struct {
 	PeerTimeout time.Duration
 	// PeerToken, when set, is sent to peers and required on the /v1/shard-search endpoint.
 	PeerToken string
+	// Fusion ("convex" or "rrf", default convex) and DenseWeight (default 0.3 convex, 0.5
+	// rrf) fuse the dense and keyword rankings of a hybrid query gathered from this node and
+	// its peers (with peers only; alone, the node's Searcher fuses). Set them as the index's.
+	Fusion      string
+	DenseWeight float64
 
 	// AdminToken authenticates POST /admin/reload (bearer token); empty disables the endpoint.
 	AdminToken string
@@ -77,6 +84,11 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// hybrid is the fusion of hybrid rankings gathered from peers.
+func (c *Config) hybrid() index.HybridOptions {
+	return index.HybridOptions{Fusion: index.Fusion(c.Fusion), DenseWeight: c.DenseWeight}
+}
+
 func (c *Config) setDefaults() error {
 	if c.Open == nil {
 		return errors.New("edge: Config.Open is required")
@@ -89,6 +101,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.RateLimit < 0 {
 		return errors.New("edge: Config.RateLimit must not be negative")
+	}
+	if _, err := index.Fuse[string](nil, nil, 1, c.hybrid()); err != nil {
+		return fmt.Errorf("edge: Config.Fusion/DenseWeight: %w", err)
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {

@@ -2,6 +2,7 @@ package edge
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -157,9 +158,22 @@ func TestIndexShardsSplitOverTwoNodes(t *testing.T) {
 		for _, mode := range []string{"dense", "keyword", "hybrid"} {
 			want := mustSearch(t, all.base, "q", q.Text, "k", "10", "mode", mode)
 			got := mustSearch(t, a.base, "q", q.Text, "k", "10", "mode", mode)
+			if mode == "hybrid" {
+				// The fanning-out node fuses once, over the dense and keyword rankings merged
+				// from both nodes: its answer is index.Fuse of what it answers for each mode.
+				d := mustSearch(t, a.base, "q", q.Text, "k", "100", "mode", "dense")
+				k := mustSearch(t, a.base, "q", q.Text, "k", "100", "mode", "keyword")
+				fused, err := fuseHybrid(d.Results, k.Results, 10, index.HybridOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got.Partial || !slices.Equal(hitIDs(got.Results), hitIDs(fused)) {
+					t.Errorf("hybrid %q: split %v, fused from the node's own rankings %v", q.Text, hitIDs(got.Results), hitIDs(fused))
+				}
+			}
 			if mode != "dense" {
-				// BM25 statistics (and so fused scores) are per node: the merged keyword and
-				// hybrid rankings are close to, not equal to, the single node's.
+				// BM25 statistics are per node: the merged keyword rankings (and so the fused
+				// ones) are close to, not equal to, the single node's.
 				if got.Partial || len(got.Results) != len(want.Results) {
 					t.Errorf("%s %q: split partial %v, %d results vs %d", mode, q.Text, got.Partial, len(got.Results), len(want.Results))
 				}

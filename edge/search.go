@@ -125,7 +125,12 @@ func (s *Server) run(ctx context.Context, sh *shards, qs []query, timer *stageTi
 		}
 	}
 
-	// Local shards and peers at the same time.
+	// Local shards and peers at the same time. With peers, hybrid queries are split into
+	// their dense and keyword rankings, fused below over every node's hits.
+	sub, parts := sqs, [][]int(nil)
+	if len(s.peers.urls) > 0 {
+		sub, parts = splitHybrid(sqs, s.cfg.MaxK)
+	}
 	deadline, _ := ctx.Deadline()
 	var peerRes []peerResult
 	peersDone := make(chan struct{})
@@ -133,14 +138,14 @@ func (s *Server) run(ctx context.Context, sh *shards, qs []query, timer *stageTi
 	go func() {
 		defer close(peersDone)
 		vecModel := ""
-		for _, q := range sqs {
+		for _, q := range sub {
 			if q.Vector != nil {
 				vecModel = model
 			}
 		}
-		peerRes = s.peers.search(shardRequest{Model: vecModel, Queries: sqs}, deadline)
+		peerRes = s.peers.search(shardRequest{Model: vecModel, Queries: sub}, deadline)
 	}()
-	local, err := s.searchLocal(ctx, sr, sqs)
+	local, err := s.searchLocal(ctx, sr, sub)
 	timer.mark("search")
 	<-peersDone
 	if len(s.peers.urls) > 0 {
@@ -154,15 +159,32 @@ func (s *Server) run(ctx context.Context, sh *shards, qs []query, timer *stageTi
 		s.log.Error("search failed", "err", err)
 		return nil, "", &apiError{fasthttp.StatusInternalServerError, "search failed: " + err.Error()}
 	}
-	for i := range results {
-		lists := [][]Hit{local[i]}
+	merged := make([][]Hit, len(sub))
+	for j := range sub {
+		lists := [][]Hit{local[j]}
 		for _, pr := range peerRes {
 			if pr.err != nil {
 				continue
 			}
-			lists = append(lists, pr.resp.Results[i])
+			lists = append(lists, pr.resp.Results[j])
 		}
-		results[i].Results = mergeHits(qs[i].K, lists...)
+		merged[j] = mergeHits(sub[j].K, lists...)
+	}
+	for i := range results {
+		if parts == nil {
+			results[i].Results = merged[i]
+			continue
+		}
+		p := parts[i]
+		if len(p) == 1 {
+			results[i].Results = merged[p[0]]
+			continue
+		}
+		fused, err := fuseHybrid(merged[p[0]], merged[p[1]], qs[i].K, s.cfg.hybrid())
+		if err != nil {
+			return nil, "", &apiError{fasthttp.StatusInternalServerError, "fusion failed: " + err.Error()}
+		}
+		results[i].Results = fused
 	}
 	for _, pr := range peerRes {
 		if pr.err == nil {
@@ -299,8 +321,9 @@ func (s *Server) handleShardSearch(ctx *fasthttp.RequestCtx) {
 		s.writeError(ctx, badRequest("bad shard-search request: %v", err))
 		return
 	}
-	if len(req.Queries) == 0 || len(req.Queries) > s.cfg.MaxQueries {
-		s.writeError(ctx, badRequest("shard-search wants 1 to %d queries, not %d", s.cfg.MaxQueries, len(req.Queries)))
+	// A fanning-out node sends a hybrid query as two (its dense and keyword rankings).
+	if len(req.Queries) == 0 || len(req.Queries) > 2*s.cfg.MaxQueries {
+		s.writeError(ctx, badRequest("shard-search wants 1 to %d queries, not %d", 2*s.cfg.MaxQueries, len(req.Queries)))
 		return
 	}
 	sh := s.acquire()

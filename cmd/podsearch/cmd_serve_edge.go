@@ -136,6 +136,8 @@ func runServeEdge(args []string) error {
 		RequestTimeout:    *reqTimeout,
 		DrainDelay:        *drainDelay,
 		MaxK:              *maxK,
+		Fusion:            *fusion,
+		DenseWeight:       *denseWeight,
 		DefaultK:          min(10, *maxK),
 		DefaultMode:       edge.Mode(*defaultMode),
 		Registry:          reg,
