@@ -182,6 +182,17 @@ func TestSegmentsDeletesMergeAndEncoding(t *testing.T) {
 		t.Fatal(err)
 	}
 	mergedScorer := NewScorer([]View{{Seg: merged}}, DefaultParams)
+	global := ComputeStats(views)
+	raw, err := global.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if global, err = UnmarshalStats(raw); err != nil {
+		t.Fatal(err)
+	}
+	if global.Docs != len(liveIDs) {
+		t.Fatalf("statistics count %d live documents, want %d", global.Docs, len(liveIDs))
+	}
 	checked := 0
 	for _, q := range sf.queries {
 		want := search(refScorer, q, [][]string{liveIDs})
@@ -190,6 +201,20 @@ func TestSegmentsDeletesMergeAndEncoding(t *testing.T) {
 		}
 		if got := search(mergedScorer, q, [][]string{liveIDs}); !slices.Equal(got, want) {
 			t.Fatalf("query %q: merged scores differ", q)
+		}
+		// A node serving one segment, scoring with the whole corpus's statistics, gives
+		// its documents the scores the whole corpus gives them.
+		for vi := range views {
+			part := NewScorerWithStats(views[vi:vi+1], DefaultParams, global)
+			var sub []hit
+			for _, h := range want {
+				if slices.Contains(viewIDs[vi], h.id) {
+					sub = append(sub, h)
+				}
+			}
+			if got := search(part, q, viewIDs[vi:vi+1]); !slices.Equal(got, sub) {
+				t.Fatalf("query %q: segment %d with global statistics differs", q, vi)
+			}
 		}
 		if checked++; checked == 40 {
 			break
@@ -213,6 +238,25 @@ func FuzzUnmarshal(f *testing.F) {
 		// A segment that decodes must be usable.
 		NewScorer([]View{{Seg: s}}, DefaultParams).Score("quick fox", func(int, uint32, float32) {})
 		if again, err := s.MarshalBinary(); err != nil || !slices.Equal(again, data) {
+			t.Fatalf("re-encoding differs: %v", err)
+		}
+	})
+}
+
+func FuzzUnmarshalStats(f *testing.F) {
+	b := NewBuilder()
+	b.Add("the quick brown fox jumps")
+	b.Add("lazy dogs and quick foxes")
+	raw, _ := ComputeStats([]View{{Seg: b.Build()}}).MarshalBinary()
+	f.Add(raw)
+	f.Add([]byte(statsMagic))
+	f.Add(raw[:len(raw)-3])
+	f.Fuzz(func(t *testing.T, data []byte) {
+		st, err := UnmarshalStats(data)
+		if err != nil {
+			return
+		}
+		if again, err := st.MarshalBinary(); err != nil || !slices.Equal(again, data) {
 			t.Fatalf("re-encoding differs: %v", err)
 		}
 	})

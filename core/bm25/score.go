@@ -30,12 +30,14 @@ func (v View) liveStats() (n int, total int64) {
 	return n, total
 }
 
-// Scorer scores queries over a fixed set of views with statistics taken over all of them.
+// Scorer scores queries over a fixed set of views with statistics taken over all of them,
+// or over a whole corpus (NewScorerWithStats).
 type Scorer struct {
 	views    []View
 	p        Params
 	n        int
 	avgLen   float64
+	stats    *Stats // nil: document frequencies counted over views
 	scratchs [][]float32
 	touched  [][]uint32
 }
@@ -55,6 +57,36 @@ func NewScorer(views []View, p Params) *Scorer {
 	return s
 }
 
+// NewScorerWithStats scores views with the statistics of a whole corpus of which views are
+// a part (a nil st counts them over views, as NewScorer does).
+func NewScorerWithStats(views []View, p Params, st *Stats) *Scorer {
+	if st == nil {
+		return NewScorer(views, p)
+	}
+	s := &Scorer{views: views, p: p, n: st.Docs, stats: st}
+	if s.n > 0 {
+		s.avgLen = float64(st.TotalLen) / float64(s.n)
+	}
+	return s
+}
+
+// df is the number of live documents holding term.
+func (s *Scorer) df(term string) int {
+	if s.stats != nil {
+		return s.stats.DF[term]
+	}
+	df := 0
+	for _, v := range s.views {
+		docs, _ := v.Seg.Postings(term)
+		for _, d := range docs {
+			if v.Deleted == nil || !v.Deleted(d) {
+				df++
+			}
+		}
+	}
+	return df
+}
+
 // Score analyzes query and calls visit(view, doc, score) once for every live document that
 // contains at least one query term, view by view (documents in no particular order). A query term
 // repeated counts once per occurrence, as in the usual definition. Scorer is not safe for
@@ -69,15 +101,7 @@ func (s *Scorer) Score(query string, visit func(view int, doc uint32, score floa
 		s.touched = make([][]uint32, len(s.views))
 	}
 	for _, t := range terms {
-		df := 0
-		for _, v := range s.views {
-			docs, _ := v.Seg.Postings(t)
-			for _, d := range docs {
-				if v.Deleted == nil || !v.Deleted(d) {
-					df++
-				}
-			}
-		}
+		df := s.df(t)
 		if df == 0 {
 			continue
 		}
