@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -78,7 +79,8 @@ type manifestView struct {
 		File  string `json:"file"`
 		Shard int    `json:"shard"`
 	} `json:"segments"`
-	Deleted map[string]int `json:"deleted"`
+	Deleted   map[string]int `json:"deleted"`
+	BM25Stats string         `json:"bm25_stats"`
 }
 
 // openShards opens only the segments of the given shards. core/index opens whole folders,
@@ -147,7 +149,15 @@ func openShards(dir, fp string, shards []int, backend index.Backend) (*indexSear
 		closeAll()
 		return nil, err
 	}
-	sr, err := index.NewSearcher(views)
+	// Keyword scores use the whole index's statistics, so that rankings merged with the
+	// peers' equal a single node's. Without the file (an older index, or one replaced while
+	// this reload read it) they are counted over these shards: close, not equal.
+	stats, err := index.ReadBM25Stats(dir, man.BM25Stats)
+	if err != nil {
+		slog.Warn("edge: keyword statistics of the whole index unavailable; counting them over this node's shards", "dir", dir, "err", err)
+		stats = nil
+	}
+	sr, err := index.NewSearcherWithStats(views, stats)
 	if err != nil {
 		closeAll()
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/podsearch/podsearch/core/bm25"
 	"github.com/podsearch/podsearch/core/vec"
 )
 
@@ -32,6 +33,9 @@ type manifest struct {
 	// time of deletion: copies in segments up to that number are deleted, a later re-add is
 	// not.
 	Deleted map[string]int `json:"deleted,omitempty"`
+	// BM25Stats names the file of the keyword statistics of all live episodes of every
+	// shard (bm25.Stats), for nodes that serve some shards only (ReadBM25Stats).
+	BM25Stats string `json:"bm25_stats,omitempty"`
 }
 
 type segmentInfo struct {
@@ -96,6 +100,7 @@ func Create(dir string, model *Model, shards int, docs []Doc, vectors []float32)
 	seq := man.NextSeq
 	man.NextSeq++
 	parts, pvecs := split(docs, vectors, model.D, shards)
+	var segs []*Segment
 	for sh := 0; sh < shards; sh++ {
 		if len(parts[sh]) == 0 {
 			continue
@@ -104,11 +109,15 @@ func Create(dir string, model *Model, shards int, docs []Doc, vectors []float32)
 		if err != nil {
 			return err
 		}
+		segs = append(segs, seg)
 		name := segName(sh, seq)
 		if err := WriteSegment(filepath.Join(dir, name), seg); err != nil {
 			return err
 		}
 		man.Segments = append(man.Segments, segmentInfo{File: name, Shard: sh, Seq: seq, Episodes: seg.Len()})
+	}
+	if err := writeStats(dir, &man, segs); err != nil {
+		return err
 	}
 	if err := writeManifest(dir, &man); err != nil {
 		return err
@@ -117,6 +126,44 @@ func Create(dir string, model *Model, shards int, docs []Doc, vectors []float32)
 		removeUnlisted(dir, old, &man)
 	}
 	return nil
+}
+
+// writeStats writes the keyword statistics of the live episodes of segs (aligned with
+// man.Segments, tombstones from man.Deleted) to a new file and names it in man.
+func writeStats(dir string, man *manifest, segs []*Segment) error {
+	views := viewsOf(man, segs)
+	bv := make([]bm25.View, len(views))
+	for i, v := range views {
+		bv[i] = bm25View(v)
+	}
+	b, err := bm25.ComputeStats(bv).MarshalBinary()
+	if err != nil {
+		return err
+	}
+	man.BM25Stats = fmt.Sprintf("bm25-%06d.stats", man.NextSeq-1)
+	return writeAtomic(filepath.Join(dir, man.BM25Stats), b)
+}
+
+// ReadBM25Stats reads the keyword statistics file named in an index manifest (see
+// ManifestName): what a Searcher over some shards scores with so that its keyword scores
+// equal a whole-index search's. An empty name (an index written before the file existed)
+// gives nil, nil: statistics are then counted over the searched shards.
+func ReadBM25Stats(dir, name string) (*bm25.Stats, error) {
+	if name == "" {
+		return nil, nil
+	}
+	if filepath.Base(name) != name {
+		return nil, fmt.Errorf("%w: bad statistics file name %q", ErrCorrupt, name)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		return nil, err
+	}
+	st, err := bm25.UnmarshalStats(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, name, err)
+	}
+	return st, nil
 }
 
 // split groups docs and vectors by shard, keeping their order.
@@ -167,9 +214,14 @@ func writeManifest(dir string, m *manifest) error {
 
 // removeUnlisted deletes the segment files old listed that cur does not.
 func removeUnlisted(dir string, old, cur *manifest) {
-	keep := map[string]bool{}
+	keep := map[string]bool{cur.BM25Stats: true}
 	for _, s := range cur.Segments {
 		keep[s.File] = true
+	}
+	if old.BM25Stats != "" && !keep[old.BM25Stats] {
+		if err := os.Remove(filepath.Join(dir, old.BM25Stats)); err != nil && !os.IsNotExist(err) {
+			slog.Warn("index: removing replaced keyword statistics", "file", old.BM25Stats, "err", err)
+		}
 	}
 	for _, s := range old.Segments {
 		if !keep[s.File] {
@@ -244,17 +296,13 @@ func (ix *Index) Close() error {
 	return nil
 }
 
-// refresh rebuilds the searcher from the segments and tombstones.
-func (ix *Index) refresh() error {
-	views := make([]View, len(ix.segs))
-	for i, seg := range ix.segs {
-		si := ix.man.Segments[i]
-		k, err := ix.kernels.get(seg)
-		if err != nil {
-			return err
-		}
-		views[i] = View{Seg: seg, Shard: si.Shard, Kernel: k}
-		for id, upTo := range ix.man.Deleted {
+// viewsOf returns the views of segs (aligned with man.Segments) with man's tombstones.
+func viewsOf(man *manifest, segs []*Segment) []View {
+	views := make([]View, len(segs))
+	for i, seg := range segs {
+		si := man.Segments[i]
+		views[i] = View{Seg: seg, Shard: si.Shard}
+		for id, upTo := range man.Deleted {
 			if si.Seq > upTo {
 				continue
 			}
@@ -265,6 +313,19 @@ func (ix *Index) refresh() error {
 				views[i].Deleted[p] = true
 			}
 		}
+	}
+	return views
+}
+
+// refresh rebuilds the searcher from the segments and tombstones.
+func (ix *Index) refresh() error {
+	views := viewsOf(&ix.man, ix.segs)
+	for i, seg := range ix.segs {
+		k, err := ix.kernels.get(seg)
+		if err != nil {
+			return err
+		}
+		views[i].Kernel = k
 	}
 	s, err := NewSearcher(views)
 	if err != nil {
@@ -380,12 +441,19 @@ func (ix *Index) Add(docs []Doc, vectors []float32) error {
 		files = append(files, name)
 		man.Segments = append(man.Segments, segmentInfo{File: name, Shard: sh, Seq: seq, Episodes: seg.Len()})
 	}
+	segs := append(slices.Clone(ix.segs), added...)
+	if err := writeStats(ix.dir, &man, segs); err != nil {
+		cleanup()
+		return err
+	}
 	if err := writeManifest(ix.dir, &man); err != nil {
 		cleanup()
 		return err
 	}
+	old := ix.man
 	ix.man = man
-	ix.segs = append(ix.segs, added...)
+	ix.segs = segs
+	removeUnlisted(ix.dir, &old, &man)
 	return ix.refresh()
 }
 
@@ -422,10 +490,15 @@ func (ix *Index) Delete(ids []string) (int, error) {
 	if n == 0 {
 		return 0, nil
 	}
+	if err := writeStats(ix.dir, &man, ix.segs); err != nil {
+		return 0, err
+	}
 	if err := writeManifest(ix.dir, &man); err != nil {
 		return 0, err
 	}
+	old := ix.man
 	ix.man = man
+	removeUnlisted(ix.dir, &old, &man)
 	return n, ix.refresh()
 }
 
@@ -490,6 +563,9 @@ func (ix *Index) Compact() error {
 	}
 	if len(segs) == 0 {
 		return errors.New("index: compaction would leave no episodes; delete the folder instead")
+	}
+	if err := writeStats(ix.dir, &man, segs); err != nil {
+		return err
 	}
 	if err := writeManifest(ix.dir, &man); err != nil {
 		return err

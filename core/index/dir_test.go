@@ -2,6 +2,7 @@ package index
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -429,5 +430,73 @@ func TestSearchDuringUpdates(t *testing.T) {
 	}
 	if want := len(docs) - (len(docs)-half+39)/40; ix.Len() != want {
 		t.Fatalf("%d live episodes, want %d", ix.Len(), want)
+	}
+}
+
+// TestShardSubsetKeywordScores: a Searcher over one shard's segments with the index's
+// keyword statistics (ReadBM25Stats) gives its episodes the keyword scores a whole-index
+// search gives them, before and after a delete and an add; the replaced statistics file is
+// removed.
+func TestShardSubsetKeywordScores(t *testing.T) {
+	docs, vecs := loadEpisodes(t)
+	model := trainTestModel(t, vecs)
+	dir := t.TempDir()
+	cut := len(docs) - 20
+	if err := Create(dir, model, 2, docs[:cut], vecs[:cut*testDim]); err != nil {
+		t.Fatal(err)
+	}
+	ix, err := Open(dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	check := func(what string) {
+		man, err := readManifest(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := ReadBM25Stats(dir, man.BM25Stats)
+		if err != nil || st == nil {
+			t.Fatalf("%s: statistics %q: %v", what, man.BM25Stats, err)
+		}
+		whole := ix.Searcher()
+		var views []View
+		for i, si := range man.Segments {
+			if si.Shard == 1 {
+				views = append(views, whole.views[i])
+			}
+		}
+		part, err := NewSearcherWithStats(views, st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []string{"christmas food", "bread baking", "interview with the author", docs[5].Title} {
+			all := whole.SearchKeyword(q, 200, nil)
+			var want []Hit
+			for _, h := range all {
+				if h.Shard == 1 {
+					want = append(want, h)
+				}
+			}
+			got := part.SearchKeyword(q, len(want), nil)
+			if len(want) == 0 || !slices.EqualFunc(got, want, func(a, b Hit) bool { return a.ID == b.ID && a.Score == b.Score }) {
+				t.Fatalf("%s: %q on shard 1 with index statistics: %v, whole index %v", what, q, ids(got), ids(want))
+			}
+		}
+	}
+	check("built")
+	first, _ := readManifest(dir)
+	if _, err := ix.Delete([]string{docs[0].ID, docs[1].ID, docs[2].ID}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.Add(docs[cut:], vecs[cut*testDim:]); err != nil {
+		t.Fatal(err)
+	}
+	check("after delete and add")
+	if _, err := os.Stat(filepath.Join(dir, first.BM25Stats)); !os.IsNotExist(err) {
+		t.Fatalf("replaced statistics file %s still there (%v)", first.BM25Stats, err)
+	}
+	if _, err := ReadBM25Stats(dir, "../x"); err == nil {
+		t.Fatal("a statistics name outside the folder was accepted")
 	}
 }

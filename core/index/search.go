@@ -90,6 +90,13 @@ type Searcher struct {
 
 // NewSearcher checks that all views share one model and returns their Searcher.
 func NewSearcher(views []View) (*Searcher, error) {
+	return NewSearcherWithStats(views, nil)
+}
+
+// NewSearcherWithStats is NewSearcher with the keyword statistics of a whole index of which
+// views are a part (ReadBM25Stats), so that keyword scores equal a whole-index search's;
+// nil counts them over views.
+func NewSearcherWithStats(views []View, stats *bm25.Stats) (*Searcher, error) {
 	if len(views) == 0 {
 		return nil, errors.New("index: no segments to search")
 	}
@@ -109,14 +116,20 @@ func NewSearcher(views []View) (*Searcher, error) {
 	s.scorers.New = func() any {
 		bv := make([]bm25.View, len(views))
 		for i, v := range views {
-			bv[i] = bm25.View{Seg: v.Seg.bm}
-			if del := v.Deleted; del != nil {
-				bv[i].Deleted = func(d uint32) bool { return del[d] }
-			}
+			bv[i] = bm25View(v)
 		}
-		return bm25.NewScorer(bv, bm25.DefaultParams)
+		return bm25.NewScorerWithStats(bv, bm25.DefaultParams, stats)
 	}
 	return s, nil
+}
+
+// bm25View is v's keyword index with v's tombstones.
+func bm25View(v View) bm25.View {
+	bv := bm25.View{Seg: v.Seg.bm}
+	if del := v.Deleted; del != nil {
+		bv.Deleted = func(d uint32) bool { return del[d] }
+	}
+	return bv
 }
 
 // Model is the model of the searched segments.
