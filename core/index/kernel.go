@@ -3,7 +3,7 @@ package index
 import (
 	"context"
 	"errors"
-	"fmt"
+	"log/slog"
 
 	"github.com/podsearch/podsearch/core/pq"
 	"github.com/podsearch/podsearch/core/vec"
@@ -128,7 +128,8 @@ type kernelSet struct {
 	of      map[*Segment]Kernel
 }
 
-// get returns seg's kernel, making it on first use; nil without a Backend.
+// get returns seg's kernel, making it on first use; nil (native) without a Backend or when
+// the Backend cannot serve seg.
 func (ks *kernelSet) get(seg *Segment) (Kernel, error) {
 	if ks.backend == nil {
 		return nil, nil
@@ -138,7 +139,11 @@ func (ks *kernelSet) get(seg *Segment) (Kernel, error) {
 	}
 	k, err := ks.backend.NewKernel(context.Background(), seg)
 	if err != nil {
-		return nil, fmt.Errorf("index: %s kernel: %w", ks.backend.Name(), err)
+		// The native kernel gives the same hits: serve with it rather than not at all (a
+		// segment larger than a guest memory may hold, say), and say so.
+		slog.Warn("index: scan kernel unavailable for a segment; scanning it natively",
+			"backend", ks.backend.Name(), "episodes", seg.Len(), "err", err)
+		k = nil
 	}
 	if ks.of == nil {
 		ks.of = map[*Segment]Kernel{}
@@ -150,7 +155,9 @@ func (ks *kernelSet) get(seg *Segment) (Kernel, error) {
 func (ks *kernelSet) closeAll() error {
 	var errs []error
 	for seg, k := range ks.of {
-		errs = append(errs, k.Close(context.Background()))
+		if k != nil {
+			errs = append(errs, k.Close(context.Background()))
+		}
 		delete(ks.of, seg)
 	}
 	return errors.Join(errs...)

@@ -16,6 +16,7 @@ import (
 	"github.com/podsearch/podsearch/core/vec"
 	"github.com/podsearch/podsearch/internal/testenv"
 	"github.com/podsearch/podsearch/internal/testmodel"
+	wasmhost "github.com/podsearch/podsearch/wasm/host"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -306,4 +307,45 @@ func scanCalls(t *testing.T) float64 {
 		}
 	}
 	return 0
+}
+
+// TestIndexKernelFallsBackToNative: a segment the guest cannot hold (a runtime whose memory
+// limit is below the shard's codes) is scanned natively instead: the index opens and
+// answers as the native one.
+func TestIndexKernelFallsBackToNative(t *testing.T) {
+	s := loadSIFT(t)
+	n := 2000
+	c := &corpus{d: s.d, vecs: s.base[:n*s.d]}
+	for i := range n {
+		c.docs = append(c.docs, index.Doc{ID: fmt.Sprintf("sift-%05d", i)})
+	}
+	dir := build(t, c, n, index.Config{Metric: index.L2, NList: 16, Seed: 1})
+	small, err := wasmhost.New(context.Background(), wasmhost.Config{MemoryLimitPages: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer small.Close(context.Background())
+	ix, err := index.OpenWith(dir, "", index.OpenOptions{Backend: NewBackend(small, 1)})
+	if err != nil {
+		t.Fatalf("open with a backend that cannot hold the segments: %v", err)
+	}
+	defer ix.Close()
+	native, err := index.Open(dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer native.Close()
+	for qi := 0; qi < 10; qi++ {
+		got, err := ix.Search(s.query(qi), index.SearchOptions{K: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := native.Search(s.query(qi), index.SearchOptions{K: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(hitKeys(got), hitKeys(want)) {
+			t.Fatalf("query %d: %v, native %v", qi, hitKeys(got), hitKeys(want))
+		}
+	}
 }

@@ -136,8 +136,8 @@ func New(ctx context.Context, rt *wasmhost.Runtime, data Data, instances int) (*
 	}
 	pages := (off + wasmhost.PageSize - 1) / wasmhost.PageSize
 	if pages > uint64(rt.MemoryLimitPages()) {
-		return nil, fmt.Errorf("wasmscan: shard needs %d MiB of guest memory, above the %d MiB limit",
-			off>>20, uint64(rt.MemoryLimitPages())*wasmhost.PageSize>>20)
+		return nil, fmt.Errorf("wasmscan: shard needs %d pages (%.1f MiB) of guest memory, above the limit of %d pages",
+			pages, float64(off)/(1<<20), rt.MemoryLimitPages())
 	}
 	s.mem, err = rt.NewMemory(ctx, uint32(pages))
 	if err != nil {
