@@ -4,5 +4,6 @@
 // the setting that measured best on SciFact here) over several segments at once, with
 // corpus statistics (document count, average length, document frequency) taken over all
 // live documents of all segments, so scores do not depend on how documents are split into
-// shards and segments.
+// shards and segments. Stats carries those statistics to a node that serves only some of
+// the segments (NewScorerWithStats), so its scores equal the whole corpus's.
 package bm25

@@ -1,12 +1,20 @@
 // Package index is podsearch's vector index: an inverted file (IVF) of product-quantized
 // residuals, scanned with per-query lookup tables (4-bit fast-scan or 8-bit codes), whose
-// best candidates are re-ranked with scalar-quantized copies of the vectors; plus a BM25
-// keyword index per segment and hybrid (fused) retrieval.
+// best candidates are re-ranked with finer codes (8- or 4-bit scalar-quantized, core/sq;
+// transform-quantized at a byte budget, core/tq; or the exact float32 vectors); plus a BM25
+// keyword index per segment and hybrid retrieval (Fuse).
+//
+// The hot loops of a dense search (the list scans, the re-rank distances) run in a Kernel
+// per segment: natively in Go, or in the C/SIMD WebAssembly guest through wasm/scan's
+// Backend (OpenOptions.Backend), with identical hits because the search around them is the
+// same Go code.
 //
 // A Model (coarse centroids, PQ codebooks, re-rank quantizer) is trained once. Segments are
 // immutable sets of episodes encoded with a Model; an index folder (Create, Open) holds
 // shards of segments (episodes assigned by a hash of their id), delta segments from Add,
-// tombstones from Delete, and Compact merges them back. Filters (language, show, date
+// tombstones from Delete, and Compact merges them back; every change also writes the whole
+// index's BM25 statistics (ReadBM25Stats), with which a node serving some shards scores
+// keywords as the whole index does (NewSearcherWithStats). Filters (language, show, date
 // range) are applied inside the scan. Segment files carry a magic number, a version, the
 // encoder's fingerprint, a section table and a CRC-32C per section, and are read in place
 // from a memory mapping (docs/index-format.md).

@@ -8,4 +8,9 @@
 // tables, candidate list, top-k heap, shadow stack). N instances of a shard therefore cost N
 // small scratch regions, not N copies of the codes, and run concurrently. Swap shards with
 // wasmhost.Swappable[*Shard].
+//
+// Backend plugs the same kernel into core/index (index.OpenOptions.Backend): each segment's
+// codes go into a guest memory of their own and the guest writes the sums and distances of
+// the probed lists and candidates out, while probing, filters, tombstones and the top-k stay
+// in the index's Go code, so hits equal the native search's exactly.
 package wasmscan
