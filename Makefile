@@ -3,9 +3,10 @@
 GO          ?= go
 BIN         := bin/podsearch
 STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
+BENCHSTAT   := $(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 PORT        ?= 8080
 
-.PHONY: build setup run test vet staticcheck fmt-check wasm wasm-check bench clean
+.PHONY: build setup run test vet staticcheck fmt-check wasm wasm-check bench benchstat clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/podsearch
@@ -40,8 +41,15 @@ wasm:
 wasm-check:
 	wasm/build.sh --check
 
+## bench: every Go benchmark once (a smoke run); the comparisons are `podsearch bench ...`
+## (docs/benchmarks.md) and benchstat: the scan kernels native vs wasm, 6 runs each, side by side.
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 2x ./...
+
+benchstat:
+	@mkdir -p bin
+	$(GO) test -run '^$$' -bench 'Scan8|FastScan4|IndexSearch' -count 6 -benchtime 300x ./wasm/scan > bin/bench-wasm-scan.txt
+	$(BENCHSTAT) -col /engine bin/bench-wasm-scan.txt
 
 clean:
 	rm -rf bin

@@ -39,13 +39,18 @@ type QueryTables struct {
 	QLUT []uint8
 }
 
+// Range is the half-open interval [Start, End) of a segment's fast-scan blocks or episodes.
+type Range struct{ Start, End int }
+
 // KernelCall is one query's lease of a Kernel. It is not safe for concurrent use.
 type KernelCall interface {
 	// FastScan4 writes the uint16 sums pq.ScanFastScan4 computes for the segment's
-	// fast-scan blocks [b0, b1) to out (32 per block, padding included).
-	FastScan4(b0, b1 int, out []uint16) error
-	// Scan8 writes the pq.Scan8 distances of the segment's episodes [a, b) to out.
-	Scan8(a, b int, out []float32) error
+	// fast-scan blocks in each range (32 per block, padding included) to out, the ranges
+	// one after the other. A search passes every probed list of the segment at once.
+	FastScan4(blocks []Range, out []uint16) error
+	// Scan8 writes the pq.Scan8 distances of the segment's episodes in each range to out,
+	// the ranges one after the other.
+	Scan8(rows []Range, out []float32) error
 	// Rerank writes the sq.Query distance of each episode in docs to out (only called
 	// when the Kernel Reranks).
 	Rerank(docs []uint32, out []float32) error
@@ -85,18 +90,35 @@ type nativeKernel struct {
 	q       []float32   // exact re-rank
 }
 
-func (k *nativeKernel) FastScan4(b0, b1 int, out []uint16) error {
+func (k *nativeKernel) FastScan4(blocks []Range, out []uint16) error {
 	M := k.seg.model.PQ.M
-	codes := k.seg.codes[b0*M*16 : b1*M*16]
-	if k.usePair {
-		return k.sc.pair.Scan(codes, out)
+	for _, r := range blocks {
+		codes := k.seg.codes[r.Start*M*16 : r.End*M*16]
+		n := (r.End - r.Start) * pq.BlockSize
+		var err error
+		if k.usePair {
+			err = k.sc.pair.Scan(codes, out[:n])
+		} else {
+			err = pq.ScanFastScan4(codes, M, k.sc.qlut, out[:n])
+		}
+		if err != nil {
+			return err
+		}
+		out = out[n:]
 	}
-	return pq.ScanFastScan4(codes, M, k.sc.qlut, out)
+	return nil
 }
 
-func (k *nativeKernel) Scan8(a, b int, out []float32) error {
+func (k *nativeKernel) Scan8(rows []Range, out []float32) error {
 	M := k.seg.model.PQ.M
-	return pq.Scan8(k.seg.codes[a*M:b*M], M, k.sc.lut, out)
+	for _, r := range rows {
+		n := r.End - r.Start
+		if err := pq.Scan8(k.seg.codes[r.Start*M:r.End*M], M, k.sc.lut, out[:n]); err != nil {
+			return err
+		}
+		out = out[n:]
+	}
+	return nil
 }
 
 func (k *nativeKernel) Rerank(docs []uint32, out []float32) error {

@@ -163,6 +163,8 @@ type scratch struct {
 	filt   []viewFilter
 	docs   []uint32
 	dists  []float32
+	ranges []Range
+	lists  []int
 	native nativeKernel
 }
 
@@ -402,72 +404,88 @@ func (s *Searcher) anyNative(rerank bool) bool {
 	return false
 }
 
-// scanView scans the probed lists of view vi into the candidate heap.
+// scanView scans the probed lists of view vi into the candidate heap: one kernel call for
+// all of the segment's probed lists, then the offsets, filters and tombstones in Go.
 func (s *Searcher) scanView(ctx context.Context, sc *scratch, vi int, t *QueryTables, probes []entry, qq float32, qc []float32, bias, inv float32) error {
 	m := s.model
 	v := &s.views[vi]
 	seg := v.Seg
-	f := &sc.filt[vi]
-	var kc KernelCall
-	defer func() {
-		if kc != nil {
-			kc.End()
-		}
-	}()
+	four := m.PQ.Bits == 4
+	sc.ranges, sc.lists = sc.ranges[:0], sc.lists[:0]
+	total := 0
 	for _, pr := range probes {
 		l := int(pr.key)
 		a, b := int(seg.listStart[l]), int(seg.listStart[l+1])
 		if a == b {
 			continue
 		}
-		if kc == nil {
-			if v.Kernel == nil {
-				sc.native.seg = seg
-				kc = &sc.native
-			} else {
-				var err error
-				if kc, err = v.Kernel.Begin(ctx, t); err != nil {
-					return err
-				}
-			}
+		r := Range{a, b}
+		if four {
+			r = Range{int(seg.blockStart[l]), int(seg.blockStart[l+1])}
+			total += (r.End - r.Start) * pq.BlockSize
+		} else {
+			total += b - a
 		}
+		sc.ranges = append(sc.ranges, r)
+		sc.lists = append(sc.lists, l)
+	}
+	if len(sc.ranges) == 0 {
+		return nil
+	}
+	kc := KernelCall(&sc.native)
+	if v.Kernel == nil {
+		sc.native.seg = seg
+	} else {
+		var err error
+		if kc, err = v.Kernel.Begin(ctx, t); err != nil {
+			return err
+		}
+		defer kc.End()
+	}
+	var err error
+	if four {
+		if cap(sc.out16) < total {
+			sc.out16 = make([]uint16, total)
+		}
+		err = kc.FastScan4(sc.ranges, sc.out16[:total])
+	} else {
+		if cap(sc.outF) < total {
+			sc.outF = make([]float32, total)
+		}
+		err = kc.Scan8(sc.ranges, sc.outF[:total])
+	}
+	if err != nil {
+		return err
+	}
+	f := &sc.filt[vi]
+	pos := 0
+	for i, l := range sc.lists {
 		off := -qc[l]
 		if m.Metric == L2 {
 			off = qq - 2*qc[l]
 		}
-		if m.PQ.Bits == 4 {
-			b0, b1 := int(seg.blockStart[l]), int(seg.blockStart[l+1])
-			need := (b1 - b0) * pq.BlockSize
-			if cap(sc.out16) < need {
-				sc.out16 = make([]uint16, need)
-			}
-			out := sc.out16[:need]
-			if err := kc.FastScan4(b0, b1, out); err != nil {
-				return err
-			}
+		a, b := int(seg.listStart[l]), int(seg.listStart[l+1])
+		if four {
+			out := sc.out16[pos : pos+b-a]
+			pos += (sc.ranges[i].End - sc.ranges[i].Start) * pq.BlockSize
 			base := off + bias
-			for i := 0; i < b-a; i++ {
-				dist := base + float32(out[i])*inv
+			for j, sum := range out {
+				dist := base + float32(sum)*inv
 				if seg.norms != nil {
-					dist += seg.norms[a+i]
+					dist += seg.norms[a+j]
 				}
-				s.offer(sc, v, vi, f, a+i, dist)
+				s.offer(sc, v, vi, f, a+j, dist)
 			}
 			continue
 		}
-		if cap(sc.outF) < b-a {
-			sc.outF = make([]float32, b-a)
-		}
-		out := sc.outF[:b-a]
-		if err := kc.Scan8(a, b, out); err != nil {
-			return err
-		}
-		for i, d := range out {
+		out := sc.outF[pos : pos+b-a]
+		pos += b - a
+		for j, d := range out {
 			dist := off + d
 			if seg.norms != nil {
-				dist += seg.norms[a+i]
+				dist += seg.norms[a+j]
 			}
-			s.offer(sc, v, vi, f, a+i, dist)
+			s.offer(sc, v, vi, f, a+j, dist)
 		}
 	}
 	return nil

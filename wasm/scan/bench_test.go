@@ -2,8 +2,10 @@ package wasmscan
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
+	"github.com/podsearch/podsearch/core/index"
 	"github.com/podsearch/podsearch/wasm/scanref"
 )
 
@@ -40,7 +42,56 @@ func benchScan(b *testing.B, bits int, guest bool) {
 	b.ReportMetric(float64(data.N)*float64(b.N)/b.Elapsed().Seconds()/1e6, "Mcodes/s")
 }
 
-func BenchmarkScan8Native(b *testing.B)     { benchScan(b, 8, false) }
-func BenchmarkScan8Wasm(b *testing.B)       { benchScan(b, 8, true) }
-func BenchmarkFastScan4Native(b *testing.B) { benchScan(b, 4, false) }
-func BenchmarkFastScan4Wasm(b *testing.B)   { benchScan(b, 4, true) }
+// Sub-benchmarks are named engine=native / engine=wasm so that benchstat puts the two side
+// by side with their ratio: `make benchstat` (docs/benchmarks.md).
+
+func BenchmarkScan8(b *testing.B) {
+	b.Run("engine=native", func(b *testing.B) { benchScan(b, 8, false) })
+	b.Run("engine=wasm", func(b *testing.B) { benchScan(b, 8, true) })
+}
+
+func BenchmarkFastScan4(b *testing.B) {
+	b.Run("engine=native", func(b *testing.B) { benchScan(b, 4, false) })
+	b.Run("engine=wasm", func(b *testing.B) { benchScan(b, 4, true) })
+}
+
+// BenchmarkIndexSearch searches a 2-shard IVF index of SIFT10K (4-bit fast-scan, int8
+// re-rank, nprobe 16) one query at a time, natively and through the wasm Backend.
+func BenchmarkIndexSearch(b *testing.B) {
+	s := loadSIFT(b)
+	n := len(s.base) / s.d
+	dir := b.TempDir()
+	docs := make([]index.Doc, n)
+	for i := range docs {
+		docs[i].ID = fmt.Sprint(i)
+	}
+	m, err := index.Train(s.base, s.d, index.Config{Metric: index.L2, Seed: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := index.Create(dir, m, 2, docs, s.base); err != nil {
+		b.Fatal(err)
+	}
+	nq := len(s.queries) / s.d
+	for _, engine := range []string{"native", "wasm"} {
+		b.Run("engine="+engine, func(b *testing.B) {
+			var o index.OpenOptions
+			if engine == "wasm" {
+				o.Backend = NewBackend(runtimeT(b), 1)
+			}
+			ix, err := index.OpenWith(dir, "", o)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ix.Close()
+			sr := ix.Searcher()
+			opts := index.SearchOptions{K: 10, NProbe: 16, RerankFactor: 4}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := sr.Search(s.query(i%nq), opts); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

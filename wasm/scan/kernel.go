@@ -117,59 +117,104 @@ func (c *kernelCall) out(n, size int) ([]byte, error) {
 	return view, nil
 }
 
-func (c *kernelCall) FastScan4(b0, b1 int, out []uint16) error {
+func (c *kernelCall) FastScan4(blocks []index.Range, out []uint16) error {
 	d := c.s.data
-	if d.Bits != 4 || b0 < 0 || b1 > d.blocks() || b0 > b1 || len(out) < (b1-b0)*pq.BlockSize {
-		return fmt.Errorf("wasmscan: fast-scan of blocks [%d, %d) into %d sums (shard: %d blocks of %d-bit codes)", b0, b1, len(out), d.blocks(), d.Bits)
+	if d.Bits != 4 {
+		return fmt.Errorf("wasmscan: fast-scan of a shard of %d-bit codes", d.Bits)
 	}
-	if err := c.setTable(); err != nil {
-		return err
+	total, err := checkRanges(blocks, d.blocks())
+	if err != nil || len(out) < total*pq.BlockSize {
+		return fmt.Errorf("wasmscan: fast-scan of %d blocks into %d sums: %v", total, len(out), err)
 	}
-	for b := b0; b < b1; b += maxBlocksPerCall4 {
-		if err := c.between(); err != nil {
-			return err
-		}
-		nb := min(maxBlocksPerCall4, b1-b)
-		_, err := c.in.Call(c.ctx, "fastscan4_sums", uint64(c.s.codesOff)+uint64(b*d.M*16), uint64(nb),
-			uint64(d.M), uint64(c.sl.table), uint64(c.sl.out))
+	return c.runRanges("fastscan4_ranges", blocks, maxBlocksPerCall4, func(n int) error {
+		view, err := c.out(n*pq.BlockSize, 2)
 		if err != nil {
 			return err
 		}
-		view, err := c.out(nb*pq.BlockSize, 2)
-		if err != nil {
-			return err
+		for i := range n * pq.BlockSize {
+			out[i] = binary.LittleEndian.Uint16(view[2*i:])
 		}
-		dst := out[(b-b0)*pq.BlockSize:]
-		for i := range nb * pq.BlockSize {
-			dst[i] = binary.LittleEndian.Uint16(view[2*i:])
-		}
-	}
-	return nil
+		out = out[n*pq.BlockSize:]
+		return nil
+	})
 }
 
-func (c *kernelCall) Scan8(a, b int, out []float32) error {
+func (c *kernelCall) Scan8(rows []index.Range, out []float32) error {
 	d := c.s.data
-	if d.Bits != 8 || a < 0 || b > d.N || a > b || len(out) < b-a {
-		return fmt.Errorf("wasmscan: 8-bit scan of [%d, %d) into %d distances (shard: %d vectors of %d-bit codes)", a, b, len(out), d.N, d.Bits)
+	if d.Bits != 8 {
+		return fmt.Errorf("wasmscan: 8-bit scan of a shard of %d-bit codes", d.Bits)
 	}
+	total, err := checkRanges(rows, d.N)
+	if err != nil || len(out) < total {
+		return fmt.Errorf("wasmscan: 8-bit scan of %d vectors into %d distances: %v", total, len(out), err)
+	}
+	return c.runRanges("scan8_ranges", rows, maxVectorsPerCall8, func(n int) error {
+		if err := c.readFloats(out[:n]); err != nil {
+			return err
+		}
+		out = out[n:]
+		return nil
+	})
+}
+
+// checkRanges returns the units the ranges cover, or an error when one lies outside 0..n.
+func checkRanges(rs []index.Range, n int) (int, error) {
+	total := 0
+	for _, r := range rs {
+		if r.Start < 0 || r.Start > r.End || r.End > n {
+			return 0, fmt.Errorf("range [%d, %d) outside 0..%d", r.Start, r.End, n)
+		}
+		total += r.End - r.Start
+	}
+	return total, nil
+}
+
+// maxRangesPerCall is how many ranges one call takes (the slot's id region holds them).
+const maxRangesPerCall = MaxK / 2
+
+// runRanges calls export(codes, m, table, ranges, nranges, out) over rs in bounded calls:
+// each covers at most limit units (blocks or vectors; a longer range is cut) and
+// maxRangesPerCall ranges, and read(units) takes each call's output in order. The context
+// is checked between calls.
+func (c *kernelCall) runRanges(export string, rs []index.Range, limit int, read func(units int) error) error {
 	if err := c.setTable(); err != nil {
 		return err
 	}
-	for i := a; i < b; i += maxVectorsPerCall8 {
+	ids, ok := c.in.Memory().Read(c.sl.ids, 4*MaxK)
+	if !ok {
+		return errors.New("wasmscan: scratch region out of range")
+	}
+	nr, units := 0, 0
+	flush := func() error {
+		if nr == 0 {
+			return nil
+		}
 		if err := c.between(); err != nil {
 			return err
 		}
-		n := min(maxVectorsPerCall8, b-i)
-		_, err := c.in.Call(c.ctx, "scan8_dists", uint64(c.s.codesOff)+uint64(i*d.M), uint64(n), uint64(d.M),
-			uint64(c.sl.table), uint64(c.sl.out))
+		_, err := c.in.Call(c.ctx, export, uint64(c.s.codesOff), uint64(c.s.data.M), uint64(c.sl.table),
+			uint64(c.sl.ids), uint64(nr), uint64(c.sl.out))
 		if err != nil {
 			return err
 		}
-		if err := c.readFloats(out[i-a : i-a+n]); err != nil {
-			return err
+		err = read(units)
+		nr, units = 0, 0
+		return err
+	}
+	for _, r := range rs {
+		for a := r.Start; a < r.End; {
+			n := min(r.End-a, limit-units)
+			binary.LittleEndian.PutUint32(ids[8*nr:], uint32(a))
+			binary.LittleEndian.PutUint32(ids[8*nr+4:], uint32(a+n))
+			nr, units, a = nr+1, units+n, a+n
+			if units == limit || nr == maxRangesPerCall {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
 		}
 	}
-	return nil
+	return flush()
 }
 
 func (c *kernelCall) readFloats(dst []float32) error {

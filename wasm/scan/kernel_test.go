@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/podsearch/podsearch/core/encoder"
 	"github.com/podsearch/podsearch/core/index"
 	"github.com/podsearch/podsearch/core/ingest"
+	"github.com/podsearch/podsearch/core/pq"
 	"github.com/podsearch/podsearch/core/vec"
 	"github.com/podsearch/podsearch/internal/testenv"
 	"github.com/podsearch/podsearch/internal/testmodel"
@@ -347,5 +349,97 @@ func TestIndexKernelFallsBackToNative(t *testing.T) {
 		if !slices.Equal(hitKeys(got), hitKeys(want)) {
 			t.Fatalf("query %d: %v, native %v", qi, hitKeys(got), hitKeys(want))
 		}
+	}
+}
+
+// TestKernelRangesInBoundedCalls: ranges longer than one call's bound, and more ranges than
+// one call takes, give the sums and distances core/pq computes range by range.
+func TestKernelRangesInBoundedCalls(t *testing.T) {
+	s := loadSIFT(t)
+	n := 4000
+	c := &corpus{d: s.d, vecs: s.base[:n*s.d]}
+	for i := range n {
+		c.docs = append(c.docs, index.Doc{ID: fmt.Sprintf("sift-%05d", i)})
+	}
+	for _, bits := range []int{4, 8} {
+		cfg := index.Config{Metric: index.L2, NList: 8, Seed: 1, Bits: bits, RerankBits: -1}
+		if bits == 8 {
+			cfg.M, cfg.Iters, cfg.TrainSize = 16, 2, 1000
+		}
+		dir := build(t, c, n, cfg)
+		seg, err := index.OpenSegment(filepath.Join(dir, "shard-000-000001.seg"), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer seg.Close()
+		k, err := NewBackend(runtimeT(t), 1).NewKernel(context.Background(), seg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer k.Close(context.Background())
+		m := seg.Model()
+		lut := make([]float32, m.PQ.M*m.PQ.Ksub())
+		m.PQ.InnerProductLUT(s.query(3), -2, lut)
+		qt := &index.QueryTables{LUT: lut, L2: true}
+		if bits == 4 {
+			qt.LUT, qt.QLUT = nil, make([]uint8, m.PQ.M*16)
+			pq.QuantizeLUT(lut, m.PQ.M, 16, qt.QLUT)
+		}
+		codes, _ := seg.ScanCodes()
+		units := seg.Len()
+		if bits == 4 {
+			units = seg.Blocks()
+		}
+		// The whole segment 9 times (past the per-call bound), then 2,500 one-unit ranges
+		// (past the per-call range count).
+		var rs []index.Range
+		for range 9 {
+			rs = append(rs, index.Range{Start: 0, End: units})
+		}
+		for i := range 2500 {
+			rs = append(rs, index.Range{Start: i % units, End: i%units + 1})
+		}
+		call, err := k.Begin(context.Background(), qt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		M := m.PQ.M
+		if bits == 4 {
+			var want []uint16
+			for _, r := range rs {
+				part := make([]uint16, (r.End-r.Start)*pq.BlockSize)
+				if err := pq.ScanFastScan4(codes[r.Start*M*16:r.End*M*16], M, qt.QLUT, part); err != nil {
+					t.Fatal(err)
+				}
+				want = append(want, part...)
+			}
+			got := make([]uint16, len(want))
+			if err := call.FastScan4(rs, got); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, want) {
+				t.Fatal("4-bit sums over many ranges differ from core/pq")
+			}
+			if err := call.FastScan4([]index.Range{{Start: 0, End: units + 1}}, got); err == nil {
+				t.Fatal("a range past the segment was accepted")
+			}
+		} else {
+			var want []float32
+			for _, r := range rs {
+				part := make([]float32, r.End-r.Start)
+				if err := pq.Scan8(codes[r.Start*M:r.End*M], M, lut, part); err != nil {
+					t.Fatal(err)
+				}
+				want = append(want, part...)
+			}
+			got := make([]float32, len(want))
+			if err := call.Scan8(rs, got); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, want) {
+				t.Fatal("8-bit distances over many ranges differ from core/pq")
+			}
+		}
+		call.End()
 	}
 }

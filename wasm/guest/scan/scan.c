@@ -178,10 +178,8 @@ void scan8(const uint8_t *codes, uint32_t n, uint32_t m, const float *lut, uint3
 	}
 }
 
-// scan8_dists writes the distance of every one of the n codes to out[0..n-1] (the index's
-// search path: the host applies list offsets, filters and tombstones itself).
-EXPORT(scan8_dists)
-void scan8_dists(const uint8_t *codes, uint32_t n, uint32_t m, const float *lut, float *out) {
+// scan8_dists writes the distance of every one of the n codes to out[0..n-1].
+static void scan8_dists(const uint8_t *codes, uint32_t n, uint32_t m, const float *lut, float *out) {
 	uint32_t i = 0;
 	if (m % 16 == 0) {
 		for (; i + 4 <= n; i += 4) {
@@ -190,6 +188,20 @@ void scan8_dists(const uint8_t *codes, uint32_t n, uint32_t m, const float *lut,
 		}
 	}
 	for (; i < n; i++) out[i] = scan8_one(codes + (uintptr_t)i * m, m, lut);
+}
+
+// scan8_ranges writes the distances of the codes of rows [ranges[2r], ranges[2r+1]) for
+// r = 0..nranges-1 to out, one range after the other (the index's search path: one call
+// for every probed list of a segment; the host applies list offsets, filters and
+// tombstones itself).
+EXPORT(scan8_ranges)
+void scan8_ranges(const uint8_t *codes, uint32_t m, const float *lut, const uint32_t *ranges,
+                  uint32_t nranges, float *out) {
+	for (uint32_t r = 0; r < nranges; r++) {
+		uint32_t a = ranges[2 * r], b = ranges[2 * r + 1];
+		scan8_dists(codes + (uintptr_t)a * m, b - a, m, lut, out);
+		out += b - a;
+	}
 }
 
 // ---------------------------------------------------------------------------------------
@@ -311,12 +323,24 @@ void fastscan4(const uint8_t *packed, uint32_t nblocks, uint32_t m, const uint8_
 
 // fastscan4_sums writes the 32 sums of every block to out[0..32*nblocks-1] in vector order,
 // the values pq.ScanFastScan4 writes (padding vectors included).
-EXPORT(fastscan4_sums)
-void fastscan4_sums(const uint8_t *packed, uint32_t nblocks, uint32_t m, const uint8_t *qlut,
-                    uint16_t *out) {
+static void fastscan4_sums(const uint8_t *packed, uint32_t nblocks, uint32_t m, const uint8_t *qlut,
+                           uint16_t *out) {
 #define FS_OUT(a0, a1, a2, a3, b) fs_store(a0, a1, a2, a3, out + (uintptr_t)(b) * 32)
 	FS_SCAN(FS_OUT);
 #undef FS_OUT
+}
+
+// fastscan4_ranges writes the sums of blocks [ranges[2r], ranges[2r+1]) for
+// r = 0..nranges-1 to out, one range after the other (one call for every probed list of a
+// segment).
+EXPORT(fastscan4_ranges)
+void fastscan4_ranges(const uint8_t *packed, uint32_t m, const uint8_t *qlut, const uint32_t *ranges,
+                      uint32_t nranges, uint16_t *out) {
+	for (uint32_t r = 0; r < nranges; r++) {
+		uint32_t a = ranges[2 * r], b = ranges[2 * r + 1];
+		fastscan4_sums(packed + (uintptr_t)a * m * 16, b - a, m, qlut, out);
+		out += (uintptr_t)(b - a) * 32;
+	}
 }
 
 // ---------------------------------------------------------------------------------------
