@@ -141,24 +141,15 @@ func BenchmarkPrepareIP(b *testing.B) {
 }
 
 // BenchmarkDistanceIP is the per-candidate cost of an inner-product distance (ns/op).
-func BenchmarkDistanceIP(b *testing.B) {
-	q, codes, query := costSetup(b)
-	p := q.PrepareIP(query)
-	cs := q.CodeSize()
-	n := len(codes) / cs
-	b.ResetTimer()
-	var s float32
-	for i := range b.N {
-		k := i % n
-		s += p.Distance(codes[k*cs : (k+1)*cs])
-	}
-	_ = s
-}
+func BenchmarkDistanceIP(b *testing.B) { benchDistance(b, (*Quantizer).PrepareIP) }
 
 // BenchmarkDistanceL2 is the per-candidate cost of a squared-L2 distance (ns/op).
-func BenchmarkDistanceL2(b *testing.B) {
+func BenchmarkDistanceL2(b *testing.B) { benchDistance(b, (*Quantizer).PrepareL2) }
+
+// benchDistance times Distance of a query made by prepare over the encoded set in turn.
+func benchDistance(b *testing.B, prepare func(*Quantizer, []float32) *Query) {
 	q, codes, query := costSetup(b)
-	p := q.PrepareL2(query)
+	p := prepare(q, query)
 	cs := q.CodeSize()
 	n := len(codes) / cs
 	b.ResetTimer()

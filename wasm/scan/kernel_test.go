@@ -405,18 +405,9 @@ func TestKernelRangesInBoundedCalls(t *testing.T) {
 		}
 		M := m.PQ.M
 		if bits == 4 {
-			var want []uint16
-			for _, r := range rs {
-				part := make([]uint16, (r.End-r.Start)*pq.BlockSize)
-				if err := pq.ScanFastScan4(codes[r.Start*M*16:r.End*M*16], M, qt.QLUT, part); err != nil {
-					t.Fatal(err)
-				}
-				want = append(want, part...)
-			}
-			got := make([]uint16, len(want))
-			if err := call.FastScan4(rs, got); err != nil {
-				t.Fatal(err)
-			}
+			got, want := scanRangesBoth(t, rs, pq.BlockSize, call.FastScan4, func(r index.Range, part []uint16) error {
+				return pq.ScanFastScan4(codes[r.Start*M*16:r.End*M*16], M, qt.QLUT, part)
+			})
 			if !slices.Equal(got, want) {
 				t.Fatal("4-bit sums over many ranges differ from core/pq")
 			}
@@ -424,22 +415,31 @@ func TestKernelRangesInBoundedCalls(t *testing.T) {
 				t.Fatal("a range past the segment was accepted")
 			}
 		} else {
-			var want []float32
-			for _, r := range rs {
-				part := make([]float32, r.End-r.Start)
-				if err := pq.Scan8(codes[r.Start*M:r.End*M], M, lut, part); err != nil {
-					t.Fatal(err)
-				}
-				want = append(want, part...)
-			}
-			got := make([]float32, len(want))
-			if err := call.Scan8(rs, got); err != nil {
-				t.Fatal(err)
-			}
+			got, want := scanRangesBoth(t, rs, 1, call.Scan8, func(r index.Range, part []float32) error {
+				return pq.Scan8(codes[r.Start*M:r.End*M], M, lut, part)
+			})
 			if !slices.Equal(got, want) {
 				t.Fatal("8-bit distances over many ranges differ from core/pq")
 			}
 		}
 		call.End()
 	}
+}
+
+// scanRangesBoth returns what the kernel call writes for rs (per unit, per values out) and
+// what core/pq computes range by range.
+func scanRangesBoth[T any](t *testing.T, rs []index.Range, per int, kernel func([]index.Range, []T) error, native func(index.Range, []T) error) (got, want []T) {
+	t.Helper()
+	for _, r := range rs {
+		part := make([]T, (r.End-r.Start)*per)
+		if err := native(r, part); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, part...)
+	}
+	got = make([]T, len(want))
+	if err := kernel(rs, got); err != nil {
+		t.Fatal(err)
+	}
+	return got, want
 }
