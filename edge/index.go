@@ -4,9 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,117 +51,12 @@ func IndexOpener(opts IndexOptions) Opener {
 		if err != nil {
 			return nil, err
 		}
-		if len(opts.Shards) > 0 {
-			sr, err := openShards(opts.Dir, fp, opts.Shards, opts.Backend)
-			if err != nil {
-				return nil, err
-			}
-			sr.opts, sr.version = opts, version
-			return sr, nil
-		}
-		ix, err := index.OpenWith(opts.Dir, fp, index.OpenOptions{Backend: opts.Backend})
+		ix, err := index.OpenWith(opts.Dir, fp, index.OpenOptions{Backend: opts.Backend, Shards: opts.Shards})
 		if err != nil {
 			return nil, err
 		}
-		return &indexSearcher{searcher: ix.Searcher, closeFn: ix.Close, opts: opts, version: version,
-			fp: ix.Model().Fingerprint}, nil
+		return &indexSearcher{ix: ix, opts: opts, version: version, fp: ix.Model().Fingerprint}, nil
 	}
-}
-
-// manifestView is the part of an index manifest that openShards reads (the format is in
-// docs/index-format.md).
-type manifestView struct {
-	Fingerprint string `json:"fingerprint"`
-	Shards      int    `json:"shards"`
-	Segments    []struct {
-		File  string `json:"file"`
-		Shard int    `json:"shard"`
-	} `json:"segments"`
-	Deleted   map[string]int `json:"deleted"`
-	BM25Stats string         `json:"bm25_stats"`
-}
-
-// openShards opens only the segments of the given shards. core/index opens whole folders,
-// so this reads the manifest itself and applies tombstones by dropping deleted ids from
-// over-fetched results (tombstones are few between compactions).
-func openShards(dir, fp string, shards []int, backend index.Backend) (*indexSearcher, error) {
-	b, err := os.ReadFile(filepath.Join(dir, index.ManifestName))
-	if err != nil {
-		return nil, err
-	}
-	var man manifestView
-	if err := json.Unmarshal(b, &man); err != nil {
-		return nil, fmt.Errorf("index %s: bad manifest: %w", dir, err)
-	}
-	if fp != "" && man.Fingerprint != fp {
-		return nil, fmt.Errorf("%w: %s was built with model %q, the encoder is %q (rebuild the index)", index.ErrWrongModel, dir, man.Fingerprint, fp)
-	}
-	want := map[int]bool{}
-	for _, sh := range shards {
-		if sh < 0 || sh >= man.Shards {
-			return nil, fmt.Errorf("index %s has shards 0..%d; shard %d does not exist", dir, man.Shards-1, sh)
-		}
-		want[sh] = true
-	}
-	var views []index.View
-	var segs []*index.Segment
-	closeKernels := func() error { return nil }
-	closeAll := func() error {
-		err := closeKernels()
-		for _, s := range segs {
-			s.Close()
-		}
-		return err
-	}
-	for _, si := range man.Segments {
-		if !want[si.Shard] {
-			continue
-		}
-		if filepath.Base(si.File) != si.File {
-			closeAll()
-			return nil, fmt.Errorf("index %s: bad segment name %q", dir, si.File)
-		}
-		seg, err := index.OpenSegment(filepath.Join(dir, si.File), man.Fingerprint)
-		if err != nil {
-			closeAll()
-			return nil, err
-		}
-		segs = append(segs, seg)
-		views = append(views, index.View{Seg: seg, Shard: si.Shard})
-	}
-	if len(segs) == 0 {
-		return nil, fmt.Errorf("index %s has no segments for shards %v", dir, shards)
-	}
-	// A tombstone covers the copies in segments up to its sequence number; an id re-added
-	// later also has a newer copy, which search hits cannot tell apart from the old one. So
-	// every tombstoned id is dropped: a deleted episode never comes back, a re-added one is
-	// missing until the next compaction.
-	deleted := map[string]bool{}
-	for id := range man.Deleted {
-		if want[index.ShardOf(id, man.Shards)] {
-			deleted[id] = true
-		}
-	}
-	if closeKernels, err = index.AttachKernels(views, backend); err != nil {
-		closeKernels = func() error { return nil }
-		closeAll()
-		return nil, err
-	}
-	// Keyword scores use the whole index's statistics, so that rankings merged with the
-	// peers' equal a single node's. Without the file (an older index, or one replaced while
-	// this reload read it) they are counted over these shards: close, not equal.
-	stats, err := index.ReadBM25Stats(dir, man.BM25Stats)
-	if err != nil {
-		slog.Warn("edge: keyword statistics of the whole index unavailable; counting them over this node's shards", "dir", dir, "err", err)
-		stats = nil
-	}
-	sr, err := index.NewSearcherWithStats(views, stats)
-	if err != nil {
-		closeAll()
-		return nil, err
-	}
-	return &indexSearcher{searcher: func() *index.Searcher { return sr }, closeFn: closeAll,
-		fp: man.Fingerprint, deleted: deleted}, nil
 }
 
 // manifestVersion names an index state by a hash of its manifest, which changes with
@@ -178,19 +71,17 @@ func manifestVersion(dir string) (string, error) {
 }
 
 type indexSearcher struct {
-	searcher func() *index.Searcher
-	closeFn  func() error
-	opts     IndexOptions
-	version  string
-	fp       string
-	deleted  map[string]bool // tombstoned ids to drop (shard subsets only)
+	ix      *index.Index
+	opts    IndexOptions
+	version string
+	fp      string
 }
 
 func (s *indexSearcher) Search(ctx context.Context, q ShardQuery) ([]Hit, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	sr := s.searcher()
+	sr := s.ix.Searcher()
 	if sr == nil {
 		return nil, fmt.Errorf("index %s is closed", s.version)
 	}
@@ -205,9 +96,6 @@ func (s *indexSearcher) Search(ctx context.Context, q ShardQuery) ([]Hit, error)
 		}
 	}
 	k := q.K
-	if len(s.deleted) > 0 {
-		k += min(len(s.deleted), 1000)
-	}
 	dense := index.SearchOptions{K: k, NProbe: s.opts.NProbe, RerankFactor: s.opts.RerankFactor, Filter: flt}
 	var hits []index.Hit
 	var err error
@@ -224,14 +112,8 @@ func (s *indexSearcher) Search(ctx context.Context, q ShardQuery) ([]Hit, error)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Hit, 0, min(len(hits), q.K))
+	out := make([]Hit, 0, len(hits))
 	for _, h := range hits {
-		if len(out) == q.K {
-			break
-		}
-		if s.deleted[h.ID] {
-			continue
-		}
 		// Clone: the index's strings live in memory-mapped files that a reload unmaps.
 		hit := Hit{
 			ID: strings.Clone(h.ID), Title: strings.Clone(h.Title), ShowTitle: strings.Clone(h.ShowTitle),
@@ -247,19 +129,9 @@ func (s *indexSearcher) Search(ctx context.Context, q ShardQuery) ([]Hit, error)
 
 func (s *indexSearcher) IndexVersion() string { return s.version }
 func (s *indexSearcher) Fingerprint() string  { return s.fp }
-func (s *indexSearcher) Close() error         { return s.closeFn() }
+func (s *indexSearcher) Close() error         { return s.ix.Close() }
 
 // IndexFingerprint is the model fingerprint an index folder was built with, read from its
 // manifest; serve-edge gives it to the encoder pool so members of another model count as
 // down.
-func IndexFingerprint(dir string) (string, error) {
-	b, err := os.ReadFile(filepath.Join(dir, index.ManifestName))
-	if err != nil {
-		return "", fmt.Errorf("index folder %s: %w (build one with `podsearch index`)", dir, err)
-	}
-	var man manifestView
-	if err := json.Unmarshal(b, &man); err != nil {
-		return "", fmt.Errorf("index %s: bad manifest: %w", dir, err)
-	}
-	return man.Fingerprint, nil
-}
+func IndexFingerprint(dir string) (string, error) { return index.ManifestFingerprint(dir) }

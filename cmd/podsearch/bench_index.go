@@ -133,11 +133,7 @@ func benchIndexTo(w io.Writer, args []string) error {
 		var searchers []*index.Searcher
 		for bi, backend := range backends {
 			views := []index.View{{Seg: seg}}
-			closeKernels, err := index.AttachKernels(views, backend)
-			if err != nil {
-				return err
-			}
-			defer closeKernels()
+			defer index.AttachKernels(views, backend)()
 			s, err := index.NewSearcher(views)
 			if err != nil {
 				return err

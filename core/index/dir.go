@@ -34,7 +34,7 @@ type manifest struct {
 	// not.
 	Deleted map[string]int `json:"deleted,omitempty"`
 	// BM25Stats names the file of the keyword statistics of all live episodes of every
-	// shard (bm25.Stats), for nodes that serve some shards only (ReadBM25Stats).
+	// shard (bm25.Stats), for nodes that serve some shards only (readBM25Stats).
 	BM25Stats string `json:"bm25_stats,omitempty"`
 }
 
@@ -60,7 +60,12 @@ type Index struct {
 	searcher *Searcher
 	retired  []*Segment // replaced by compaction; unmapped at Close
 	kernels  kernelSet  // one per segment, from OpenOptions.Backend
-	rmu      sync.RWMutex
+	// stats are the whole index's keyword statistics when only some shards are open (nil
+	// when all are: the searcher counts them itself).
+	stats *bm25.Stats
+	// subset is set when only some shards are open: the Index is then read-only.
+	subset bool
+	rmu    sync.RWMutex
 }
 
 // OpenOptions are the settings of OpenWith.
@@ -68,6 +73,11 @@ type OpenOptions struct {
 	// Backend runs the scan and re-rank loops of every segment; nil runs them natively in
 	// Go. wasm/scan's Backend runs them in a WebAssembly guest with the same results.
 	Backend Backend
+	// Shards, when not empty, opens only these shards (a node serving part of a corpus split
+	// over several nodes). Tombstones apply as in a whole index, keyword scores use the
+	// whole index's statistics (readBM25Stats) so that rankings merged across nodes equal a
+	// single node's, and the Index is read-only (Add, Delete and Compact refuse).
+	Shards []int
 }
 
 // ShardOf is the shard an episode id belongs to among n shards.
@@ -144,11 +154,10 @@ func writeStats(dir string, man *manifest, segs []*Segment) error {
 	return writeAtomic(filepath.Join(dir, man.BM25Stats), b)
 }
 
-// ReadBM25Stats reads the keyword statistics file named in an index manifest (see
-// ManifestName): what a Searcher over some shards scores with so that its keyword scores
-// equal a whole-index search's. An empty name (an index written before the file existed)
+// readBM25Stats reads the keyword statistics file named in an index manifest: what an Index
+// over some shards scores with so that its keyword scores equal a whole-index search's. An empty name (an index written before the file existed)
 // gives nil, nil: statistics are then counted over the searched shards.
-func ReadBM25Stats(dir, name string) (*bm25.Stats, error) {
+func readBM25Stats(dir, name string) (*bm25.Stats, error) {
 	if name == "" {
 		return nil, nil
 	}
@@ -232,6 +241,39 @@ func removeUnlisted(dir string, old, cur *manifest) {
 	}
 }
 
+// keepShards narrows the Index to the segments of shards and loads the whole index's
+// keyword statistics (without them, an older index, keyword scores count over the open
+// shards only, with a warning).
+func (ix *Index) keepShards(shards []int) error {
+	want := map[int]bool{}
+	for _, sh := range shards {
+		if sh < 0 || sh >= ix.man.Shards {
+			return fmt.Errorf("index: %s has shards 0..%d; shard %d does not exist", ix.dir, ix.man.Shards-1, sh)
+		}
+		want[sh] = true
+	}
+	var keep []segmentInfo
+	for _, si := range ix.man.Segments {
+		if want[si.Shard] {
+			keep = append(keep, si)
+		}
+	}
+	if len(keep) == 0 {
+		return fmt.Errorf("index: %s has no segments for shards %v", ix.dir, shards)
+	}
+	ix.man.Segments, ix.subset = keep, true
+	st, err := readBM25Stats(ix.dir, ix.man.BM25Stats)
+	if err != nil || st == nil {
+		slog.Warn("index: whole-index keyword statistics unavailable; counting them over the open shards",
+			"dir", ix.dir, "err", err)
+	}
+	ix.stats = st
+	return nil
+}
+
+// errSubset refuses writes to an Index opened with some shards only.
+var errSubset = errors.New("index: opened with some shards only (OpenOptions.Shards): read-only")
+
 // Open opens the index in dir, memory-mapping and verifying every segment. A non-empty
 // fingerprint must equal the one the index was built with (ErrWrongModel otherwise).
 func Open(dir, fingerprint string) (*Index, error) {
@@ -251,7 +293,12 @@ func OpenWith(dir, fingerprint string, opts OpenOptions) (*Index, error) {
 		return nil, fmt.Errorf("%w: %s was built with model %q, the encoder is %q (rebuild the index)", ErrWrongModel, dir, man.Fingerprint, fingerprint)
 	}
 	ix := &Index{dir: dir, fp: man.Fingerprint, man: *man, kernels: kernelSet{backend: opts.Backend}}
-	for _, si := range man.Segments {
+	if len(opts.Shards) > 0 {
+		if err := ix.keepShards(opts.Shards); err != nil {
+			return nil, err
+		}
+	}
+	for _, si := range ix.man.Segments {
 		seg, err := OpenSegment(filepath.Join(dir, si.File), man.Fingerprint)
 		if err != nil {
 			ix.closeAll()
@@ -321,13 +368,9 @@ func viewsOf(man *manifest, segs []*Segment) []View {
 func (ix *Index) refresh() error {
 	views := viewsOf(&ix.man, ix.segs)
 	for i, seg := range ix.segs {
-		k, err := ix.kernels.get(seg)
-		if err != nil {
-			return err
-		}
-		views[i].Kernel = k
+		views[i].Kernel = ix.kernels.get(seg)
 	}
-	s, err := NewSearcher(views)
+	s, err := NewSearcherWithStats(views, ix.stats)
 	if err != nil {
 		return err
 	}
@@ -342,6 +385,16 @@ func (ix *Index) Searcher() *Searcher {
 	ix.rmu.RLock()
 	defer ix.rmu.RUnlock()
 	return ix.searcher
+}
+
+// ManifestFingerprint is the encoder fingerprint the index in dir was built with, read from
+// its manifest (a serving node gives it to its encoder pool before opening the shards).
+func ManifestFingerprint(dir string) (string, error) {
+	man, err := readManifest(dir)
+	if err != nil {
+		return "", fmt.Errorf("index folder %s: %w (build one with `podsearch index`)", dir, err)
+	}
+	return man.Fingerprint, nil
 }
 
 // Model is the index's model.
@@ -385,6 +438,9 @@ func (ix *Index) Search(query []float32, opts SearchOptions) ([]Hit, error) {
 func (ix *Index) Add(docs []Doc, vectors []float32) error {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	if ix.subset {
+		return errSubset
+	}
 	if len(docs) == 0 {
 		return nil
 	}
@@ -473,6 +529,9 @@ func cloneMap(m map[string]int) map[string]int {
 func (ix *Index) Delete(ids []string) (int, error) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	if ix.subset {
+		return 0, errSubset
+	}
 	man := ix.man
 	man.Deleted = cloneMap(man.Deleted)
 	if man.Deleted == nil {
@@ -517,6 +576,9 @@ func (ix *Index) liveIn(s *Searcher, id string) bool {
 func (ix *Index) Compact() error {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	if ix.subset {
+		return errSubset
+	}
 	cur := ix.Searcher()
 	man := ix.man
 	man.Segments = nil

@@ -433,10 +433,10 @@ func TestSearchDuringUpdates(t *testing.T) {
 	}
 }
 
-// TestShardSubsetKeywordScores: a Searcher over one shard's segments with the index's
-// keyword statistics (ReadBM25Stats) gives its episodes the keyword scores a whole-index
-// search gives them, before and after a delete and an add; the replaced statistics file is
-// removed.
+// TestShardSubsetKeywordScores: an Index opened with one shard (OpenOptions.Shards) scores
+// keywords with the whole index's statistics, so its episodes get the scores a whole-index
+// search gives them, before and after a delete and an add; it is read-only; the replaced
+// statistics file is removed.
 func TestShardSubsetKeywordScores(t *testing.T) {
 	docs, vecs := loadEpisodes(t)
 	model := trainTestModel(t, vecs)
@@ -451,25 +451,15 @@ func TestShardSubsetKeywordScores(t *testing.T) {
 	}
 	defer ix.Close()
 	check := func(what string) {
-		man, err := readManifest(dir)
+		part, err := OpenWith(dir, "", OpenOptions{Shards: []int{1}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		st, err := ReadBM25Stats(dir, man.BM25Stats)
-		if err != nil || st == nil {
-			t.Fatalf("%s: statistics %q: %v", what, man.BM25Stats, err)
+		defer part.Close()
+		if part.stats == nil {
+			t.Fatalf("%s: the shard subset has no whole-index statistics", what)
 		}
 		whole := ix.Searcher()
-		var views []View
-		for i, si := range man.Segments {
-			if si.Shard == 1 {
-				views = append(views, whole.views[i])
-			}
-		}
-		part, err := NewSearcherWithStats(views, st)
-		if err != nil {
-			t.Fatal(err)
-		}
 		for _, q := range []string{"christmas food", "bread baking", "interview with the author", docs[5].Title} {
 			all := whole.SearchKeyword(q, 200, nil)
 			var want []Hit
@@ -478,10 +468,16 @@ func TestShardSubsetKeywordScores(t *testing.T) {
 					want = append(want, h)
 				}
 			}
-			got := part.SearchKeyword(q, len(want), nil)
+			got, err := part.SearchKeyword(q, len(want), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
 			if len(want) == 0 || !slices.EqualFunc(got, want, func(a, b Hit) bool { return a.ID == b.ID && a.Score == b.Score }) {
 				t.Fatalf("%s: %q on shard 1 with index statistics: %v, whole index %v", what, q, ids(got), ids(want))
 			}
+		}
+		if part.Len() >= ix.Len() || part.Add(docs[:1], vecs[:testDim]) == nil {
+			t.Fatalf("%s: shard subset holds %d of %d episodes; Add on it accepted", what, part.Len(), ix.Len())
 		}
 	}
 	check("built")
@@ -496,7 +492,7 @@ func TestShardSubsetKeywordScores(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, first.BM25Stats)); !os.IsNotExist(err) {
 		t.Fatalf("replaced statistics file %s still there (%v)", first.BM25Stats, err)
 	}
-	if _, err := ReadBM25Stats(dir, "../x"); err == nil {
+	if _, err := readBM25Stats(dir, "../x"); err == nil {
 		t.Fatal("a statistics name outside the folder was accepted")
 	}
 }

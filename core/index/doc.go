@@ -13,9 +13,9 @@
 // immutable sets of episodes encoded with a Model; an index folder (Create, Open) holds
 // shards of segments (episodes assigned by a hash of their id), delta segments from Add,
 // tombstones from Delete, and Compact merges them back; every change also writes the whole
-// index's BM25 statistics (ReadBM25Stats), with which a node serving some shards scores
-// keywords as the whole index does (NewSearcherWithStats). Filters (language, show, date
-// range) are applied inside the scan. Segment files carry a magic number, a version, the
+// index's BM25 statistics, with which an Index opened with some shards (OpenOptions.Shards)
+// scores keywords as the whole index does. Filters (language, show, date range) are
+// applied inside the scan. Segment files carry a magic number, a version, the
 // encoder's fingerprint, a section table and a CRC-32C per section, and are read in place
 // from a memory mapping (docs/index-format.md).
 //

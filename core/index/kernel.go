@@ -152,12 +152,12 @@ type kernelSet struct {
 
 // get returns seg's kernel, making it on first use; nil (native) without a Backend or when
 // the Backend cannot serve seg.
-func (ks *kernelSet) get(seg *Segment) (Kernel, error) {
+func (ks *kernelSet) get(seg *Segment) Kernel {
 	if ks.backend == nil {
-		return nil, nil
+		return nil
 	}
 	if k, ok := ks.of[seg]; ok {
-		return k, nil
+		return k
 	}
 	k, err := ks.backend.NewKernel(context.Background(), seg)
 	if err != nil {
@@ -171,7 +171,7 @@ func (ks *kernelSet) get(seg *Segment) (Kernel, error) {
 		ks.of = map[*Segment]Kernel{}
 	}
 	ks.of[seg] = k
-	return k, nil
+	return k
 }
 
 func (ks *kernelSet) closeAll() error {
@@ -185,15 +185,13 @@ func (ks *kernelSet) closeAll() error {
 	return errors.Join(errs...)
 }
 
-// AttachKernels sets the Kernel of every view from backend (nil leaves them native) and
-// returns a function that closes those kernels. It is for callers that build their own
-// views (an edge serving some of an index's shards); Open does it itself.
-func AttachKernels(views []View, backend Backend) (closeKernels func() error, err error) {
+// AttachKernels sets the Kernel of every view from backend (nil leaves them native; so does
+// a segment the backend cannot serve, with a warning) and returns a function that closes
+// those kernels. It is for callers that build their own views; OpenWith does it itself.
+func AttachKernels(views []View, backend Backend) (closeKernels func() error) {
 	ks := &kernelSet{backend: backend}
 	for i := range views {
-		if views[i].Kernel, err = ks.get(views[i].Seg); err != nil {
-			return nil, errors.Join(err, ks.closeAll())
-		}
+		views[i].Kernel = ks.get(views[i].Seg)
 	}
-	return ks.closeAll, nil
+	return ks.closeAll
 }

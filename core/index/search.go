@@ -82,10 +82,13 @@ type View struct {
 // Searcher searches a fixed set of segments of one model together. It is safe for
 // concurrent use.
 type Searcher struct {
-	model   *Model
-	views   []View
-	scratch sync.Pool
-	scorers sync.Pool
+	model *Model
+	views []View
+	// nativeScan / nativeRerank: some view scans / re-ranks with the native kernel (which
+	// then needs the pair table / the prepared re-rank query).
+	nativeScan, nativeRerank bool
+	scratch                  sync.Pool
+	scorers                  sync.Pool
 }
 
 // NewSearcher checks that all views share one model and returns their Searcher.
@@ -94,8 +97,8 @@ func NewSearcher(views []View) (*Searcher, error) {
 }
 
 // NewSearcherWithStats is NewSearcher with the keyword statistics of a whole index of which
-// views are a part (ReadBM25Stats), so that keyword scores equal a whole-index search's;
-// nil counts them over views.
+// views are a part (the file its manifest names; OpenOptions.Shards uses it), so that
+// keyword scores equal a whole-index search's; nil counts them over views.
 func NewSearcherWithStats(views []View, stats *bm25.Stats) (*Searcher, error) {
 	if len(views) == 0 {
 		return nil, errors.New("index: no segments to search")
@@ -113,6 +116,10 @@ func NewSearcherWithStats(views []View, stats *bm25.Stats) (*Searcher, error) {
 		}
 	}
 	s := &Searcher{model: m, views: views}
+	for _, v := range views {
+		s.nativeScan = s.nativeScan || v.Kernel == nil
+		s.nativeRerank = s.nativeRerank || v.Kernel == nil || !v.Kernel.Reranks()
+	}
 	s.scorers.New = func() any {
 		bv := make([]bm25.View, len(views))
 		for i, v := range views {
@@ -166,6 +173,7 @@ type scratch struct {
 	ranges []Range
 	lists  []int
 	native nativeKernel
+	calls  []KernelCall // per view, begun by call
 }
 
 func (s *Searcher) getScratch() *scratch {
@@ -179,6 +187,7 @@ func (s *Searcher) getScratch() *scratch {
 		sc.pair, _ = pq.NewPairTable(sc.qlut, m.PQ.M)
 	}
 	sc.filt = make([]viewFilter, len(s.views))
+	sc.calls = make([]KernelCall, len(s.views))
 	return sc
 }
 
@@ -333,7 +342,7 @@ func (s *Searcher) search(ctx context.Context, sc *scratch, query []float32, opt
 			}
 		}
 		// Only the native kernel reads the pair table: skip it when every view has a Kernel.
-		if usePair = blocks >= 16 && s.anyNative(false); usePair {
+		if usePair = blocks >= 16 && s.nativeScan; usePair {
 			sc.pair.Reset(sc.qlut)
 		}
 	}
@@ -349,9 +358,10 @@ func (s *Searcher) search(ctx context.Context, sc *scratch, query []float32, opt
 		tables.LUT = sc.lut
 	}
 	sc.native = nativeKernel{sc: sc, usePair: usePair, q: q}
-	if useRerank && !m.Exact && s.anyNative(true) {
+	if useRerank && !m.Exact && s.nativeRerank {
 		sc.native.rq = m.prepareRerank(q)
 	}
+	defer sc.endCalls()
 	sc.cands.reset(nc)
 	for vi := range s.views {
 		err := s.scanView(ctx, sc, vi, tables, probes, qq, qc, bias, inv)
@@ -394,16 +404,6 @@ func (s *Searcher) search(ctx context.Context, sc *scratch, query []float32, opt
 	return sc.final.sorted(), nil
 }
 
-// anyNative reports whether some view scans (or, with rerank, re-ranks) natively.
-func (s *Searcher) anyNative(rerank bool) bool {
-	for _, v := range s.views {
-		if v.Kernel == nil || (rerank && !v.Kernel.Reranks()) {
-			return true
-		}
-	}
-	return false
-}
-
 // scanView scans the probed lists of view vi into the candidate heap: one kernel call for
 // all of the segment's probed lists, then the offsets, filters and tombstones in Go.
 func (s *Searcher) scanView(ctx context.Context, sc *scratch, vi int, t *QueryTables, probes []entry, qq float32, qc []float32, bias, inv float32) error {
@@ -432,17 +432,10 @@ func (s *Searcher) scanView(ctx context.Context, sc *scratch, vi int, t *QueryTa
 	if len(sc.ranges) == 0 {
 		return nil
 	}
-	kc := KernelCall(&sc.native)
-	if v.Kernel == nil {
-		sc.native.seg = seg
-	} else {
-		var err error
-		if kc, err = v.Kernel.Begin(ctx, t); err != nil {
-			return err
-		}
-		defer kc.End()
+	kc, err := s.call(ctx, sc, vi, t)
+	if err != nil {
+		return err
 	}
-	var err error
 	if four {
 		if cap(sc.out16) < total {
 			sc.out16 = make([]uint16, total)
@@ -493,17 +486,44 @@ func (s *Searcher) scanView(ctx context.Context, sc *scratch, vi int, t *QueryTa
 
 // rerankView writes the re-rank distances of sc.docs (episodes of view vi) to out.
 func (s *Searcher) rerankView(ctx context.Context, sc *scratch, vi int, t *QueryTables, out []float32) error {
-	v := &s.views[vi]
-	if v.Kernel == nil || !v.Kernel.Reranks() {
-		sc.native.seg = v.Seg
+	if k := s.views[vi].Kernel; k == nil || !k.Reranks() {
+		sc.native.seg = s.views[vi].Seg
 		return sc.native.Rerank(sc.docs, out)
 	}
-	kc, err := v.Kernel.Begin(ctx, t)
+	kc, err := s.call(ctx, sc, vi, t)
 	if err != nil {
 		return err
 	}
-	defer kc.End()
 	return kc.Rerank(sc.docs, out)
+}
+
+// call returns the kernel call of view vi for this query: the native kernel pointed at the
+// view's segment, or the view's Kernel, begun on first use and ended by endCalls, so the
+// scan and the re-rank of a view share one lease.
+func (s *Searcher) call(ctx context.Context, sc *scratch, vi int, t *QueryTables) (KernelCall, error) {
+	v := &s.views[vi]
+	if v.Kernel == nil {
+		sc.native.seg = v.Seg
+		return &sc.native, nil
+	}
+	if sc.calls[vi] == nil {
+		kc, err := v.Kernel.Begin(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		sc.calls[vi] = kc
+	}
+	return sc.calls[vi], nil
+}
+
+// endCalls ends the kernel calls call began.
+func (sc *scratch) endCalls() {
+	for i, kc := range sc.calls {
+		if kc != nil {
+			kc.End()
+			sc.calls[i] = nil
+		}
+	}
 }
 
 // offer puts episode p of view vi among the candidates if it is live, passes the filter and
