@@ -140,13 +140,8 @@ func readIndexCorpus(path string) ([]index.Doc, []string, error) {
 	docs := make([]index.Doc, len(eps))
 	texts := make([]string, len(eps))
 	for i, e := range eps {
-		docs[i] = index.Doc{ID: e.ID, ShowID: e.ShowID, ShowTitle: e.ShowTitle, Title: e.Title, Language: e.Language, Text: e.Text}
-		if e.Date != "" {
-			if t, err := time.Parse(time.RFC3339, e.Date); err == nil {
-				docs[i].Date = t.UTC()
-			} else {
-				slog.Warn("index: unparseable date ignored", "id", e.ID, "date", e.Date)
-			}
+		if docs[i], err = index.DocOf(e); err != nil {
+			slog.Warn("unparseable date ignored", "err", err)
 		}
 		texts[i] = e.Text
 	}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/podsearch/podsearch/core/encoder"
 	"github.com/podsearch/podsearch/core/index"
@@ -56,10 +55,7 @@ func BuildIndex(ctx context.Context, dir string, eps []ingest.Episode, shards in
 	docs := make([]index.Doc, len(eps))
 	texts := make([]string, len(eps))
 	for i, e := range eps {
-		docs[i] = index.Doc{ID: e.ID, ShowID: e.ShowID, ShowTitle: e.ShowTitle, Title: e.Title, Language: e.Language, Text: e.Text}
-		if t, err := time.Parse(time.RFC3339, e.Date); err == nil {
-			docs[i].Date = t.UTC()
-		}
+		docs[i], _ = index.DocOf(e) // a bad date leaves the episode undated
 		texts[i] = e.Text
 	}
 	var onBatch func(int)

@@ -189,8 +189,7 @@ func demoCorpus(t *testing.T, n, nq int) *corpus {
 	c := &corpus{d: encoder.Dim, metric: index.Cosine}
 	texts := make([]string, len(eps))
 	for i, e := range eps {
-		d := index.Doc{ID: e.ID, ShowID: e.ShowID, Title: e.Title, Language: e.Language, Text: e.Text}
-		d.Date, _ = time.Parse(time.RFC3339, e.Date)
+		d, _ := index.DocOf(e) // a bad date leaves the episode undated
 		c.docs = append(c.docs, d)
 		texts[i] = e.Text
 	}
@@ -250,13 +249,12 @@ func TestIndexKernelParityDemo(t *testing.T) {
 func TestIndexKernelParitySIFT(t *testing.T) {
 	s := loadSIFT(t)
 	n := 2200
-	c := &corpus{d: s.d, metric: index.L2, vecs: s.base[:n*s.d], queries: s.queries[:25*s.d]}
+	c := siftCorpus(s, n)
+	c.metric, c.queries = index.L2, s.queries[:25*s.d]
 	langs := []string{"en", "de", "en", "fr"}
-	for i := range n {
-		c.docs = append(c.docs, index.Doc{
-			ID: fmt.Sprintf("sift-%05d", i), ShowID: fmt.Sprintf("show-%d", i%13), Language: langs[i%len(langs)],
-			Date: time.Date(2018+i%6, time.Month(1+i%12), 1+i%28, 0, 0, 0, 0, time.UTC),
-		})
+	for i := range c.docs {
+		c.docs[i].ShowID, c.docs[i].Language = fmt.Sprintf("show-%d", i%13), langs[i%len(langs)]
+		c.docs[i].Date = time.Date(2018+i%6, time.Month(1+i%12), 1+i%28, 0, 0, 0, 0, time.UTC)
 	}
 	for _, cfg := range []index.Config{
 		{Metric: index.L2, NList: 24, Seed: 1},
@@ -268,14 +266,20 @@ func TestIndexKernelParitySIFT(t *testing.T) {
 	}
 }
 
-// TestIndexKernelContext: a done context stops a search on either kernel with its error.
-func TestIndexKernelContext(t *testing.T) {
-	s := loadSIFT(t)
-	n := 2000
+// siftCorpus is SIFT10K's first n base vectors as documents "sift-00000", ... (no metadata).
+func siftCorpus(s *sift, n int) *corpus {
 	c := &corpus{d: s.d, vecs: s.base[:n*s.d]}
 	for i := range n {
 		c.docs = append(c.docs, index.Doc{ID: fmt.Sprintf("sift-%05d", i)})
 	}
+	return c
+}
+
+// TestIndexKernelContext: a done context stops a search on either kernel with its error.
+func TestIndexKernelContext(t *testing.T) {
+	s := loadSIFT(t)
+	n := 2000
+	c := siftCorpus(s, n)
 	native, wasm := openBoth(t, build(t, c, n, index.Config{Metric: index.L2, NList: 16, Seed: 1}))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -317,10 +321,7 @@ func scanCalls(t *testing.T) float64 {
 func TestIndexKernelFallsBackToNative(t *testing.T) {
 	s := loadSIFT(t)
 	n := 2000
-	c := &corpus{d: s.d, vecs: s.base[:n*s.d]}
-	for i := range n {
-		c.docs = append(c.docs, index.Doc{ID: fmt.Sprintf("sift-%05d", i)})
-	}
+	c := siftCorpus(s, n)
 	dir := build(t, c, n, index.Config{Metric: index.L2, NList: 16, Seed: 1})
 	small, err := wasmhost.New(context.Background(), wasmhost.Config{MemoryLimitPages: 4})
 	if err != nil {
@@ -357,10 +358,7 @@ func TestIndexKernelFallsBackToNative(t *testing.T) {
 func TestKernelRangesInBoundedCalls(t *testing.T) {
 	s := loadSIFT(t)
 	n := 4000
-	c := &corpus{d: s.d, vecs: s.base[:n*s.d]}
-	for i := range n {
-		c.docs = append(c.docs, index.Doc{ID: fmt.Sprintf("sift-%05d", i)})
-	}
+	c := siftCorpus(s, n)
 	for _, bits := range []int{4, 8} {
 		cfg := index.Config{Metric: index.L2, NList: 8, Seed: 1, Bits: bits, RerankBits: -1}
 		if bits == 8 {
