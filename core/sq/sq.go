@@ -165,19 +165,7 @@ func (p *Query) Distance(code []byte) float32 {
 	if p.bits == 8 {
 		// Four scalar accumulators in this exact order: the wasm scan guest (wasm/guest/scan)
 		// sums the same way, so native and wasm distances are bit-identical.
-		code = code[:p.d]
-		a := p.a[:len(code)]
-		var s0, s1, s2, s3 float32
-		j := 0
-		for ; j+4 <= len(code); j += 4 {
-			s0 += a[j] * float32(code[j])
-			s1 += a[j+1] * float32(code[j+1])
-			s2 += a[j+2] * float32(code[j+2])
-			s3 += a[j+3] * float32(code[j+3])
-		}
-		for ; j < len(code); j++ {
-			s0 += a[j] * float32(code[j])
-		}
+		s0, s1, s2, s3 := vec.DotBytes4(p.a[:p.d], code)
 		return -(p.c + (s0 + s1) + (s2 + s3))
 	}
 	code = code[:p.d/2]

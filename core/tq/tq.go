@@ -479,18 +479,7 @@ func (p *Query) Distance(code []byte) float32 {
 func dotGroup(a []float32, code []byte, bits int) float32 {
 	switch bits {
 	case 8:
-		code = code[:len(a)]
-		var s0, s1, s2, s3 float32
-		k := 0
-		for ; k+4 <= len(a); k += 4 {
-			s0 += a[k] * float32(code[k])
-			s1 += a[k+1] * float32(code[k+1])
-			s2 += a[k+2] * float32(code[k+2])
-			s3 += a[k+3] * float32(code[k+3])
-		}
-		for ; k < len(a); k++ {
-			s0 += a[k] * float32(code[k])
-		}
+		s0, s1, s2, s3 := vec.DotBytes4(a, code)
 		return (s0 + s1) + (s2 + s3)
 	case 4:
 		code = code[:(len(a)+1)/2]

@@ -134,3 +134,23 @@ func ParallelRows(n int, f func(i int)) {
 	close(next)
 	wg.Wait()
 }
+
+// DotBytes4 returns the four partial sums of sum_j a[j]*float32(code[j]) over j < len(a):
+// sum r adds the terms j = r mod 4 in ascending j, and the tail past the last multiple of 4
+// goes to sum 0. Callers combine the four in a fixed order, so a kernel elsewhere (the wasm
+// scan guest's int8 re-rank) can reproduce the result bit for bit. code must hold len(a)
+// bytes.
+func DotBytes4(a []float32, code []byte) (s0, s1, s2, s3 float32) {
+	code = code[:len(a)]
+	j := 0
+	for ; j+4 <= len(a); j += 4 {
+		s0 += a[j] * float32(code[j])
+		s1 += a[j+1] * float32(code[j+1])
+		s2 += a[j+2] * float32(code[j+2])
+		s3 += a[j+3] * float32(code[j+3])
+	}
+	for ; j < len(a); j++ {
+		s0 += a[j] * float32(code[j])
+	}
+	return s0, s1, s2, s3
+}

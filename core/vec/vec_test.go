@@ -92,3 +92,13 @@ func FuzzParseFvecs(f *testing.F) {
 		}
 	})
 }
+
+// TestDotBytes4: the four sums split the terms by j mod 4, the tail going to sum 0.
+func TestDotBytes4(t *testing.T) {
+	a := []float32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+	code := []byte{1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 99} // one byte past len(a), ignored
+	s0, s1, s2, s3 := DotBytes4(a, code)
+	if s0 != 1+10+27+30 || s1 != 2+12 || s2 != 3+14 || s3 != 4+16 {
+		t.Fatalf("DotBytes4 = %v %v %v %v", s0, s1, s2, s3)
+	}
+}
