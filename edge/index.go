@@ -2,10 +2,7 @@ package edge
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -47,27 +44,14 @@ func IndexOpener(opts IndexOptions) Opener {
 		if opts.Fingerprint != nil {
 			fp = opts.Fingerprint()
 		}
-		version, err := manifestVersion(opts.Dir)
-		if err != nil {
-			return nil, err
-		}
 		ix, err := index.OpenWith(opts.Dir, fp, index.OpenOptions{Backend: opts.Backend, Shards: opts.Shards})
 		if err != nil {
 			return nil, err
 		}
+		// The version of the state opened, not of a manifest read before or after it.
+		version := filepath.Base(filepath.Clean(opts.Dir)) + "@" + ix.Version()
 		return &indexSearcher{ix: ix, opts: opts, version: version, fp: ix.Model().Fingerprint}, nil
 	}
-}
-
-// manifestVersion names an index state by a hash of its manifest, which changes with
-// every build, add, delete and compaction.
-func manifestVersion(dir string) (string, error) {
-	b, err := os.ReadFile(filepath.Join(dir, index.ManifestName))
-	if err != nil {
-		return "", fmt.Errorf("index folder %s: %w (build one with `podsearch index`)", dir, err)
-	}
-	sum := sha256.Sum256(b)
-	return filepath.Base(filepath.Clean(dir)) + "@" + hex.EncodeToString(sum[:6]), nil
 }
 
 type indexSearcher struct {

@@ -1,6 +1,8 @@
 package index
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,6 +38,8 @@ type manifest struct {
 	// BM25Stats names the file of the keyword statistics of all live episodes of every
 	// shard (bm25.Stats), for nodes that serve some shards only (readBM25Stats).
 	BM25Stats string `json:"bm25_stats,omitempty"`
+
+	sum [sha256.Size]byte // of the manifest's bytes as read or written: the index version
 }
 
 type segmentInfo struct {
@@ -192,7 +196,7 @@ func readManifest(dir string) (*manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	var m manifest
+	m := manifest{sum: sha256.Sum256(b)}
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, ManifestName, err)
 	}
@@ -218,7 +222,9 @@ func writeManifest(dir string, m *manifest) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(dir, ManifestName), append(b, '\n'))
+	b = append(b, '\n')
+	m.sum = sha256.Sum256(b)
+	return writeAtomic(filepath.Join(dir, ManifestName), b)
 }
 
 // removeUnlisted deletes the segment files old listed that cur does not.
@@ -411,6 +417,14 @@ func (ix *Index) Shards() int {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	return ix.man.Shards
+}
+
+// Version names the index state the Index holds: a hash of its manifest, which changes with
+// every build, add, delete and compaction (12 hex digits).
+func (ix *Index) Version() string {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	return hex.EncodeToString(ix.man.sum[:6])
 }
 
 // Segments is the number of segment files.

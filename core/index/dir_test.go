@@ -496,3 +496,32 @@ func TestShardSubsetKeywordScores(t *testing.T) {
 		t.Fatal("a statistics name outside the folder was accepted")
 	}
 }
+
+// TestVersionFollowsManifest: the version names the manifest state, changes with every
+// change, and a fresh Open of the same state reports the same version.
+func TestVersionFollowsManifest(t *testing.T) {
+	docs, vecs := loadEpisodes(t)
+	model := trainTestModel(t, vecs)
+	dir := t.TempDir()
+	if err := Create(dir, model, 2, docs[:50], vecs[:50*testDim]); err != nil {
+		t.Fatal(err)
+	}
+	ix, err := Open(dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	v1 := ix.Version()
+	if _, err := ix.Delete([]string{docs[0].ID}); err != nil {
+		t.Fatal(err)
+	}
+	v2 := ix.Version()
+	again, err := Open(dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if len(v1) != 12 || v1 == v2 || again.Version() != v2 {
+		t.Fatalf("versions: built %q, after a delete %q, reopened %q", v1, v2, again.Version())
+	}
+}
