@@ -21,6 +21,8 @@ type Doc struct {
 	Title    string // may be empty; pseudo-query generation uses it
 	Text     string // what the encoder reads
 	Language string
+	// Show is the show's title when the corpus has one (ingest's show_title); may be empty.
+	Show string
 }
 
 // Query is one evaluation query with its judged documents.
@@ -31,6 +33,12 @@ type Query struct {
 	// Language and Method (how a synthetic query was made) label subset rows; may be empty.
 	Language string
 	Method   string
+	// Kind is what a hand-written query asks for (need, show, person, place, time); it
+	// labels subset rows too; may be empty.
+	Kind string
+	// TitleOverlap is the share of the query's content words found in the titles of its
+	// relevant episodes, as recorded in the queries file (see TitleOverlap); nil when absent.
+	TitleOverlap *float64
 }
 
 // maxLine bounds one JSONL line (a long episode description fits easily).
@@ -73,6 +81,7 @@ type corpusLine struct {
 	Title    string `json:"title"`
 	Text     string `json:"text"`
 	Language string `json:"language"`
+	Show     string `json:"show_title"`
 }
 
 // ReadCorpus reads a JSONL corpus: the ingest command's output (id, text, language; text
@@ -96,7 +105,7 @@ func ParseCorpus(r io.Reader, name string) ([]Doc, error) {
 		if err := json.Unmarshal(line, &c); err != nil {
 			return fmt.Errorf("bad JSON: %w", err)
 		}
-		d := Doc{ID: c.ID, Title: strings.TrimSpace(c.Title), Text: c.Text, Language: c.Language}
+		d := Doc{ID: c.ID, Title: strings.TrimSpace(c.Title), Text: c.Text, Language: c.Language, Show: c.Show}
 		if c.BeirID != "" {
 			d.ID = c.BeirID
 			if t := strings.TrimSpace(c.Title); t != "" {
@@ -120,16 +129,20 @@ func ParseCorpus(r io.Reader, name string) ([]Doc, error) {
 }
 
 type queryLine struct {
-	QID      string          `json:"qid"`
-	Query    string          `json:"query"`
-	Relevant map[string]int  `json:"relevant"`
-	Language string          `json:"language"`
-	Note     json.RawMessage `json:"note"`
+	QID          string          `json:"qid"`
+	Query        string          `json:"query"`
+	Relevant     map[string]int  `json:"relevant"`
+	Language     string          `json:"language"`
+	Lang         string          `json:"lang"`
+	Kind         string          `json:"kind"`
+	TitleOverlap *float64        `json:"title_overlap"`
+	Note         json.RawMessage `json:"note"`
 }
 
 // ReadQueries reads a queries file: one JSON object a line,
 // {"qid": "...", "query": "...", "relevant": {"<doc id>": grade, ...}} (grades >= 1 relevant;
-// an optional "language" labels a subset row).
+// an optional "language" or "lang" and "kind" label subset rows; an optional
+// "title_overlap" records the query's overlap with its relevant titles).
 func ReadQueries(path string) ([]Query, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -139,8 +152,23 @@ func ReadQueries(path string) ([]Query, error) {
 	return ParseQueries(f, path)
 }
 
+// ReadDrafts reads a queries file whose queries need not be judged yet (an empty or missing
+// "relevant"), as the pool command reads queries before they are judged.
+func ReadDrafts(path string) ([]Query, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return parseQueries(f, path, false)
+}
+
 // ParseQueries is ReadQueries on a reader; name labels errors.
 func ParseQueries(r io.Reader, name string) ([]Query, error) {
+	return parseQueries(r, name, true)
+}
+
+func parseQueries(r io.Reader, name string, judged bool) ([]Query, error) {
 	var qs []Query
 	seen := map[string]bool{}
 	err := readLines(r, name, func(line []byte, _ int) error {
@@ -155,10 +183,21 @@ func ParseQueries(r io.Reader, name string) ([]Query, error) {
 			return fmt.Errorf("duplicate qid %q", q.QID)
 		}
 		seen[q.QID] = true
-		if metrics.Qrels(q.Relevant).Count() == 0 {
+		if judged && metrics.Qrels(q.Relevant).Count() == 0 {
 			return fmt.Errorf("query %q has no relevant document (grade >= 1)", q.QID)
 		}
-		qs = append(qs, Query{ID: q.QID, Text: q.Query, Relevant: q.Relevant, Language: q.Language})
+		if q.Language != "" && q.Lang != "" && q.Language != q.Lang {
+			return fmt.Errorf("query %q: language %q and lang %q disagree", q.QID, q.Language, q.Lang)
+		}
+		if o := q.TitleOverlap; o != nil && (*o < 0 || *o > 1) {
+			return fmt.Errorf("query %q: title_overlap %v outside [0, 1]", q.QID, *o)
+		}
+		lang := q.Language
+		if lang == "" {
+			lang = q.Lang
+		}
+		qs = append(qs, Query{ID: q.QID, Text: q.Query, Relevant: q.Relevant, Language: lang,
+			Kind: q.Kind, TitleOverlap: q.TitleOverlap})
 		return nil
 	})
 	return qs, err

@@ -85,7 +85,7 @@ type subset struct {
 	queries []int
 }
 
-// subsets groups the queries: all, then languages, then methods (each sorted by size).
+// subsets groups the queries: all, then languages, methods and kinds (each sorted by size).
 func (s Set) subsets() []subset {
 	all := subset{name: "all"}
 	for i := range s.Queries {
@@ -112,6 +112,7 @@ func (s Set) subsets() []subset {
 	}
 	out = append(out, s.group("lang=", lang)...)
 	out = append(out, s.group("method=", func(q Query) string { return q.Method })...)
+	out = append(out, s.group("kind=", func(q Query) string { return q.Kind })...)
 	return out
 }
 
