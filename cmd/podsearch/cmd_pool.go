@@ -43,7 +43,7 @@ func runPool(args []string) error {
 			"depth), [g] a grade the queries file already gives.\n"+
 			"--split DEV,TEST instead reads judged queries, records each one's title_overlap (the share of its content\n"+
 			"words found in the titles of its relevant episodes), and writes them into two halves stratified by language\n"+
-			"and kind (in qid order within each stratum: first, third ... to DEV, second, fourth ... to TEST).")
+			"and kind (strata in (language, kind) order, queries in qid order within each, dealt alternately to DEV and TEST).")
 	corpus := fs.String("corpus", "", "corpus JSONL (ingest output)")
 	queries := fs.String("queries", "", "queries file, JSONL: {\"qid\", \"query\", \"lang\", \"kind\", \"relevant\"}")
 	adapterPath := fs.String("adapter", "", "query adapter (podsearch train) for the tuned dense and hybrid systems")

@@ -151,9 +151,11 @@ func TitleOverlap(query string, titles []string) float64 {
 }
 
 // SplitStratified divides queries into two halves, stratified by language and kind: the
-// queries of each (Language, Kind) stratum, in order of qid, go alternately to the first
-// and the second half, starting with the first. The split is fixed by the qids alone, so
-// adding queries to one stratum does not move the others.
+// strata are taken in order of (language, kind), the queries of each in order of qid, and
+// the queries so ordered go alternately to the first and the second half, starting with
+// the first. Each stratum is so split as evenly as it can be (a stratum of one query goes
+// to whichever half is due), and the halves differ in size by at most one. The split
+// depends only on the qids, languages and kinds; each half keeps the input order.
 func SplitStratified(qs []Query) (first, second []Query) {
 	strata := map[string][]Query{}
 	var keys []string
@@ -164,12 +166,15 @@ func SplitStratified(qs []Query) (first, second []Query) {
 		}
 		strata[k] = append(strata[k], q)
 	}
+	sort.Strings(keys)
 	half := map[string]int{} // qid -> 0 or 1
+	n := 0
 	for _, k := range keys {
 		s := strata[k]
 		sort.Slice(s, func(i, j int) bool { return s[i].ID < s[j].ID })
-		for i, q := range s {
-			half[q.ID] = i % 2
+		for _, q := range s {
+			half[q.ID] = n % 2
+			n++
 		}
 	}
 	for _, q := range qs {

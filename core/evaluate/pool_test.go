@@ -64,12 +64,13 @@ func TestSplitStratifiedAlternatesWithinStrata(t *testing.T) {
 		}
 		return strings.Join(s, " ")
 	}
-	// en/need in qid order p01 p03 p04 -> first, second, first; es/need p02 p06 p07 likewise;
-	// en/show p05 -> first. Each half keeps the input order.
-	if got, want := ids(first), "p04 p01 p02 p05 p07"; got != want {
+	// Strata in order en/need (p01 p03 p04), en/show (p05), es/need (p02 p06 p07), dealt
+	// alternately: p01 first, p03 second, p04 first, p05 second, p02 first, p06 second,
+	// p07 first. Each half keeps the input order.
+	if got, want := ids(first), "p04 p01 p02 p07"; got != want {
 		t.Errorf("first half %q, want %q", got, want)
 	}
-	if got, want := ids(second), "p03 p06"; got != want {
+	if got, want := ids(second), "p03 p05 p06"; got != want {
 		t.Errorf("second half %q, want %q", got, want)
 	}
 }

@@ -1,0 +1,104 @@
+package evaluate
+
+import (
+	"math"
+	"path/filepath"
+	"testing"
+
+	"github.com/podsearch/podsearch/core/ingest"
+	"github.com/podsearch/podsearch/internal/testenv"
+)
+
+// TestPodcastQuerySets checks the pooled, hand-judged podcast query sets (docs/evaluation.md):
+// both halves parse, every judged id is an episode of the ingested demo corpus (the bundled
+// corpus, built as `podsearch ingest --demo` does), every query carries a lang and a kind and
+// the title_overlap the recorded relevant titles give, and the halves are exactly the
+// stratified split (SplitStratified) of their union, so the split can be reproduced.
+func TestPodcastQuerySets(t *testing.T) {
+	root := testenv.Root(t)
+	dev, err := ReadQueries(filepath.Join(root, "testdata", "podcast_queries_dev.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	test, err := ReadQueries(filepath.Join(root, "testdata", "podcast_queries_test.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := append(append([]Query{}, dev...), test...)
+	if len(all) < 110 {
+		t.Errorf("%d podcast queries, want at least 110", len(all))
+	}
+	eps, err := ingest.DemoCorpus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	title := make(map[string]string, len(eps))
+	docs := make([]Doc, len(eps))
+	for i, e := range eps {
+		title[e.ID] = e.Title
+		docs[i] = Doc{ID: e.ID, Text: e.Text}
+	}
+	if err := CheckJudged(all, docs); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	nonEnglish, noOverlap := 0, 0
+	for _, q := range all {
+		if seen[q.ID] {
+			t.Errorf("qid %s is in both halves", q.ID)
+		}
+		seen[q.ID] = true
+		if q.Language == "" || q.Kind == "" || q.TitleOverlap == nil {
+			t.Errorf("query %s lacks lang, kind or title_overlap", q.ID)
+			continue
+		}
+		switch q.Kind {
+		case "need", "show", "person", "place", "time":
+		default:
+			t.Errorf("query %s: kind %q is not need, show, person, place or time", q.ID, q.Kind)
+		}
+		if q.Language != "en" {
+			nonEnglish++
+		}
+		var titles []string
+		for id, g := range q.Relevant {
+			if g >= 1 {
+				titles = append(titles, title[id])
+			}
+		}
+		want := TitleOverlap(q.Text, titles)
+		if math.Abs(*q.TitleOverlap-want) > 0.0006 { // recorded to three decimals
+			t.Errorf("query %s: title_overlap %v, the relevant titles give %.4f", q.ID, *q.TitleOverlap, want)
+		}
+		if want == 0 {
+			noOverlap++
+		}
+	}
+	if nonEnglish < 15 {
+		t.Errorf("%d non-English queries, want at least 15", nonEnglish)
+	}
+	if 2*noOverlap <= len(all) {
+		t.Errorf("%d of %d queries share no content word with their relevant titles, want most", noOverlap, len(all))
+	}
+	first, second := SplitStratified(all)
+	if !sameIDs(first, dev) || !sameIDs(second, test) {
+		t.Errorf("the files are not the stratified split of their union: dev %d/%d, test %d/%d queries", len(dev), len(first), len(test), len(second))
+	}
+}
+
+// sameIDs reports whether a and b hold the same qids, in any order.
+func sameIDs(a, b []Query) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	ids := map[string]bool{}
+	for _, q := range a {
+		ids[q.ID] = true
+	}
+	for _, q := range b {
+		if !ids[q.ID] {
+			return false
+		}
+	}
+	return true
+}
