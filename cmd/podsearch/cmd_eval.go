@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/podsearch/podsearch/core/adapter"
@@ -37,6 +38,11 @@ type evalOpts struct {
 	hybridWeight        float64
 	maxDocs, maxQueries int
 	curveK              int
+	// fusions and fusionWeights, when set, add a row per normalisation and dense weight
+	// fusing each side's top fusionDepth candidates (evaluate.SideLists.Fuse).
+	fusions       []evaluate.Norm
+	fusionWeights []float64
+	fusionDepth   int
 	// index, when set, adds rows searched through a built index (test and queries sections).
 	index   *index.Index
 	ixOpts  evaluate.IndexOptions
@@ -74,6 +80,9 @@ func runEval(args []string) error {
 	fs.IntVar(&opts.maxDocs, "max-docs", 0, "keep at most this many documents (judged ones first; optimistic scores, for cheap runs); 0: all")
 	fs.IntVar(&opts.maxQueries, "max-queries", 0, "keep at most this many queries per section (the first ones); 0: all")
 	fs.IntVar(&opts.curveK, "curve-k", 100, "largest k of the Recall@k plot")
+	fusions := fs.String("fusion", "", "also fuse each side's top candidates with these normalisations (comma-separated: minmax, zscore, rank, rrf, or all), one row per normalisation and --fusion-weights value")
+	fusionWeights := fs.String("fusion-weights", "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9", "with --fusion: dense weights, comma-separated, each in [0, 1]")
+	fs.IntVar(&opts.fusionDepth, "fusion-depth", 0, "with --fusion: candidates taken from each side (0: max(100, 4 x the largest metric cutoff), as the index does)")
 	indexDir := fs.String("index", "", "index folder (made by podsearch index) to evaluate too, with --queries or --pairs")
 	fs.IntVar(&opts.ixOpts.NProbe, "nprobe", 0, "with --index: inverted lists scanned per query (0: the index default, 16; a large number scans all)")
 	fs.IntVar(&opts.ixOpts.RerankFactor, "rerank", 0, "with --index: re-rank the k*N best PQ candidates (0: the index default, 4)")
@@ -105,6 +114,13 @@ func runEval(args []string) error {
 	}
 	if err := tf.check(); err != nil {
 		return err
+	}
+	var err error
+	if opts.fusions, err = evaluate.ParseNorms(*fusions); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if opts.fusionWeights, err = parseWeights(*fusionWeights); err != nil || opts.fusionDepth < 0 {
+		return fmt.Errorf("%w: --fusion-weights wants comma-separated numbers in [0, 1] and --fusion-depth >= 0", errUsage)
 	}
 	ctx := context.Background()
 	enc, err := openVecEncoder(tf)
@@ -333,8 +349,61 @@ func evalSection(ctx context.Context, enc *vecEncoder, report *evaluate.Report, 
 			return err
 		}
 		report.Rows = append(report.Rows, r...)
+		if err := fusionRows(report, s, v.model, v.qv, v.dv, kw, o); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// fusionRows adds a row per normalisation and dense weight of o.fusions and o.fusionWeights:
+// each side's top candidates fused as a search node fuses them (evaluate.SideLists.Fuse).
+func fusionRows(report *evaluate.Report, s evaluate.Set, model string, qv, dv [][]float32, kw []evaluate.Sparse, o evalOpts) error {
+	if len(o.fusions) == 0 {
+		return nil
+	}
+	k := metrics.MaxK(s.Metrics)
+	depth := o.fusionDepth
+	if depth == 0 {
+		depth = max(100, 4*k)
+	}
+	lists, err := evaluate.CandidateLists(qv, dv, kw, depth)
+	if err != nil {
+		return err
+	}
+	for _, n := range o.fusions {
+		for _, w := range o.fusionWeights {
+			ranked, err := lists.Fuse(evaluate.FuseOptions{Norm: n, DenseWeight: w}, k)
+			if err != nil {
+				return err
+			}
+			r, err := s.Score(fmt.Sprintf("fuse %s w%.2f", n, w), model, ranked)
+			if err != nil {
+				return err
+			}
+			report.Rows = append(report.Rows, r...)
+		}
+	}
+	return nil
+}
+
+// parseWeights reads comma-separated dense weights, each in [0, 1].
+func parseWeights(s string) ([]float64, error) {
+	var out []float64
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		w, err := strconv.ParseFloat(f, 64)
+		if err != nil || w < 0 || w > 1 {
+			return nil, fmt.Errorf("bad weight %q", f)
+		}
+		out = append(out, w)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no weight")
+	}
+	return out, nil
 }
 
 // indexRows adds the rows of o.index (when set) to the report: the models it can serve are

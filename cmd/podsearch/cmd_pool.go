@@ -26,11 +26,6 @@ func init() {
 	})
 }
 
-// poolSystem names one system of the pool and the letter that marks its rank in the output.
-type poolSystem struct {
-	name, letter string
-}
-
 func runPool(args []string) error {
 	fs := newFlagSet("pool", "--corpus FILE --queries FILE [--adapter A] [--depth 20] [--map FILE] | --corpus FILE --queries FILE --split DEV,TEST",
 		"Judging queries by pooling, as TREC does. For each query of --queries (a queries file; \"relevant\" may be empty\n"+

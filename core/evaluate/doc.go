@@ -6,6 +6,12 @@
 // per retrieval method (dense, BM25, hybrid), per language and per pair-generation method.
 // Reports are written as JSON and Markdown, and Recall@k curves as a PNG plot.
 //
+// Hybrid retrieval can also be measured as a search node does it: CandidateLists takes each
+// side's top candidates and SideLists.Fuse combines them with min-max, z-score, rank or RRF
+// normalisation at a dense weight. Pool, TitleOverlap and SplitStratified are the tools behind
+// the hand-judged query sets (pooling candidates for judging, recording each query's overlap
+// with its relevant titles, and a reproducible dev/test split).
+//
 // The math takes vectors ([][]float32); encoding texts is the caller's job (the eval and train
 // commands do it and cache the vectors with core/evaluate/vcache), so everything here is
 // testable without the model.
