@@ -166,7 +166,12 @@ func readBenchQueries(path, field string) ([]string, error) {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<24)
 	for sc.Scan() {
-		if strings.TrimSpace(sc.Text()) == "" {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" {
+			continue
+		}
+		if !strings.HasPrefix(line, "{") { // a plain-text line is one query
+			out = append(out, line)
 			continue
 		}
 		var q struct {

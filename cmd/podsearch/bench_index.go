@@ -37,9 +37,15 @@ type benchRow struct {
 	WallUSPerQuery float64 `json:"wall_us_per_query"`
 	BytesPerVector float64 `json:"bytes_per_vector"`
 	BuildS         float64 `json:"build_s"`
-	N              int     `json:"n"`
-	D              int     `json:"d"`
-	NQ             int     `json:"nq"`
+	// Queries names the query set: text query files encoded by the index's model, or
+	// "holdout" (episode vectors held out of the base), or the --queries file.
+	Queries string `json:"queries"`
+	// Default is true on the row that equals what `podsearch index` builds and the edge
+	// serves by default (its configuration at the operating point chosen at build time).
+	Default bool `json:"default"`
+	N       int  `json:"n"`
+	D       int  `json:"d"`
+	NQ      int  `json:"nq"`
 }
 
 func benchIndex(args []string) error { return benchIndexTo(os.Stdout, args) }
@@ -53,11 +59,16 @@ func benchIndexTo(w io.Writer, args []string) error {
 			"(us_per_query: the best pass's thread CPU time, so a busy machine does not inflate it;\n"+
 			"wall_us_per_query: the best pass's wall time), bytes per vector (codes only) and build time.")
 	base := fs.String("fvecs", "", "base vectors (.fvecs, e.g. SIFT's *_base.fvecs)")
-	queries := fs.String("queries", "", "query vectors (.fvecs); with --index, optional (default: held-out index vectors)")
+	queries := fs.String("queries", "", "query vectors (.fvecs)")
+	queryTexts := fs.String("query-texts", "", "comma-separated text query files (JSON Lines with a query field, or one query per line), encoded with the index's model; with --index and no query flag: the TREC podcast topics (when ../shared is present) and testdata/handwritten_queries.jsonl")
+	querySample := fs.String("query-sample", "", "text queries (e.g. a pairs train.jsonl) that guide spilling in spillN configurations")
+	sampleCorpus := fs.String("corpus", "", "without --query-sample: the corpus (JSON Lines) whose own synthetic training queries are the sample, as `podsearch index` makes it")
+	sampleLimit := fs.Int("sample-limit", 12000, "use at most this many --query-sample queries (an even sample)")
+	adapterPath := fs.String("adapter", "", "query adapter FILE the text queries pass through (an index built for the tuned model)")
 	gt := fs.String("gt", "", "ground-truth neighbour ids (.ivecs); computed exactly when absent")
 	dir := fs.String("index", "", "index folder written by `podsearch index` (uses its vectors.fvecs)")
 	limit := fs.Int("limit", 0, "use only the first N base vectors (ground truth is then computed exactly); 0 uses all")
-	holdout := fs.Int("holdout", 200, "with --index and no --queries: vectors held out of the base as queries")
+	holdout := fs.Int("holdout", 0, "with --index: hold out this many index vectors as queries instead of text queries (episode vectors as queries overstate what text queries get)")
 	metricName := fs.String("metric", "", "l2, ip or cosine (default l2 for --fvecs, cosine for --index)")
 	k := fs.Int("k", 10, "neighbours per query")
 	nlist := fs.Int("nlist", 0, "inverted lists (default 4*sqrt(n), at most n/39)")
@@ -69,8 +80,8 @@ func benchIndexTo(w io.Writer, args []string) error {
 	asJSON := fs.Bool("json", false, "print one JSON object per configuration and setting")
 	seed := fs.Uint64("seed", 1, "training seed")
 	scans := fs.String("scan", "native", "scan kernels to run our configurations with: native, wasm or native,wasm (the wasm rows are checked to return the native hits)")
-	configNames := fs.String("configs", "pq4+sq8,pq4+sq4,pq8+sq8,pq4,pq8",
-		"our configurations: pqB[xM][+sqR|+tqN|+flat], B = PQ bits (4 fast-scan, 8), M = sub-quantizers (default d/4 for 4-bit, d/8 for 8-bit), R = scalar re-rank bits, N = transform-quantized re-rank bytes, flat = exact float32 re-rank")
+	configNames := fs.String("configs", "default,pq4+sq8,pq4+tq256,pq4",
+		"our configurations: default (what `podsearch index` builds, at the operating point it chooses on a held-out fifth of --query-sample; its row has default true), or pqB[xM][+sqR|+tqN|+flat][+spillN][+budgetX][+probeP][+soar], B = PQ bits (4 fast-scan, 8), M = sub-quantizers (default d/4 for 4-bit, d/8 for 8-bit), R = scalar re-rank bits, N = transform-quantized re-rank bytes, flat = exact float32 re-rank, spillN = query-guided spilling (needs --query-sample) to at most N lists per episode, budgetX = at most X spilled entries per episode, probeP = lists a sample query counts as probed, soar = SOAR secondary lists")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -84,12 +95,48 @@ func benchIndexTo(w io.Writer, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w: --nprobe: %v", errUsage, err)
 	}
-	ds, err := loadBenchData(*base, *queries, *gt, *dir, *holdout, *limit, *metricName, *k)
+	var texts *queryTextSet
+	textFiles := splitList(*queryTexts)
+	if len(textFiles) == 0 && *dir != "" && *queries == "" && *holdout == 0 {
+		textFiles = defaultQueryTextFiles()
+	}
+	ctx := context.Background()
+	if len(textFiles) > 0 {
+		fp := ""
+		if *dir != "" {
+			if fp, err = index.ManifestFingerprint(*dir); err != nil {
+				return err
+			}
+		}
+		if texts, err = encodeQueryTexts(ctx, textFiles, 0, *adapterPath, fp); err != nil {
+			return err
+		}
+	}
+	ds, err := loadBenchData(*base, *queries, *gt, *dir, *holdout, *limit, *metricName, *k, texts)
 	if err != nil {
 		return err
 	}
+	var sample []float32
+	if *querySample != "" || *sampleCorpus != "" {
+		var st *queryTextSet
+		if *querySample != "" {
+			st, err = encodeQueryTexts(ctx, splitList(*querySample), *sampleLimit, *adapterPath, "")
+		} else {
+			var texts []string
+			if texts, _, err = querySampleTexts("", *sampleCorpus); err == nil {
+				st, err = encodeQueries(ctx, evenSample(texts, *sampleLimit), *adapterPath, "")
+			}
+		}
+		if err != nil {
+			return err
+		}
+		if st.d != ds.d {
+			return fmt.Errorf("--query-sample vectors are %d-d, the base %d-d", st.d, ds.d)
+		}
+		sample = st.vectors
+	}
 	out := newRowPrinter(w, *asJSON)
-	out.n, out.d, out.nq = ds.n, ds.d, ds.nq
+	out.n, out.d, out.nq, out.queries = ds.n, ds.d, ds.nq, ds.label
 	slog.Info("bench index", "n", ds.n, "d", ds.d, "queries", ds.nq, "metric", ds.metric)
 
 	// Exact search in Go, for reference.
@@ -115,8 +162,11 @@ func benchIndexTo(w io.Writer, args []string) error {
 	usedNList := 0
 	for _, cfg := range configs {
 		cfg.Metric, cfg.NList, cfg.Seed = ds.metric, *nlist, *seed
+		if cfg.RerankBytes < 0 {
+			cfg.RerankBytes = defaultRerankBytes(ds.d)
+		}
 		start := time.Now()
-		model, err := index.Train(ds.base, ds.d, cfg)
+		model, err := index.Train(ds.base, ds.d, cfg.Config)
 		if err != nil {
 			return err
 		}
@@ -124,11 +174,56 @@ func benchIndexTo(w io.Writer, args []string) error {
 		for i := range docs {
 			docs[i].ID = strconv.Itoa(i)
 		}
-		seg, err := index.BuildSegment(model, docs, ds.base)
+		var extra [][]int32
+		var heldOut []float32
+		if cfg.Spill.MaxLists > 1 {
+			if cfg.Guided {
+				if sample == nil {
+					return fmt.Errorf("%w: spillN and default configurations need --query-sample or --corpus", errUsage)
+				}
+				cfg.Spill.Queries = sample
+				if cfg.Default {
+					cfg.Spill.Queries, heldOut = splitSample(sample, ds.d)
+				}
+			}
+			var st index.SpillStats
+			if extra, st, err = model.Spill(ds.base, cfg.Spill); err != nil {
+				return err
+			}
+			slog.Info("spilled", "config", model.String(), "lists_per_episode", st.ListsPerEpisode(), "guided", st.Guided, "soar", st.SOAR)
+		}
+		seg, err := index.BuildSegmentSpill(model, docs, ds.base, extra)
 		if err != nil {
 			return err
 		}
 		build := time.Since(start).Seconds()
+		name := model.String()
+		settings := probes
+		var chosen index.OperatingPoint
+		if cfg.Default {
+			s, err := index.NewSearcher([]index.View{{Seg: seg}})
+			if err != nil {
+				return err
+			}
+			ids := make([]string, ds.n)
+			for i := range ids {
+				ids[i] = strconv.Itoa(i)
+			}
+			if chosen, err = index.ChooseOperatingPoint(s, heldOut, ds.base, ids, defaultTargetRecall, defaultHardest); err != nil {
+				slog.Warn("default configuration below its target on held-out sample queries", "err", err)
+			}
+			settings = []int{chosen.NProbe}
+			slog.Info("default operating point", "nprobe", chosen.NProbe, "rerank", chosen.RerankFactor, "held_out_recall", chosen.Recall)
+		}
+		if cfg.Spill.MaxLists > 1 {
+			name += fmt.Sprintf(",spill%d", cfg.Spill.MaxLists)
+			if cfg.Guided {
+				name += "q"
+			}
+			if cfg.Spill.SOAR > 0 {
+				name += "+soar"
+			}
+		}
 		usedNList = model.NList
 		var searchers []*index.Searcher
 		for bi, backend := range backends {
@@ -139,14 +234,17 @@ func benchIndexTo(w io.Writer, args []string) error {
 				return err
 			}
 			searchers = append(searchers, s)
-			for _, np := range probes {
+			for _, np := range settings {
 				if np > model.NList {
 					continue
 				}
 				opts := index.SearchOptions{K: *k, NProbe: np, RerankFactor: *rerank}
+				if cfg.Default {
+					opts.RerankFactor = chosen.RerankFactor
+				}
 				if bi > 0 {
 					if err := sameHits(ds, searchers[0], s, opts); err != nil {
-						return fmt.Errorf("%s: --scan %s differs from %s: %w", model, scanNames[bi], scanNames[0], err)
+						return fmt.Errorf("%s: --scan %s differs from %s: %w", name, scanNames[bi], scanNames[0], err)
 					}
 				}
 				var searchErr error
@@ -167,13 +265,14 @@ func benchIndexTo(w io.Writer, args []string) error {
 				}
 				setting := fmt.Sprintf("nprobe=%d", np)
 				if model.RerankBits() > 0 {
-					setting += fmt.Sprintf(",rerank=%d", *rerank)
+					setting += fmt.Sprintf(",rerank=%d", opts.RerankFactor)
 				}
 				if len(backends) > 1 || backend != nil {
 					setting = "scan=" + scanNames[bi] + "," + setting
 				}
-				out.row(benchRow{Engine: "podsearch", Config: model.String(), Setting: setting, RecallAt1: res.r1,
-					RecallAt10: res.r10, USPerQuery: res.us, WallUSPerQuery: res.wallUS, BytesPerVector: model.BytesPerVector(), BuildS: build})
+				out.row(benchRow{Engine: "podsearch", Config: name, Setting: setting, RecallAt1: res.r1,
+					RecallAt10: res.r10, USPerQuery: res.us, WallUSPerQuery: res.wallUS, BytesPerVector: seg.BytesPerVector(), BuildS: build,
+					Default: cfg.Default})
 			}
 		}
 	}
@@ -201,9 +300,10 @@ type benchData struct {
 	d, n, nq      int
 	metric        index.Metric
 	files         struct{ base, queries, gt string }
+	label         string // the query set, for benchRow.Queries
 }
 
-func loadBenchData(base, queries, gt, dir string, holdout, limit int, metricName string, k int) (*benchData, error) {
+func loadBenchData(base, queries, gt, dir string, holdout, limit int, metricName string, k int, texts *queryTextSet) (*benchData, error) {
 	ds := &benchData{}
 	var err error
 	if metricName == "" {
@@ -229,7 +329,15 @@ func loadBenchData(base, queries, gt, dir string, holdout, limit int, metricName
 		ds.base = ds.base[:limit*ds.d]
 		ds.files.base, gt = "", ""
 	}
-	if queries != "" {
+	ds.label = queries
+	switch {
+	case texts != nil:
+		if texts.d != ds.d {
+			return nil, fmt.Errorf("text queries are %d-d, base vectors %d-d", texts.d, ds.d)
+		}
+		ds.queries, ds.label = texts.vectors, texts.label
+		ds.files.gt = ""
+	case queries != "":
 		var qd int
 		if ds.queries, qd, err = vec.ReadFvecs(queries); err != nil {
 			return nil, err
@@ -237,7 +345,7 @@ func loadBenchData(base, queries, gt, dir string, holdout, limit int, metricName
 		if qd != ds.d {
 			return nil, fmt.Errorf("queries are %d-d, base vectors %d-d", qd, ds.d)
 		}
-	} else if dir != "" {
+	case dir != "":
 		n := len(ds.base) / ds.d
 		if holdout <= 0 || holdout >= n/2 {
 			return nil, fmt.Errorf("%w: --holdout %d for %d vectors", errUsage, holdout, n)
@@ -245,8 +353,9 @@ func loadBenchData(base, queries, gt, dir string, holdout, limit int, metricName
 		ds.queries = ds.base[(n-holdout)*ds.d:]
 		ds.base = ds.base[:(n-holdout)*ds.d]
 		ds.files.base, ds.files.queries = "", ""
-	} else {
-		return nil, fmt.Errorf("%w: --fvecs needs --queries", errUsage)
+		ds.label = "holdout"
+	default:
+		return nil, fmt.Errorf("%w: --fvecs needs --queries or --query-texts", errUsage)
 	}
 	if ds.metric == index.Cosine { // compare by inner product of unit vectors everywhere
 		ds.base = append([]float32(nil), ds.base...)
@@ -429,13 +538,35 @@ func runFaiss(ds *benchData, python string, k, nlist int, probes []int, rerank i
 		HNSWEf: []int{16, 32, 64}, MinSeconds: minSec})
 }
 
-// parseConfigs reads "pq4+sq8,pq8x64,..." into index configurations.
-func parseConfigs(s string) ([]index.Config, error) {
-	var out []index.Config
+// benchConfig is one configuration of ours: the index model and its spilling.
+type benchConfig struct {
+	index.Config
+	// Spill is the secondary-list assignment (MaxLists <= 1: none); Guided asks for
+	// query-guided spilling with the benchmark's query sample.
+	Spill  index.SpillOptions
+	Guided bool
+	// Default marks the configuration `podsearch index` builds by default: four fifths of
+	// the query sample guide spilling, the rest chooses the operating point its row reports.
+	Default bool
+}
+
+// parseConfigs reads "pq4+sq8,pq8x64,pq4+tq256+spill2+soar,..." into configurations:
+// pqB[xM], then optionally a re-rank part (sqR, tqN or flat), then spillN (query-guided
+// spilling to at most N lists per episode), budgetX (at most X spilled entries per episode
+// on average) and soar (SOAR secondary lists, λ 1, to the same bound; 2 lists when spillN
+// is absent).
+func parseConfigs(s string) ([]benchConfig, error) {
+	var out []benchConfig
 	for _, f := range strings.Split(s, ",") {
 		f = strings.TrimSpace(f)
-		pqPart, sqPart, hasSQ := strings.Cut(f, "+")
-		cfg := index.Config{RerankBits: -1}
+		parts := strings.Split(f, "+")
+		pqPart := parts[0]
+		if f == "default" { // what `podsearch index` builds by default
+			out = append(out, benchConfig{Config: index.Config{Bits: 4, RerankBytes: -1}, Guided: true, Default: true,
+				Spill: index.SpillOptions{MaxLists: defaultSpillLists, Budget: defaultSpillBudget}})
+			continue
+		}
+		cfg := benchConfig{Config: index.Config{RerankBits: -1}}
 		if !strings.HasPrefix(pqPart, "pq") {
 			return nil, fmt.Errorf("%q does not start with pq", f)
 		}
@@ -449,18 +580,38 @@ func parseConfigs(s string) ([]index.Config, error) {
 				return nil, fmt.Errorf("%q: bad sub-quantizer count", f)
 			}
 		}
-		if sqPart == "flat" {
-			cfg.RerankBits = 32
-		} else if strings.HasPrefix(sqPart, "tq") {
-			if cfg.RerankBytes, err = strconv.Atoi(sqPart[2:]); err != nil || cfg.RerankBytes <= 0 {
-				return nil, fmt.Errorf("%q: bad re-rank bytes", f)
-			}
-		} else if hasSQ {
-			if !strings.HasPrefix(sqPart, "sq") {
+		for i, part := range parts[1:] {
+			switch {
+			case part == "soar":
+				cfg.Spill.SOAR = 1
+				cfg.Spill.MaxLists = max(cfg.Spill.MaxLists, 2)
+			case strings.HasPrefix(part, "probe"):
+				if cfg.Spill.QueryProbe, err = strconv.Atoi(part[5:]); err != nil || cfg.Spill.QueryProbe <= 0 {
+					return nil, fmt.Errorf("%q: probeP needs P >= 1 lists", f)
+				}
+			case strings.HasPrefix(part, "budget"):
+				if cfg.Spill.Budget, err = strconv.ParseFloat(part[6:], 64); err != nil || cfg.Spill.Budget <= 0 {
+					return nil, fmt.Errorf("%q: budgetX needs X > 0 spilled entries per episode", f)
+				}
+			case strings.HasPrefix(part, "spill"):
+				if cfg.Spill.MaxLists, err = strconv.Atoi(part[5:]); err != nil || cfg.Spill.MaxLists < 2 {
+					return nil, fmt.Errorf("%q: spillN needs N >= 2 lists", f)
+				}
+				cfg.Guided = true
+			case i > 0:
+				return nil, fmt.Errorf("%q: after the re-rank part only spillN and soar", f)
+			case part == "flat":
+				cfg.RerankBits = 32
+			case strings.HasPrefix(part, "tq"):
+				if cfg.RerankBytes, err = strconv.Atoi(part[2:]); err != nil || cfg.RerankBytes <= 0 {
+					return nil, fmt.Errorf("%q: bad re-rank bytes", f)
+				}
+			case strings.HasPrefix(part, "sq"):
+				if cfg.RerankBits, err = strconv.Atoi(part[2:]); err != nil {
+					return nil, fmt.Errorf("%q: bad re-rank bits", f)
+				}
+			default:
 				return nil, fmt.Errorf("%q: re-rank part must be sqR, tqN or flat", f)
-			}
-			if cfg.RerankBits, err = strconv.Atoi(sqPart[2:]); err != nil {
-				return nil, fmt.Errorf("%q: bad re-rank bits", f)
 			}
 		}
 		out = append(out, cfg)
@@ -486,6 +637,7 @@ type rowPrinter struct {
 	json     bool
 	err      error
 	n, d, nq int
+	queries  string
 }
 
 func newRowPrinter(w io.Writer, asJSON bool) *rowPrinter {
@@ -502,6 +654,9 @@ func (p *rowPrinter) row(r benchRow) {
 	}
 	if r.N == 0 {
 		r.N, r.D, r.NQ = p.n, p.d, p.nq
+	}
+	if r.Queries == "" {
+		r.Queries = p.queries
 	}
 	round := func(v float64, digits int) float64 { s := math.Pow(10, float64(digits)); return math.Round(v*s) / s }
 	r.RecallAt1, r.RecallAt10 = round(r.RecallAt1, 4), round(r.RecallAt10, 4)

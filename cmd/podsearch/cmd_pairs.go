@@ -20,6 +20,13 @@ func init() {
 	})
 }
 
+// The defaults of `podsearch pairs`, which `podsearch index` uses too for its query sample.
+const (
+	pairsSeed = 42
+	pairsEval = 0.01
+	pairsTest = 0.19
+)
+
 func runPairs(args []string) error {
 	fs := newFlagSet("pairs", "--corpus corpus.jsonl -o DIR",
 		"Generates --per-episode synthetic queries for every episode of the corpus with unsupervised\n"+
@@ -29,10 +36,10 @@ func runPairs(args []string) error {
 			"Eval and test keep one pair per episode and no repeated query. See docs/ingest.md.")
 	corpus := fs.String("corpus", "", "corpus file written by 'podsearch ingest'; required")
 	out := fs.String("o", "", "output folder (created if missing); required")
-	seed := fs.Uint64("seed", 42, "seed of the sentence choice and of the split")
+	seed := fs.Uint64("seed", pairsSeed, "seed of the sentence choice and of the split")
 	per := fs.Int("per-episode", 3, "queries per episode")
-	evalFrac := fs.Float64("eval", 0.01, "fraction of episodes for eval")
-	testFrac := fs.Float64("test", 0.19, "fraction of episodes for test")
+	evalFrac := fs.Float64("eval", pairsEval, "fraction of episodes for eval")
+	testFrac := fs.Float64("test", pairsTest, "fraction of episodes for test")
 	methods := fs.String("methods", strings.Join([]string{pairs.MethodTitle, pairs.MethodInverseCloze, pairs.MethodTFIDF}, ","),
 		"generators to use, in turn order (comma-separated)")
 	progress := fs.Bool("progress", stderrIsTerminal(), "draw a progress bar on stderr (default: when stderr is a terminal)")

@@ -86,15 +86,21 @@ type vecEncoder struct {
 }
 
 func openVecEncoder(f *trainFlags) (*vecEncoder, error) {
+	return newVecEncoder(*f.provider, *f.cacheDir, *f.encodeBatch)
+}
+
+// newVecEncoder opens the encoder on provider with the vector cache in cacheDir (empty:
+// none), encoding batch texts per call.
+func newVecEncoder(provider, cacheDir string, batch int) (*vecEncoder, error) {
 	tok, err := tokenizer.LoadFile(assets.VocabPath())
 	if err != nil {
 		return nil, err
 	}
-	sess, err := encoder.Open(encoder.Options{Provider: *f.provider})
+	sess, err := encoder.Open(encoder.Options{Provider: provider})
 	if err != nil {
 		return nil, err
 	}
-	return &vecEncoder{tok: tok, sess: sess, cache: &vcache.Cache{Dir: *f.cacheDir}, batch: *f.encodeBatch}, nil
+	return &vecEncoder{tok: tok, sess: sess, cache: &vcache.Cache{Dir: cacheDir}, batch: batch}, nil
 }
 
 func (e *vecEncoder) Close() error { return e.sess.Close() }

@@ -38,6 +38,9 @@ type manifest struct {
 	// BM25Stats names the file of the keyword statistics of all live episodes of every
 	// shard (bm25.Stats), for nodes that serve some shards only (readBM25Stats).
 	BM25Stats string `json:"bm25_stats,omitempty"`
+	// Operating is the default search setting chosen at build time (SetOperatingPoint); nil
+	// for nprobe 16 and re-rank factor 4.
+	Operating *OperatingPoint `json:"operating_point,omitempty"`
 
 	sum [sha256.Size]byte // of the manifest's bytes as read or written: the index version
 }
@@ -93,6 +96,12 @@ func segName(shard, seq int) string { return fmt.Sprintf("shard-%03d-%06d.seg", 
 // shards segments assigned by hash of episode id, encoded with model. An index already in
 // dir is replaced.
 func Create(dir string, model *Model, shards int, docs []Doc, vectors []float32) error {
+	return CreateSpill(dir, model, shards, docs, vectors, nil)
+}
+
+// CreateSpill is Create with secondary list assignments (Model.Spill): extra[i] are the
+// lists besides its own that docs[i] is also stored in; nil spills nothing.
+func CreateSpill(dir string, model *Model, shards int, docs []Doc, vectors []float32, extra [][]int32) error {
 	if shards <= 0 || shards > 1000 {
 		return fmt.Errorf("index: %d shards, want 1..1000", shards)
 	}
@@ -101,6 +110,9 @@ func Create(dir string, model *Model, shards int, docs []Doc, vectors []float32)
 	}
 	if len(vectors) != len(docs)*model.D {
 		return fmt.Errorf("index: %d vector values for %d episodes of width %d", len(vectors), len(docs), model.D)
+	}
+	if extra != nil && len(extra) != len(docs) {
+		return fmt.Errorf("index: %d spill assignments for %d episodes", len(extra), len(docs))
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -113,13 +125,13 @@ func Create(dir string, model *Model, shards int, docs []Doc, vectors []float32)
 	}
 	seq := man.NextSeq
 	man.NextSeq++
-	parts, pvecs := split(docs, vectors, model.D, shards)
+	parts, pvecs, pextra := split(docs, vectors, extra, model.D, shards)
 	var segs []*Segment
 	for sh := 0; sh < shards; sh++ {
 		if len(parts[sh]) == 0 {
 			continue
 		}
-		seg, err := BuildSegment(model, parts[sh], pvecs[sh])
+		seg, err := BuildSegmentSpill(model, parts[sh], pvecs[sh], pextra[sh])
 		if err != nil {
 			return err
 		}
@@ -179,16 +191,21 @@ func readBM25Stats(dir, name string) (*bm25.Stats, error) {
 	return st, nil
 }
 
-// split groups docs and vectors by shard, keeping their order.
-func split(docs []Doc, vectors []float32, d, shards int) ([][]Doc, [][]float32) {
+// split groups docs, vectors and spill assignments (nil: none) by shard, keeping their
+// order.
+func split(docs []Doc, vectors []float32, extra [][]int32, d, shards int) ([][]Doc, [][]float32, [][][]int32) {
 	parts := make([][]Doc, shards)
 	pvecs := make([][]float32, shards)
+	pextra := make([][][]int32, shards)
 	for i, doc := range docs {
 		sh := ShardOf(doc.ID, shards)
 		parts[sh] = append(parts[sh], doc)
 		pvecs[sh] = append(pvecs[sh], vec.Row(vectors, d, i)...)
+		if extra != nil {
+			pextra[sh] = append(pextra[sh], extra[i])
+		}
 	}
-	return parts, pvecs
+	return parts, pvecs, pextra
 }
 
 func readManifest(dir string) (*manifest, error) {
@@ -208,6 +225,9 @@ func readManifest(dir string) (*manifest, error) {
 	}
 	if m.Shards <= 0 || len(m.Segments) == 0 {
 		return nil, fmt.Errorf("%w: manifest lists %d shards and %d segments", ErrCorrupt, m.Shards, len(m.Segments))
+	}
+	if op := m.Operating; op != nil && (op.NProbe < 0 || op.NProbe > 1<<20 || op.RerankFactor < 0 || op.RerankFactor > maxRerankFactor) {
+		return nil, fmt.Errorf("%w: manifest operating point %+v is out of range", ErrCorrupt, *op)
 	}
 	for _, s := range m.Segments {
 		if s.Shard < 0 || s.Shard >= m.Shards || s.Seq <= 0 || s.Seq >= m.NextSeq || filepath.Base(s.File) != s.File {
@@ -380,6 +400,9 @@ func (ix *Index) refresh() error {
 	if err != nil {
 		return err
 	}
+	if op := ix.man.Operating; op != nil && op.NProbe > 0 && op.RerankFactor > 0 {
+		s.op = *op
+	}
 	ix.rmu.Lock()
 	ix.searcher = s
 	ix.rmu.Unlock()
@@ -478,7 +501,7 @@ func (ix *Index) Add(docs []Doc, vectors []float32) error {
 			}
 		}
 	}
-	parts, pvecs := split(docs, vectors, model.D, man.Shards)
+	parts, pvecs, _ := split(docs, vectors, nil, model.D, man.Shards)
 	var added []*Segment
 	var files []string
 	cleanup := func() {

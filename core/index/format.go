@@ -56,6 +56,7 @@ const (
 	tagAttr   = "ATTR" // n i64 dates (unix s, MinInt64 unknown), n u64 id hashes, n u32 show, n u16 language
 	tagStrs   = "STRS" // string table: count u32, (count+1) u32 offsets, bytes
 	tagBM25   = "BM25" // BM25 segment (bm25.Segment.MarshalBinary)
+	tagSpill  = "SPIL" // spilled entries (only when present): spill starts (nlist+1) u32, then one episode number u32 per entry
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -96,6 +97,9 @@ func (s *Segment) sections() ([]section, error) {
 		lists = append(lists, u32Bytes(s.blockStart)...)
 	}
 	secs = append(secs, section{tagLists, lists}, section{tagCodes, s.codes})
+	if s.spillStart != nil {
+		secs = append(secs, section{tagSpill, append(u32Bytes(s.spillStart), u32Bytes(s.spillDoc)...)})
+	}
 	if m.Metric == L2 {
 		secs = append(secs, section{tagNorms, f32Bytes(s.norms)})
 	}
@@ -426,6 +430,28 @@ func decodeSections(secs map[string][]byte, fp string) (*Segment, error) {
 			return nil, corrupt("list %d ends before it starts", l)
 		}
 	}
+	if b, ok := secs[tagSpill]; ok {
+		if bits != 4 || metric == L2 || len(b) < (nlist+1)*4 || len(b)%4 != 0 {
+			return nil, corrupt("spill section of %d bytes for a %d-bit %s segment", len(b), bits, metric)
+		}
+		s.spillStart, s.spillDoc = viewU32(b[:(nlist+1)*4]), viewU32(b[(nlist+1)*4:])
+		if s.spillStart[0] != 0 || int(s.spillStart[nlist]) != len(s.spillDoc) {
+			return nil, corrupt("spilled entries cover %d..%d, want 0..%d", s.spillStart[0], s.spillStart[nlist], len(s.spillDoc))
+		}
+		for l := 0; l < nlist; l++ {
+			if s.spillStart[l+1] < s.spillStart[l] {
+				return nil, corrupt("spilled entries of list %d end before they start", l)
+			}
+		}
+		for _, p := range s.spillDoc {
+			if int(p) >= n {
+				return nil, corrupt("a spilled entry names episode %d of %d", p, n)
+			}
+		}
+		if s.spillDoc == nil {
+			s.spillDoc = []uint32{}
+		}
+	}
 	codeLen := n * M
 	if bits == 4 {
 		s.blockStart = viewU32(lb[(nlist+1)*4:])
@@ -433,7 +459,7 @@ func decodeSections(secs map[string][]byte, fp string) (*Segment, error) {
 			return nil, corrupt("blocks do not start at 0")
 		}
 		for l := 0; l < nlist; l++ {
-			cnt := int(s.listStart[l+1] - s.listStart[l])
+			cnt := s.listEntries(l)
 			if int(s.blockStart[l+1])-int(s.blockStart[l]) != (cnt+pq.BlockSize-1)/pq.BlockSize {
 				return nil, corrupt("list %d has %d episodes but %d blocks", l, cnt, int(s.blockStart[l+1])-int(s.blockStart[l]))
 			}

@@ -34,25 +34,30 @@ func (f *Filter) empty() bool {
 type SearchOptions struct {
 	// K is the number of hits (default 10).
 	K int
-	// NProbe is the number of inverted lists scanned (default 16, at most NList).
+	// NProbe is the number of inverted lists scanned (default: the index's operating point,
+	// else 16; at most NList). A filtered search that finds fewer than K matching episodes
+	// in the probed lists probes wider, up to every list, so it returns K hits whenever K
+	// live episodes match.
 	NProbe int
 	// RerankFactor: the K*RerankFactor best PQ candidates are re-ranked with the re-rank
-	// codes (default 4; 1 or a model without re-rank codes keeps PQ distances).
+	// codes (default: the index's operating point, else 4; 1 or a model without re-rank
+	// codes keeps PQ distances).
 	RerankFactor int
 	// Filter restricts the hits; nil keeps all.
 	Filter *Filter
 }
 
-func (o SearchOptions) withDefaults(nlist int) SearchOptions {
+// withDefaults fills o's zero fields from op (the searcher's operating point).
+func (o SearchOptions) withDefaults(nlist int, op OperatingPoint) SearchOptions {
 	if o.K <= 0 {
 		o.K = 10
 	}
 	if o.NProbe <= 0 {
-		o.NProbe = 16
+		o.NProbe = op.NProbe
 	}
 	o.NProbe = min(o.NProbe, nlist)
 	if o.RerankFactor <= 0 {
-		o.RerankFactor = 4
+		o.RerankFactor = op.RerankFactor
 	}
 	return o
 }
@@ -84,6 +89,7 @@ type View struct {
 type Searcher struct {
 	model *Model
 	views []View
+	op    OperatingPoint // defaults of searches (OperatingPoint)
 	// nativeScan / nativeRerank: some view scans / re-ranks with the native kernel (which
 	// then needs the pair table / the prepared re-rank query).
 	nativeScan, nativeRerank bool
@@ -115,7 +121,7 @@ func NewSearcherWithStats(views []View, stats *bm25.Stats) (*Searcher, error) {
 			return nil, fmt.Errorf("index: %d tombstone flags for %d episodes", len(v.Deleted), v.Seg.n)
 		}
 	}
-	s := &Searcher{model: m, views: views}
+	s := &Searcher{model: m, views: views, op: OperatingPoint{NProbe: defaultNProbe, RerankFactor: defaultRerankFactor}}
 	for _, v := range views {
 		s.nativeScan = s.nativeScan || v.Kernel == nil
 		s.nativeRerank = s.nativeRerank || v.Kernel == nil || !v.Kernel.Reranks()
@@ -174,6 +180,10 @@ type scratch struct {
 	lists  []int
 	native nativeKernel
 	calls  []KernelCall // per view, begun by call
+	// seen marks, per view with spilled entries, the episodes pushed in this search
+	// (seenBefore): seen[view][p] == epoch.
+	seen  [][]uint32
+	epoch uint32
 }
 
 func (s *Searcher) getScratch() *scratch {
@@ -188,6 +198,7 @@ func (s *Searcher) getScratch() *scratch {
 	}
 	sc.filt = make([]viewFilter, len(s.views))
 	sc.calls = make([]KernelCall, len(s.views))
+	sc.seen = make([][]uint32, len(s.views))
 	return sc
 }
 
@@ -287,7 +298,7 @@ func (s *Searcher) search(ctx context.Context, sc *scratch, query []float32, opt
 	if err := checkFinite(query); err != nil {
 		return nil, err
 	}
-	opts = opts.withDefaults(m.NList)
+	opts = opts.withDefaults(m.NList, s.op)
 	q := sc.q
 	copy(q, query)
 	if m.Metric == Cosine {
@@ -307,6 +318,8 @@ func (s *Searcher) search(ctx context.Context, sc *scratch, query []float32, opt
 	}
 	qc := sc.qc[:m.NList]
 	norms := m.centroidNorms()
+	filtered := !opts.Filter.empty()
+probe:
 	sc.coarse.reset(opts.NProbe)
 	for l := 0; l < m.NList; l++ {
 		qc[l] = vec.Dot(q, vec.Row(m.Coarse, m.D, l))
@@ -363,11 +376,19 @@ func (s *Searcher) search(ctx context.Context, sc *scratch, query []float32, opt
 	}
 	defer sc.endCalls()
 	sc.cands.reset(nc)
+	sc.nextEpoch()
 	for vi := range s.views {
 		err := s.scanView(ctx, sc, vi, tables, probes, qq, qc, bias, inv)
 		if err != nil {
 			return nil, err
 		}
+	}
+	if filtered && len(sc.cands.e) < opts.K && opts.NProbe < m.NList {
+		// Too few matching episodes in the probed lists: probe wider (up to every list), so
+		// a selective filter still fills K whenever K live episodes match.
+		sc.endCalls()
+		opts.NProbe = min(m.NList, opts.NProbe*4)
+		goto probe
 	}
 	cands := sc.cands.sorted()
 	if !useRerank {
@@ -459,15 +480,21 @@ func (s *Searcher) scanView(ctx context.Context, sc *scratch, vi int, t *QueryTa
 		}
 		a, b := int(seg.listStart[l]), int(seg.listStart[l+1])
 		if four {
-			out := sc.out16[pos : pos+b-a]
+			out := sc.out16[pos : pos+seg.listEntries(l)]
 			pos += (sc.ranges[i].End - sc.ranges[i].Start) * pq.BlockSize
 			base := off + bias
-			for j, sum := range out {
+			for j, sum := range out[:b-a] {
 				dist := base + float32(sum)*inv
 				if seg.norms != nil {
 					dist += seg.norms[a+j]
 				}
 				s.offer(sc, v, vi, f, a+j, dist)
+			}
+			if len(out) > b-a { // spilled entries (no L2 norms: spilling refuses L2)
+				spilled := seg.spillDoc[seg.spillStart[l]:seg.spillStart[l+1]]
+				for j, sum := range out[b-a:] {
+					s.offer(sc, v, vi, f, int(spilled[j]), base+float32(sum)*inv)
+				}
 			}
 			continue
 		}
@@ -538,7 +565,45 @@ func (s *Searcher) offer(sc *scratch, v *View, vi int, f *viewFilter, p int, dis
 	if !f.pass(v.Seg, p) {
 		return
 	}
+	if v.Seg.spillDoc != nil && sc.seenBefore(vi, v.Seg.n, p, dist) {
+		return
+	}
 	sc.cands.push(entry{dist: dist, key: v.Seg.hashes[p], view: int32(vi), doc: uint32(p)})
+}
+
+// seenBefore keeps an episode of a segment with spilled entries (found in several lists)
+// among the candidates once: when episode p of view vi was pushed before in this search
+// and is still there, it takes the better of the two distances and seenBefore reports
+// true; otherwise p is marked and the caller pushes it.
+func (sc *scratch) seenBefore(vi, n, p int, dist float32) bool {
+	if len(sc.seen[vi]) != n {
+		sc.seen[vi] = make([]uint32, n)
+	}
+	seen := sc.seen[vi]
+	if seen[p] == sc.epoch {
+		for i, e := range sc.cands.e {
+			if int(e.view) == vi && int(e.doc) == p {
+				if dist < e.dist {
+					sc.cands.e[i].dist = dist
+					sc.cands.down(i)
+				}
+				return true
+			}
+		}
+	}
+	seen[p] = sc.epoch
+	return false
+}
+
+// nextEpoch starts a search's marks for seenBefore.
+func (sc *scratch) nextEpoch() {
+	sc.epoch++
+	if sc.epoch == 0 { // wrapped: old marks could collide
+		for _, s := range sc.seen {
+			clear(s)
+		}
+		sc.epoch = 1
+	}
 }
 
 // SearchKeyword returns the k episodes with the best BM25 scores for text, filtered.

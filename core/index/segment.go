@@ -45,6 +45,13 @@ type Segment struct {
 	sqCodes    []byte    // re-rank codes (scalar- or transform-quantized), n*code size
 	vectors    []float32 // exact re-rank: n*D, list order (Model.Exact only)
 
+	// Spilled entries (secondary list assignments, spill.go): list l holds its own episodes
+	// listStart[l]..listStart[l+1] first, then spill entries spillStart[l]..spillStart[l+1]
+	// whose episodes are spillDoc[...] (each episode is stored once; only its PQ code,
+	// relative to the secondary list's centroid, repeats). Both nil without spilling.
+	spillStart []uint32
+	spillDoc   []uint32
+
 	dates  []int64 // unix seconds, noDate when unknown
 	hashes []uint64
 	shows  []uint32
@@ -85,6 +92,13 @@ func HashID(id string) uint64 {
 
 // BuildSegment encodes docs and their vectors (row-major, len(docs)*D values) with model.
 func BuildSegment(model *Model, docs []Doc, vectors []float32) (*Segment, error) {
+	return BuildSegmentSpill(model, docs, vectors, nil)
+}
+
+// BuildSegmentSpill is BuildSegment with secondary list assignments: extra[i] (nil, or one
+// slice per doc) names lists besides its nearest one that docs[i] is also found in (Spill
+// computes them). Spilling needs 4-bit PQ and the cosine or inner-product metric.
+func BuildSegmentSpill(model *Model, docs []Doc, vectors []float32, extra [][]int32) (*Segment, error) {
 	d := model.D
 	if len(vectors) != len(docs)*d {
 		return nil, fmt.Errorf("index: %d vector values for %d docs of width %d", len(vectors), len(docs), d)
@@ -167,33 +181,48 @@ func BuildSegment(model *Model, docs []Doc, vectors []float32) (*Segment, error)
 	for p, i := range order {
 		ordered[p] = docs[i]
 	}
-	return assemble(model, ordered, listStart, raw, norms, sqCodes, exact, nil)
+	sp, err := buildSpill(model, vectors, assign, order, extra)
+	if err != nil {
+		return nil, err
+	}
+	return assemble(model, ordered, listStart, raw, norms, sqCodes, exact, nil, sp)
 }
 
-// assemble packs row-major codes into the segment layout and fills the metadata. bm is the
-// BM25 segment when already built (merging), else it is built from the docs' texts.
-func assemble(model *Model, docs []Doc, listStart []uint32, raw []byte, norms []float32, sqCodes []byte, exact []float32, bm *bm25.Segment) (*Segment, error) {
+// assemble packs row-major codes (the episodes' own, in list order; sp's for the spilled
+// entries, nil without) into the segment layout and fills the metadata. bm is the BM25
+// segment when already built (merging), else it is built from the docs' texts.
+func assemble(model *Model, docs []Doc, listStart []uint32, raw []byte, norms []float32, sqCodes []byte, exact []float32, bm *bm25.Segment, sp *spillEntries) (*Segment, error) {
 	n := len(docs)
 	if model.Exact && exact == nil {
 		exact = []float32{}
 	}
 	s := &Segment{model: model, n: n, listStart: listStart, norms: norms, sqCodes: sqCodes, vectors: exact}
+	if sp != nil && len(sp.doc) > 0 {
+		s.spillStart, s.spillDoc = sp.start, sp.doc
+	}
 	M := model.PQ.M
 	if model.PQ.Bits == 8 {
+		if s.spillStart != nil {
+			return nil, fmt.Errorf("index: spilling needs 4-bit (fast-scan) PQ codes")
+		}
 		s.codes = raw
 	} else {
 		s.blockStart = make([]uint32, model.NList+1)
 		for l := 0; l < model.NList; l++ {
-			cnt := int(listStart[l+1] - listStart[l])
-			s.blockStart[l+1] = s.blockStart[l] + uint32((cnt+pq.BlockSize-1)/pq.BlockSize)
+			s.blockStart[l+1] = s.blockStart[l] + uint32((s.listEntries(l)+pq.BlockSize-1)/pq.BlockSize)
 		}
 		s.codes = make([]byte, int(s.blockStart[model.NList])*M*16)
+		var rows []byte
 		for l := 0; l < model.NList; l++ {
 			a, b := int(listStart[l]), int(listStart[l+1])
-			if a == b {
+			rows = append(rows[:0], raw[a*M:b*M]...)
+			if s.spillStart != nil {
+				rows = append(rows, sp.raw[int(s.spillStart[l])*M:int(s.spillStart[l+1])*M]...)
+			}
+			if len(rows) == 0 {
 				continue
 			}
-			packed, err := pq.PackFastScan4(raw[a*M:b*M], b-a, M)
+			packed, err := pq.PackFastScan4(rows, len(rows)/M, M)
 			if err != nil {
 				return nil, err
 			}
@@ -256,14 +285,34 @@ func (s *Segment) buildIDIndex() {
 	}
 }
 
-// rawCode copies the M codes of episode p of list l into dst.
-func (s *Segment) rawCode(l, p int, dst []byte) {
+// listEntries is the number of codes list l holds: its own episodes and spilled ones.
+func (s *Segment) listEntries(l int) int {
+	n := int(s.listStart[l+1] - s.listStart[l])
+	if s.spillStart != nil {
+		n += int(s.spillStart[l+1] - s.spillStart[l])
+	}
+	return n
+}
+
+// entryDoc is the episode of the j-th entry of list l.
+func (s *Segment) entryDoc(l, j int) int {
+	own := int(s.listStart[l+1] - s.listStart[l])
+	if j < own {
+		return int(s.listStart[l]) + j
+	}
+	return int(s.spillDoc[int(s.spillStart[l])+j-own])
+}
+
+// rawCode copies the M codes of the j-th entry of list l into dst (j = p - listStart[l]
+// for episode p's own entry).
+func (s *Segment) rawCode(l, j int, dst []byte) {
 	M := s.model.PQ.M
 	if s.model.PQ.Bits == 8 {
+		p := int(s.listStart[l]) + j
 		copy(dst, s.codes[p*M:(p+1)*M])
 		return
 	}
-	off := p - int(s.listStart[l])
+	off := j
 	blk := int(s.blockStart[l]) + off/pq.BlockSize
 	t := off % pq.BlockSize
 	shift := uint(0)
@@ -323,7 +372,7 @@ func MergeSegments(segs []*Segment, keep func(seg int, p uint32) bool) (*Segment
 				}
 				newNum[si][p] = int64(len(docs))
 				docs = append(docs, s.doc(p))
-				s.rawCode(l, p, code)
+				s.rawCode(l, p-int(s.listStart[l]), code)
 				raw = append(raw, code...)
 				if cs > 0 {
 					sqCodes = append(sqCodes, s.sqCodes[p*cs:(p+1)*cs]...)
@@ -337,6 +386,34 @@ func MergeSegments(segs []*Segment, keep func(seg int, p uint32) bool) (*Segment
 			}
 		}
 		listStart[l+1] = uint32(len(docs))
+	}
+	// Spilled entries of kept episodes, list by list, renumbered.
+	var sp *spillEntries
+	for _, s := range segs {
+		if s.spillStart != nil {
+			sp = &spillEntries{start: make([]uint32, model.NList+1)}
+			break
+		}
+	}
+	if sp != nil {
+		for l := 0; l < model.NList; l++ {
+			for si, s := range segs {
+				if s.spillStart == nil {
+					continue
+				}
+				own := int(s.listStart[l+1] - s.listStart[l])
+				for j := own; j < s.listEntries(l); j++ {
+					nd := newNum[si][s.entryDoc(l, j)]
+					if nd < 0 {
+						continue
+					}
+					s.rawCode(l, j, code)
+					sp.raw = append(sp.raw, code...)
+					sp.doc = append(sp.doc, uint32(nd))
+				}
+			}
+			sp.start[l+1] = uint32(len(sp.doc))
+		}
 	}
 	bms := make([]*bm25.Segment, len(segs))
 	for si, s := range segs {
@@ -352,5 +429,5 @@ func MergeSegments(segs []*Segment, keep func(seg int, p uint32) bool) (*Segment
 	if model.Metric == L2 && norms == nil {
 		norms = []float32{}
 	}
-	return assemble(model, docs, listStart, raw, norms, sqCodes, exact, bm)
+	return assemble(model, docs, listStart, raw, norms, sqCodes, exact, bm, sp)
 }

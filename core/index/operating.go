@@ -1,0 +1,234 @@
+package index
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/podsearch/podsearch/core/vec"
+)
+
+// OperatingPoint is the dense search setting an index is served with when a search leaves
+// NProbe or RerankFactor at zero: chosen at build time (ChooseOperatingPoint) as the
+// cheapest setting that reaches a target recall@10 on held-out sample queries, and recorded
+// in the manifest.
+type OperatingPoint struct {
+	// NProbe is the number of inverted lists scanned; RerankFactor the re-rank factor.
+	NProbe       int `json:"nprobe"`
+	RerankFactor int `json:"rerank_factor"`
+	// Target is the recall@10 asked for; Recall what the setting reached on Queries
+	// held-out sample queries (against exact search over the index's vectors).
+	Target  float64 `json:"target_recall"`
+	Recall  float64 `json:"recall_at_10"`
+	Queries int     `json:"queries"`
+}
+
+// Default search settings of an index without an operating point, and the largest re-rank
+// factor a manifest may record.
+const (
+	defaultNProbe       = 16
+	defaultRerankFactor = 4
+	maxRerankFactor     = 1024
+)
+
+var (
+	probeGrid  = []int{4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024}
+	rerankGrid = []int{4, 8, 16, 32}
+)
+
+// ChooseOperatingPoint measures recall@10 of s for the query vectors (row-major) against
+// exact search over base (the vectors of the episodes named by ids, row-major), over a grid
+// of nprobe and re-rank factors, and returns the cheapest setting that reaches target. The
+// cost of a setting is the codes it scans plus its re-rank candidates weighted by their code
+// size (a 4-bit PQ code and 32 re-rank bytes count alike), averaged over the queries. When no
+// setting reaches target, the one of highest recall is returned with an error that says so.
+//
+// hardest, in (0, 1), keeps only that share of the queries whose nearest episode is least
+// similar: listeners' short texts lie farther from every episode than synthetic queries made
+// from episode text (a median nearest-episode cosine of 0.54 for real podcast queries against
+// 0.75 for synthetic ones on the demo corpus), and a setting chosen on the hardest synthetic
+// queries holds better for them. 0 or 1 keeps all.
+func ChooseOperatingPoint(s *Searcher, queries, base []float32, ids []string, target, hardest float64) (OperatingPoint, error) {
+	m := s.model
+	d := m.D
+	if len(queries) == 0 || len(queries)%d != 0 || len(base) != len(ids)*d || len(ids) == 0 {
+		return OperatingPoint{}, fmt.Errorf("index: operating point needs query and episode vectors of width %d", d)
+	}
+	if target <= 0 || target > 1 {
+		return OperatingPoint{}, fmt.Errorf("index: target recall %v outside (0, 1]", target)
+	}
+	nq := len(queries) / d
+	const k = 10
+	qs := slices.Clone(queries)
+	bs := base
+	if m.Metric == Cosine {
+		normalizeRows(qs, d)
+		bs = slices.Clone(base)
+		normalizeRows(bs, d)
+	}
+	truth := make([]map[string]bool, nq)
+	nearest := make([]float32, nq)
+	vec.ParallelRows(nq, func(qi int) {
+		q := vec.Row(qs, d, qi)
+		var h topK
+		h.reset(k)
+		for i := range ids {
+			var dist float32
+			if m.Metric == L2 {
+				dist = vec.L2Sq(q, vec.Row(bs, d, i))
+			} else {
+				dist = -vec.Dot(q, vec.Row(bs, d, i))
+			}
+			if h.admits(dist) {
+				h.push(entry{dist: dist, key: HashID(ids[i]), doc: uint32(i)})
+			}
+		}
+		truth[qi] = map[string]bool{}
+		for j, e := range h.sorted() {
+			truth[qi][ids[e.doc]] = true
+			if j == 0 {
+				nearest[qi] = e.dist
+			}
+		}
+	})
+	if hardest > 0 && hardest < 1 {
+		order := make([]int, nq)
+		for i := range order {
+			order[i] = i
+		}
+		// Largest distance of the nearest episode first (least similar).
+		slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(nearest[b], nearest[a]) })
+		keep := order[:max(1, int(hardest*float64(nq)))]
+		slices.Sort(keep)
+		hq := make([]float32, 0, len(keep)*d)
+		ht := make([]map[string]bool, 0, len(keep))
+		for _, qi := range keep {
+			hq = append(hq, vec.Row(qs, d, qi)...)
+			ht = append(ht, truth[qi])
+		}
+		qs, truth, nq = hq, ht, len(keep)
+	}
+	rerankWeight := float64(m.rerankCodeSize()) / 32
+	if m.Exact {
+		rerankWeight = float64(4*d) / 32
+	}
+	rerankGrid := rerankGrid
+	if m.RerankBits() == 0 {
+		rerankGrid = []int{1}
+	}
+	best, bestCost := OperatingPoint{}, 0.0
+	highest := OperatingPoint{}
+	for _, np := range probeGrid {
+		np = min(np, m.NList)
+		scanned := 0.0
+		for qi := 0; qi < nq; qi++ {
+			scanned += float64(s.probedEntries(vec.Row(qs, d, qi), np))
+		}
+		scanned /= float64(nq)
+		for _, rf := range rerankGrid {
+			cost := scanned + float64(k*rf)*rerankWeight
+			if best.NProbe > 0 && cost >= bestCost {
+				continue // cannot beat the cheapest found
+			}
+			hit := 0
+			for qi := 0; qi < nq; qi++ {
+				hits, err := s.Search(vec.Row(qs, d, qi), SearchOptions{K: k, NProbe: np, RerankFactor: rf})
+				if err != nil {
+					return OperatingPoint{}, err
+				}
+				for _, h := range hits {
+					if truth[qi][h.ID] {
+						hit++
+					}
+				}
+			}
+			r := float64(hit) / float64(nq*k)
+			op := OperatingPoint{NProbe: np, RerankFactor: rf, Target: target, Recall: r, Queries: nq}
+			if r > highest.Recall {
+				highest = op
+			}
+			if r >= target {
+				best, bestCost = op, cost
+			}
+		}
+		if np == m.NList {
+			break
+		}
+	}
+	if best.NProbe == 0 {
+		return highest, fmt.Errorf("index: no setting reaches recall@10 %.3f on %d sample queries (best %.3f at nprobe %d, re-rank %d)",
+			target, nq, highest.Recall, highest.NProbe, highest.RerankFactor)
+	}
+	return best, nil
+}
+
+// probedEntries is the number of codes a search of q (as searched: unit length for cosine)
+// with nprobe lists scans over every view.
+func (s *Searcher) probedEntries(q []float32, nprobe int) int {
+	m := s.model
+	var h topK
+	h.reset(nprobe)
+	norms := m.centroidNorms()
+	for l := 0; l < m.NList; l++ {
+		dist := -vec.Dot(q, vec.Row(m.Coarse, m.D, l))
+		if m.Metric == L2 {
+			dist = norms[l] + 2*dist
+		}
+		if h.admits(dist) {
+			h.push(entry{dist: dist, key: uint64(l)})
+		}
+	}
+	n := 0
+	for _, e := range h.e {
+		for _, v := range s.views {
+			n += v.Seg.listEntries(int(e.key))
+		}
+	}
+	return n
+}
+
+// OperatingPoint is the setting searches of this Searcher use where theirs are zero (the
+// index's recorded one, or nprobe 16 and re-rank factor 4).
+func (s *Searcher) OperatingPoint() OperatingPoint { return s.op }
+
+// SetOperatingPoint records op in the index's manifest, so that it is the default of every
+// search of the index from now on (and of edges that open it).
+func (ix *Index) SetOperatingPoint(op OperatingPoint) error {
+	if op.NProbe <= 0 || op.RerankFactor <= 0 || op.RerankFactor > maxRerankFactor {
+		return errors.New("index: an operating point needs nprobe >= 1 and a re-rank factor in 1..1024")
+	}
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if ix.subset {
+		return errSubset
+	}
+	man := ix.man
+	man.Operating = &op
+	if err := writeManifest(ix.dir, &man); err != nil {
+		return err
+	}
+	ix.man = man
+	return ix.refresh()
+}
+
+// Config names the index's composition, e.g. "IVF270,PQ128x4fs,TQ224,cosine".
+func (ix *Index) Config() string { return ix.model().String() }
+
+// BytesPerVector is the code memory per live or deleted episode over every open segment:
+// the model's codes plus spilled entries (Segment.BytesPerVector).
+func (ix *Index) BytesPerVector() float64 {
+	sr := ix.Searcher()
+	if sr == nil {
+		return 0
+	}
+	total, n := 0.0, 0
+	for _, v := range sr.views {
+		total += v.Seg.BytesPerVector() * float64(v.Seg.Len())
+		n += v.Seg.Len()
+	}
+	if n == 0 {
+		return 0
+	}
+	return total / float64(n)
+}
