@@ -3,6 +3,7 @@ package edge
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"time"
@@ -50,6 +51,17 @@ func IndexOpener(opts IndexOptions) Opener {
 		}
 		// The version of the state opened, not of a manifest read before or after it.
 		version := filepath.Base(filepath.Clean(opts.Dir)) + "@" + ix.Version()
+		op := ix.Searcher().OperatingPoint()
+		nprobe, rerank := op.NProbe, op.RerankFactor
+		if opts.NProbe > 0 {
+			nprobe = opts.NProbe
+		}
+		if opts.RerankFactor > 0 {
+			rerank = opts.RerankFactor
+		}
+		slog.Info("index opened", "version", version, "config", ix.Config(), "episodes", ix.Len(),
+			"bytes_per_vector", ix.BytesPerVector(), "nprobe", nprobe, "rerank_factor", rerank,
+			"operating_point_recall", op.Recall, "operating_point_target", op.Target)
 		return &indexSearcher{ix: ix, opts: opts, version: version, fp: ix.Model().Fingerprint}, nil
 	}
 }
