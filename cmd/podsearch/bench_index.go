@@ -43,9 +43,12 @@ type benchRow struct {
 	// Default is true on the row that equals what `podsearch index` builds and the edge
 	// serves by default (its configuration at the operating point chosen at build time).
 	Default bool `json:"default"`
-	N       int  `json:"n"`
-	D       int  `json:"d"`
-	NQ      int  `json:"nq"`
+	// PeakRSSMB is the peak resident memory of the process that built and searched the
+	// configuration (--scale runs; 0 elsewhere).
+	PeakRSSMB float64 `json:"peak_rss_mb,omitempty"`
+	N         int     `json:"n"`
+	D         int     `json:"d"`
+	NQ        int     `json:"nq"`
 }
 
 func benchIndex(args []string) error { return benchIndexTo(os.Stdout, args) }
@@ -82,8 +85,17 @@ func benchIndexTo(w io.Writer, args []string) error {
 	scans := fs.String("scan", "native", "scan kernels to run our configurations with: native, wasm or native,wasm (the wasm rows are checked to return the native hits)")
 	configNames := fs.String("configs", "default,pq4+sq8,pq4+tq256,pq4",
 		"our configurations: default (what `podsearch index` builds, at the operating point it chooses on a held-out fifth of --query-sample; its row has default true), or pqB[xM][+sqR|+tqN|+flat][+spillN][+budgetX][+probeP][+soar], B = PQ bits (4 fast-scan, 8), M = sub-quantizers (default d/4 for 4-bit, d/8 for 8-bit), R = scalar re-rank bits, N = transform-quantized re-rank bytes, flat = exact float32 re-rank, spillN = query-guided spilling (needs --query-sample) to at most N lists per episode, budgetX = at most X spilled entries per episode, probeP = lists a sample query counts as probed, soar = SOAR secondary lists")
+	scale := fs.String("scale", "", "comma-separated sizes (e.g. 10000,100000,1000000): run the benchmark at each size, in a child process, over --index DIR's real vectors plus synthetic ones drawn from their distribution (a real vector plus Gaussian noise sized to the real nearest-neighbour spread), searched with the text queries; rows gain peak_rss_mb")
+	scaleSize := fs.Int("scale-size", 0, "one size of --scale (set by --scale for its child processes)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *scale != "" {
+		sizes, err := parseInts(*scale)
+		if err != nil || *dir == "" {
+			return fmt.Errorf("%w: --scale needs sizes and --index DIR", errUsage)
+		}
+		return runScale(w, args, sizes, *asJSON)
 	}
 	if (*base == "") == (*dir == "") {
 		return fmt.Errorf("%w: give --fvecs BASE --queries QUERY (--gt GROUNDTRUTH) or --index DIR", errUsage)
@@ -112,7 +124,7 @@ func benchIndexTo(w io.Writer, args []string) error {
 			return err
 		}
 	}
-	ds, err := loadBenchData(*base, *queries, *gt, *dir, *holdout, *limit, *metricName, *k, texts)
+	ds, err := loadBenchData(*base, *queries, *gt, *dir, *holdout, *limit, *metricName, *k, texts, *scaleSize, *seed)
 	if err != nil {
 		return err
 	}
@@ -303,7 +315,7 @@ type benchData struct {
 	label         string // the query set, for benchRow.Queries
 }
 
-func loadBenchData(base, queries, gt, dir string, holdout, limit int, metricName string, k int, texts *queryTextSet) (*benchData, error) {
+func loadBenchData(base, queries, gt, dir string, holdout, limit int, metricName string, k int, texts *queryTextSet, scaleSize int, seed uint64) (*benchData, error) {
 	ds := &benchData{}
 	var err error
 	if metricName == "" {
@@ -366,6 +378,15 @@ func loadBenchData(base, queries, gt, dir string, holdout, limit int, metricName
 			}
 		}
 		ds.files.base, ds.files.queries = "", ""
+	}
+	if scaleSize > 0 {
+		if ds.metric != index.Cosine {
+			return nil, fmt.Errorf("%w: --scale-size needs the cosine metric", errUsage)
+		}
+		var c float64
+		ds.base, c = augmentVectors(ds.base, ds.d, scaleSize, seed)
+		slog.Info("scaled", "episodes", scaleSize, "median_nn_cosine", c)
+		ds.files.base, ds.files.gt, gt = "", "", ""
 	}
 	ds.n, ds.nq = len(ds.base)/ds.d, len(ds.queries)/ds.d
 	if gt != "" && ds.files.base != "" {
@@ -588,6 +609,10 @@ func parseConfigs(s string) ([]benchConfig, error) {
 			case strings.HasPrefix(part, "probe"):
 				if cfg.Spill.QueryProbe, err = strconv.Atoi(part[5:]); err != nil || cfg.Spill.QueryProbe <= 0 {
 					return nil, fmt.Errorf("%q: probeP needs P >= 1 lists", f)
+				}
+			case strings.HasPrefix(part, "hard"):
+				if cfg.Spill.Hardest, err = strconv.ParseFloat(part[4:], 64); err != nil || cfg.Spill.Hardest <= 0 || cfg.Spill.Hardest > 1 {
+					return nil, fmt.Errorf("%q: hardX needs 0 < X <= 1", f)
 				}
 			case strings.HasPrefix(part, "budget"):
 				if cfg.Spill.Budget, err = strconv.ParseFloat(part[6:], 64); err != nil || cfg.Spill.Budget <= 0 {

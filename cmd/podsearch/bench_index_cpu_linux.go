@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"syscall"
 	"time"
 	"unsafe"
@@ -17,4 +18,14 @@ func threadCPUTime() (time.Duration, bool) {
 		return 0, false
 	}
 	return time.Duration(ts.Nano()), true
+}
+
+// peakRSSMB is the peak resident memory of a finished child process in MiB (Linux reports
+// ru_maxrss in KiB); ok is false where it is unknown.
+func peakRSSMB(ps *os.ProcessState) (float64, bool) {
+	ru, ok := ps.SysUsage().(*syscall.Rusage)
+	if !ok {
+		return 0, false
+	}
+	return float64(ru.Maxrss) / 1024, true
 }

@@ -4,7 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"slices"
 	"testing"
+
+	"github.com/podsearch/podsearch/core/vec"
 
 	"github.com/podsearch/podsearch/internal/testenv"
 )
@@ -17,7 +22,16 @@ func TestParseConfigs(t *testing.T) {
 	if len(cfgs) != 5 || cfgs[4].RerankBytes != 256 || cfgs[4].M != 64 || cfgs[0].Bits != 4 || cfgs[0].RerankBits != 8 || cfgs[1].M != 16 || cfgs[1].RerankBits != -1 || cfgs[2].RerankBits != 4 || cfgs[3].RerankBits != 32 {
 		t.Fatalf("parsed %+v", cfgs)
 	}
-	for _, bad := range []string{"sq8", "pqx", "pq4+q8", "pq4x0", "pq4+tq0", "pq4+tqx", ""} {
+	sp, err := parseConfigs("default,pq4+tq224+spill4+budget0.5+hard0.3+probe2,pq4+sq8+soar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sp[0].Default || !sp[0].Guided || sp[0].Spill.MaxLists != defaultSpillLists || sp[0].Spill.Budget != defaultSpillBudget ||
+		!sp[1].Guided || sp[1].Spill.MaxLists != 4 || sp[1].Spill.Budget != 0.5 || sp[1].Spill.Hardest != 0.3 || sp[1].Spill.QueryProbe != 2 || sp[1].RerankBytes != 224 ||
+		sp[2].Guided || sp[2].Spill.SOAR != 1 || sp[2].Spill.MaxLists != 2 || sp[2].RerankBits != 8 {
+		t.Fatalf("parsed %+v", sp)
+	}
+	for _, bad := range []string{"sq8", "pqx", "pq4+q8", "pq4x0", "pq4+tq0", "pq4+tqx", "", "pq4+spill1", "pq4+budget0", "pq4+spill2+sq8", "pq4+hard2"} {
 		if _, err := parseConfigs(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
@@ -59,5 +73,42 @@ func TestBenchIndexSIFT(t *testing.T) {
 	}
 	if err := benchIndexTo(&out, []string{"--fvecs", dir + "/siftsmall_base.fvecs"}); err == nil {
 		t.Fatal("--fvecs without --queries accepted")
+	}
+}
+
+// TestAugmentVectors: the scaled base keeps the real rows first, adds unit rows whose cosine
+// to the nearest real row is near the real nearest-neighbour cosine, and is reproducible.
+func TestAugmentVectors(t *testing.T) {
+	const d, n0, n = 16, 200, 1000
+	rng := rand.New(rand.NewPCG(1, 2))
+	base := make([]float32, n0*d)
+	for i := range base {
+		base[i] = float32(rng.NormFloat64())
+	}
+	for i := 0; i < n0; i++ {
+		vec.Normalize(vec.Row(base, d, i))
+	}
+	a, c := augmentVectors(base, d, n, 7)
+	b, _ := augmentVectors(base, d, n, 7)
+	if len(a) != n*d || !slices.Equal(a, b) || !slices.Equal(a[:n0*d], base) {
+		t.Fatalf("augmented %d values (want %d), reproducible %v, real rows kept %v", len(a), n*d, slices.Equal(a, b), slices.Equal(a[:n0*d], base))
+	}
+	var sum float64
+	for i := n0; i < n; i++ {
+		x := vec.Row(a, d, i)
+		if nrm := vec.Norm(x); math.Abs(float64(nrm)-1) > 1e-4 {
+			t.Fatalf("row %d has norm %v", i, nrm)
+		}
+		best := float32(-2)
+		for j := 0; j < n0; j++ {
+			best = max(best, vec.Dot(x, vec.Row(base, d, j)))
+		}
+		sum += float64(best)
+	}
+	if mean := sum / float64(n-n0); mean < c-0.1 {
+		t.Fatalf("synthetic rows lie at mean cosine %.3f from the real ones, the real nearest-neighbour median is %.3f", mean, c)
+	}
+	if got, _ := augmentVectors(base, d, 50, 7); len(got) != 50*d {
+		t.Fatalf("shrinking to 50 rows gave %d values", len(got))
 	}
 }

@@ -1,6 +1,7 @@
 package index
 
 import (
+	"cmp"
 	"fmt"
 	"runtime"
 	"slices"
@@ -34,6 +35,10 @@ type SpillOptions struct {
 	// TopK is the number of exact neighbours of a sample query that should be reachable
 	// (default 10).
 	TopK int
+	// Hardest, in (0, 1), lets only that share of the sample queries vote: those whose
+	// nearest episode is least similar, the ones most like listeners' short texts
+	// (ChooseOperatingPoint has the same knob). 0 or 1: every query votes.
+	Hardest float64
 	// Budget, when > 0, bounds the query-guided secondary entries to Budget per episode on
 	// average: the lists most sample queries asked for are taken first. It is how a build
 	// keeps its bytes per vector under a limit (Segment.BytesPerVector).
@@ -118,6 +123,7 @@ func (m *Model) guidedSpill(vectors []float32, assign []int32, extra [][]int32, 
 		list    int32
 	}
 	perQuery := make([][]vote, nq)
+	nearest := make([]float32, nq)
 	vec.ParallelRows(nq, func(qi int) {
 		q := slices.Clone(vec.Row(opts.Queries, d, qi))
 		if m.Metric == Cosine && !vec.Normalize(q) {
@@ -138,13 +144,27 @@ func (m *Model) guidedSpill(vectors []float32, assign []int32, extra [][]int32, 
 		}
 		probed := lists.sorted()
 		target := int32(probed[0].key)
-		for _, e := range near.sorted() {
+		top := near.sorted()
+		if len(top) > 0 {
+			nearest[qi] = top[0].dist
+		}
+		for _, e := range top {
 			own := assign[e.key]
 			if !slices.ContainsFunc(probed, func(p entry) bool { return int32(p.key) == own }) {
 				perQuery[qi] = append(perQuery[qi], vote{int32(e.key), target})
 			}
 		}
 	})
+	if opts.Hardest > 0 && opts.Hardest < 1 {
+		order := make([]int, nq)
+		for i := range order {
+			order[i] = i
+		}
+		slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(nearest[b], nearest[a]) })
+		for _, qi := range order[max(1, int(opts.Hardest*float64(nq))):] {
+			perQuery[qi] = nil
+		}
+	}
 	counts := map[vote]int{}
 	for _, vs := range perQuery {
 		for _, v := range vs {
