@@ -35,8 +35,8 @@ type Config struct {
 	PeerTimeout time.Duration
 	// PeerToken, when set, is sent to peers and required on the /v1/shard-search endpoint.
 	PeerToken string
-	// Fusion ("convex" or "rrf", default convex) and DenseWeight (default 0.3 convex, 0.5
-	// rrf) fuse the dense and keyword rankings of a hybrid query gathered from this node and
+	// Fusion ("zscore", "convex" or "rrf", default zscore) and DenseWeight (default 0.5;
+	// 0.3 for convex) fuse the dense and keyword rankings of a hybrid query gathered from this node and
 	// its peers (with peers only; alone, the node's Searcher fuses). Set them as the index's.
 	Fusion      string
 	DenseWeight float64

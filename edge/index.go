@@ -21,7 +21,8 @@ type IndexOptions struct {
 	Fingerprint func() string
 	// NProbe and RerankFactor tune dense search (index defaults when 0).
 	NProbe, RerankFactor int
-	// Fusion ("convex" or "rrf") and DenseWeight tune hybrid search (index defaults when zero).
+	// Fusion ("zscore", "convex" or "rrf") and DenseWeight tune hybrid search (index defaults
+	// when zero: zscore, 0.5).
 	Fusion      string
 	DenseWeight float64
 	// Shards lists the shards this node serves; empty serves them all. A corpus split over

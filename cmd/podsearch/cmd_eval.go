@@ -76,7 +76,7 @@ func runEval(args []string) error {
 	opts := evalOpts{}
 	fs.StringVar(&opts.adapterPath, "adapter", "", "adapter file (from `podsearch train`) for the tuned rows")
 	fs.BoolVar(&opts.keyword, "keyword", true, "add BM25 and hybrid rows")
-	fs.Float64Var(&opts.hybridWeight, "hybrid-weight", 0.3, "dense weight of the hybrid (min-max normalised convex combination)")
+	fs.Float64Var(&opts.hybridWeight, "hybrid-weight", 0.3, "dense weight of the exact-search hybrid row (min-max normalised convex combination); index rows (--index) fuse as the edge does by default (z-score, dense weight 0.5)")
 	fs.IntVar(&opts.maxDocs, "max-docs", 0, "keep at most this many documents (judged ones first; optimistic scores, for cheap runs); 0: all")
 	fs.IntVar(&opts.maxQueries, "max-queries", 0, "keep at most this many queries per section (the first ones); 0: all")
 	fs.IntVar(&opts.curveK, "curve-k", 100, "largest k of the Recall@k plot")
@@ -134,7 +134,6 @@ func runEval(args []string) error {
 			return err
 		}
 		defer opts.index.Close()
-		opts.ixOpts.HybridWeight = opts.hybridWeight
 		opts.baseFP = enc.fingerprint()
 		opts.ixNotes = map[string]bool{}
 		m := opts.index.Model()

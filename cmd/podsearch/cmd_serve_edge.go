@@ -85,8 +85,8 @@ func runServeEdge(args []string) error {
 	scanInstances := fs.Int("scan-instances", runtime.GOMAXPROCS(0), "wasm scan instances per segment: how many queries scan a segment at once")
 	nprobe := fs.Int("nprobe", 0, "inverted lists scanned per dense query (0: index default)")
 	rerank := fs.Int("rerank", 0, "re-rank factor for PQ candidates (0: index default)")
-	fusion := fs.String("fusion", "", "hybrid fusion: convex or rrf (default convex)")
-	denseWeight := fs.Float64("dense-weight", 0, "dense weight of hybrid fusion (0: index default 0.3)")
+	fusion := fs.String("fusion", "", "hybrid fusion: zscore, convex or rrf (default zscore)")
+	denseWeight := fs.Float64("dense-weight", 0, "dense weight of hybrid fusion (0: the default, 0.5 for zscore and rrf, 0.3 for convex)")
 	defaultMode := fs.String("mode", "", "default mode: dense, keyword or hybrid (default hybrid, keyword without -encoder)")
 	maxK := fs.Int("max-k", 100, "largest k accepted")
 	if err := parseFlags(fs, args); err != nil {

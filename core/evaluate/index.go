@@ -26,7 +26,8 @@ type IndexOptions struct {
 	NProbe int
 	// RerankFactor: the K*RerankFactor best PQ candidates are re-ranked.
 	RerankFactor int
-	// HybridWeight is the dense weight of the convex fusion (the index's default: 0.3).
+	// HybridWeight is the dense weight of the index's default fusion (0: its default, z-score
+	// with dense weight 0.5).
 	HybridWeight float64
 }
 

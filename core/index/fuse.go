@@ -2,6 +2,7 @@ package index
 
 import (
 	"fmt"
+	"math"
 	"slices"
 )
 
@@ -14,16 +15,28 @@ const (
 	Convex Fusion = "convex"
 	// RRF is reciprocal rank fusion: sum over lists of 1/(RRFK + rank), rank from 1.
 	RRF Fusion = "rrf"
+	// ZScore fuses standardised scores: w*z(dense) + (1-w)*z(keyword), z = (s - mean) /
+	// standard deviation over that side's candidates, an episode missing from one list taking
+	// that list's lowest z. Chosen on the podcast dev queries with the tuned query model
+	// (docs/evaluation.md): the default, with dense weight 0.5.
+	ZScore Fusion = "zscore"
+)
+
+// DefaultFusion and DefaultDenseWeight are the hybrid defaults (ZScore, 0.5).
+const (
+	DefaultFusion      = ZScore
+	DefaultDenseWeight = 0.5
 )
 
 // HybridOptions tunes SearchHybrid.
 type HybridOptions struct {
 	// Dense configures the dense side (its K is the final number of hits).
 	Dense SearchOptions
-	// Fusion is Convex (default) or RRF.
+	// Fusion is ZScore (default), Convex or RRF.
 	Fusion Fusion
-	// DenseWeight is w of the convex combination (default 0.3); for RRF it weights the
-	// dense list's terms (and 1-w the keyword's) when set, equal weights otherwise.
+	// DenseWeight is w of the combination (default 0.5 for ZScore, 0.3 for Convex); for RRF
+	// it weights the dense list's terms (and 1-w the keyword's) when set, equal weights
+	// otherwise.
 	DenseWeight float64
 	// RRFK is RRF's rank offset (default 60).
 	RRFK float64
@@ -34,18 +47,18 @@ type HybridOptions struct {
 // withDefaults fills HybridOptions' zero fields for k hits and checks the others.
 func (o HybridOptions) withDefaults(k int) (HybridOptions, error) {
 	if o.Fusion == "" {
-		o.Fusion = Convex
+		o.Fusion = DefaultFusion
 	}
-	if o.Fusion != Convex && o.Fusion != RRF {
-		return o, fmt.Errorf("index: unknown fusion %q (want convex or rrf)", o.Fusion)
+	if o.Fusion != Convex && o.Fusion != RRF && o.Fusion != ZScore {
+		return o, fmt.Errorf("index: unknown fusion %q (want zscore, convex or rrf)", o.Fusion)
 	}
 	if o.DenseWeight < 0 || o.DenseWeight > 1 {
 		return o, fmt.Errorf("index: dense weight %v outside [0, 1]", o.DenseWeight)
 	}
 	if o.DenseWeight == 0 {
-		o.DenseWeight = 0.3
-		if o.Fusion == RRF {
-			o.DenseWeight = 0.5
+		o.DenseWeight = DefaultDenseWeight
+		if o.Fusion == Convex {
+			o.DenseWeight = 0.3
 		}
 	}
 	if o.RRFK <= 0 {
@@ -78,27 +91,69 @@ func Fuse[K comparable](dense, keyword []Ranked[K], k int, opts HybridOptions) (
 	}
 	fused := map[K]float64{}
 	ties := map[K]uint64{}
-	add := func(list []Ranked[K], w float64) {
+	// add adds w times each entry's normalised score and returns w times the value an
+	// episode missing from list takes (0, but ZScore's lowest z).
+	add := func(list []Ranked[K], w float64) float64 {
 		if len(list) == 0 {
-			return
+			return 0
 		}
 		lo, hi := float64(list[len(list)-1].Score), float64(list[0].Score)
+		mean, std := 0.0, 0.0
+		if opts.Fusion == ZScore {
+			for _, e := range list {
+				mean += float64(e.Score)
+			}
+			mean /= float64(len(list))
+			for _, e := range list {
+				d := float64(e.Score) - mean
+				std += d * d
+			}
+			std = math.Sqrt(std / float64(len(list)))
+		}
+		missing := math.Inf(1)
 		for rank, e := range list {
 			ties[e.Key] = e.Tie
 			var v float64
 			switch {
 			case opts.Fusion == RRF:
-				v = w / (opts.RRFK + float64(rank+1))
+				v = 1 / (opts.RRFK + float64(rank+1))
+			case opts.Fusion == ZScore && std > 0:
+				v = (float64(e.Score) - mean) / std
+			case opts.Fusion == ZScore:
+				v = 0
 			case hi > lo:
-				v = w * (float64(e.Score) - lo) / (hi - lo)
+				v = (float64(e.Score) - lo) / (hi - lo)
 			default:
-				v = w
+				v = 1
 			}
-			fused[e.Key] += v
+			fused[e.Key] += w * v
+			missing = math.Min(missing, v)
+		}
+		if opts.Fusion != ZScore {
+			return 0
+		}
+		return w * missing
+	}
+	inDense := make(map[K]bool, len(dense))
+	for _, e := range dense {
+		inDense[e.Key] = true
+	}
+	inKeyword := make(map[K]bool, len(keyword))
+	for _, e := range keyword {
+		inKeyword[e.Key] = true
+	}
+	missDense := add(dense, opts.DenseWeight)
+	missKeyword := add(keyword, 1-opts.DenseWeight)
+	if missDense != 0 || missKeyword != 0 {
+		for key := range fused {
+			if !inDense[key] {
+				fused[key] += missDense
+			}
+			if !inKeyword[key] {
+				fused[key] += missKeyword
+			}
 		}
 	}
-	add(dense, opts.DenseWeight)
-	add(keyword, 1-opts.DenseWeight)
 	out := make([]Ranked[K], 0, len(fused))
 	for key, v := range fused {
 		out = append(out, Ranked[K]{Key: key, Score: float32(v), Tie: ties[key]})
