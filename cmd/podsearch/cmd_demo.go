@@ -82,7 +82,9 @@ func runDemo(args []string) error {
 				args = append(args, "--adapter", *adapterPath) // episode vectors change too: re-encode
 			} else {
 				// A query-only adapter leaves episode vectors as they are: reuse them.
-				args = append(args, "--vectors", filepath.Join(indexDir, vectorsFile), "--fingerprint", a.Fingerprint())
+				// The adapter still encodes the query sample that guides spilling and
+				// chooses the operating point.
+				args = append(args, "--vectors", filepath.Join(indexDir, vectorsFile), "--fingerprint", a.Fingerprint(), "--adapter", *adapterPath)
 			}
 			slog.Info("demo: building the tuned index", "to", tunedDir)
 			if err := runIndex(args); err != nil {

@@ -47,7 +47,7 @@ func runIndex(args []string) error {
 	batch := fs.Int("batch", 32, "texts per encoder batch")
 	provider := fs.String("provider", "cpu", "ONNX Runtime execution provider: cpu or cuda (falls back to cpu)")
 	adapterPath := fs.String("adapter", "", "query adapter FILE written by podsearch train: the index is recorded under the tuned model's fingerprint "+
-		"(episode vectors pass through the adapter when it was trained on both sides), so edges must query it through an encoder serving the same adapter")
+		"(episode vectors pass through the adapter when it was trained on both sides; with --vectors they are taken as given), so edges must query it through an encoder serving the same adapter; the query sample passes through it")
 	vectors := fs.String("vectors", "", "precomputed vectors (.fvecs, corpus order) instead of running the encoder")
 	fingerprint := fs.String("fingerprint", "", "model fingerprint to record with --vectors (default: the encoder's)")
 	metric := fs.String("metric", "cosine", "similarity: cosine, ip or l2")
@@ -176,8 +176,9 @@ type queryAwareOptions struct {
 	sampleFile, corpus, adapterPath, fingerprint string
 	sampleSize, spillLists                       int
 	spillBudget, targetRecall                    float64
-	// precomputed: the episode vectors came from --vectors; without a --query-sample the
-	// build then spills nothing and keeps the default operating point (no encoder needed).
+	// precomputed: the episode vectors came from --vectors; without a --query-sample or an
+	// --adapter (whose query side then encodes the sample) the build spills nothing and keeps
+	// the default operating point (no encoder needed).
 	precomputed bool
 }
 
@@ -187,7 +188,7 @@ type queryAwareOptions struct {
 // operating point recorded in the manifest.
 func buildQueryAware(ctx context.Context, dir string, model *index.Model, shards int, docs []index.Doc, flat []float32, o queryAwareOptions) error {
 	wantSample := o.spillBudget > 0 && o.spillLists > 1 || o.targetRecall > 0
-	if !wantSample || (o.precomputed && o.sampleFile == "") {
+	if !wantSample || (o.precomputed && o.sampleFile == "" && o.adapterPath == "") {
 		if err := index.Create(dir, model, shards, docs, flat); err != nil {
 			return err
 		}
