@@ -49,7 +49,7 @@ func runIndex(args []string) error {
 	adapterPath := fs.String("adapter", "", "query adapter FILE written by podsearch train: the index is recorded under the tuned model's fingerprint "+
 		"(episode vectors pass through the adapter when it was trained on both sides; with --vectors they are taken as given), so edges must query it through an encoder serving the same adapter; the query sample passes through it")
 	vectors := fs.String("vectors", "", "precomputed vectors (.fvecs, corpus order) instead of running the encoder")
-	fingerprint := fs.String("fingerprint", "", "model fingerprint to record with --vectors (default: the encoder's)")
+	fingerprint := fs.String("fingerprint", "", "model fingerprint to record with --vectors (default: the --adapter's tuned model, else none)")
 	metric := fs.String("metric", "cosine", "similarity: cosine, ip or l2")
 	nlist := fs.Int("nlist", 0, "inverted lists (default 4*sqrt(n), at most n/39)")
 	m := fs.Int("m", 0, "PQ sub-quantizers (default d/4 for 4-bit, d/8 for 8-bit)")
@@ -98,6 +98,13 @@ func runIndex(args []string) error {
 		}
 		if len(flat)/d != len(docs) {
 			return fmt.Errorf("%s holds %d vectors for %d episodes", *vectors, len(flat)/d, len(docs))
+		}
+		if fp == "" && *adapterPath != "" { // the tuned model's, as the query side names it
+			a, err := adapter.Load(*adapterPath)
+			if err != nil {
+				return err
+			}
+			fp = a.Fingerprint()
 		}
 	} else {
 		if flat, fp, err = embedCorpus(texts, *batch, *provider, *adapterPath); err != nil {
