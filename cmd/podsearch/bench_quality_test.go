@@ -1,0 +1,62 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestBenchQualityScoresWhatTheEdgeAnswers: the command sends each query with k=30 and the
+// mode (none for default) and scores the ids the server answers: a server that returns the
+// relevant episode first for one query and nothing relevant for the other gives Recall@30
+// and MRR@30 of 0.5.
+func TestBenchQualityScoresWhatTheEdgeAnswers(t *testing.T) {
+	var modes []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/search" || r.URL.Query().Get("k") != "30" {
+			http.Error(w, "bad request", 400)
+			return
+		}
+		modes = append(modes, r.URL.Query().Get("mode"))
+		ids := []string{"x", "y"}
+		if r.URL.Query().Get("q") == "first query" {
+			ids = []string{"a", "x"}
+		}
+		var out struct {
+			Results []map[string]string `json:"results"`
+		}
+		for _, id := range ids {
+			out.Results = append(out.Results, map[string]string{"id": id})
+		}
+		_ = json.NewEncoder(w).Encode(out)
+	}))
+	defer srv.Close()
+	file := filepath.Join(t.TempDir(), "q.jsonl")
+	lines := `{"qid":"1","query":"first query","relevant":{"a":2}}` + "\n" + `{"qid":"2","query":"second query","relevant":{"b":1}}` + "\n"
+	if err := os.WriteFile(file, []byte(lines), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := benchQualityTo(&out, []string{"--edge", srv.URL, "--queries", file, "--modes", "default,dense", "--json"}); err != nil {
+		t.Fatal(err)
+	}
+	rows := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(rows) != 2 || strings.Join(modes, ",") != ",,dense,dense" {
+		t.Fatalf("rows %q, modes sent %q", rows, modes)
+	}
+	var r qualityRow
+	if err := json.Unmarshal([]byte(rows[0]), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.N != 2 || r.Metrics["recall@30"] != 0.5 || r.Metrics["mrr@30"] != 0.5 || r.Mode != "default" {
+		t.Fatalf("row %+v", r)
+	}
+	if err := benchQualityTo(&out, []string{"--edge", srv.URL + "/nowhere", "--queries", file}); err == nil {
+		t.Fatal("an edge answering 404 was scored")
+	}
+}
