@@ -5,6 +5,8 @@ import (
 	"math"
 	"sort"
 	"strings"
+
+	"github.com/podsearch/podsearch/core/index"
 )
 
 // Norm names how a fusion makes one side's scores comparable with the other's before the
@@ -178,23 +180,13 @@ func normalise(list []ScoredDoc, o FuseOptions, depth int) (map[int]float64, flo
 		}
 		return vals, 0
 	case NormZScore:
-		mean, sq := 0.0, 0.0
-		for _, e := range list {
-			mean += float64(e.Score)
+		z := make([]float64, len(list))
+		for i, e := range list {
+			z[i] = float64(e.Score)
 		}
-		mean /= float64(len(list))
-		for _, e := range list {
-			d := float64(e.Score) - mean
-			sq += d * d
-		}
-		std := math.Sqrt(sq / float64(len(list)))
 		lowest := math.Inf(1)
-		for _, e := range list {
-			v := 0.0
-			if std > 0 {
-				v = (float64(e.Score) - mean) / std
-			}
-			vals[e.Doc] = v
+		for i, v := range index.ZScores(z) {
+			vals[list[i].Doc] = v
 			lowest = math.Min(lowest, v)
 		}
 		return vals, lowest

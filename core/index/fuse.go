@@ -98,17 +98,13 @@ func Fuse[K comparable](dense, keyword []Ranked[K], k int, opts HybridOptions) (
 			return 0
 		}
 		lo, hi := float64(list[len(list)-1].Score), float64(list[0].Score)
-		mean, std := 0.0, 0.0
+		var z []float64
 		if opts.Fusion == ZScore {
-			for _, e := range list {
-				mean += float64(e.Score)
+			z = make([]float64, len(list))
+			for i, e := range list {
+				z[i] = float64(e.Score)
 			}
-			mean /= float64(len(list))
-			for _, e := range list {
-				d := float64(e.Score) - mean
-				std += d * d
-			}
-			std = math.Sqrt(std / float64(len(list)))
+			z = ZScores(z)
 		}
 		missing := math.Inf(1)
 		for rank, e := range list {
@@ -117,10 +113,8 @@ func Fuse[K comparable](dense, keyword []Ranked[K], k int, opts HybridOptions) (
 			switch {
 			case opts.Fusion == RRF:
 				v = 1 / (opts.RRFK + float64(rank+1))
-			case opts.Fusion == ZScore && std > 0:
-				v = (float64(e.Score) - mean) / std
 			case opts.Fusion == ZScore:
-				v = 0
+				v = z[rank]
 			case hi > lo:
 				v = (float64(e.Score) - lo) / (hi - lo)
 			default:
@@ -175,4 +169,29 @@ func Fuse[K comparable](dense, keyword []Ranked[K], k int, opts HybridOptions) (
 		out = out[:k]
 	}
 	return out, nil
+}
+
+// ZScores standardises scores in place, (s - mean) / standard deviation, and returns them;
+// all 0 when the scores are equal. ZScore fusion uses it on each side's candidates.
+func ZScores(scores []float64) []float64 {
+	if len(scores) == 0 {
+		return scores
+	}
+	mean, sq := 0.0, 0.0
+	for _, s := range scores {
+		mean += s
+	}
+	mean /= float64(len(scores))
+	for _, s := range scores {
+		sq += (s - mean) * (s - mean)
+	}
+	std := math.Sqrt(sq / float64(len(scores)))
+	for i, s := range scores {
+		if std > 0 {
+			scores[i] = (s - mean) / std
+		} else {
+			scores[i] = 0
+		}
+	}
+	return scores
 }
