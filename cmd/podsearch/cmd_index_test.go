@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/podsearch/podsearch/core/assets"
 	"github.com/podsearch/podsearch/core/bm25"
 	"github.com/podsearch/podsearch/core/index"
 	"github.com/podsearch/podsearch/core/ingest"
@@ -166,5 +167,87 @@ func TestIndexCommandWithVectors(t *testing.T) {
 	}
 	if vd != d || len(all) != len(flat)+len(freshVecs) || !slices.Equal(all[len(flat):], freshVecs) {
 		t.Fatalf("%s holds %d vectors of width %d, want %d + the %d added", vectorsFile, len(all)/vd, vd, len(flat)/d, len(fresh))
+	}
+}
+
+// TestIndexCommandQueryAware builds an index of the real RSS episodes with the real encoder
+// and `podsearch index`'s defaults: the corpus's own synthetic queries guide spilling
+// (within the byte budget) and choose the operating point recorded in the manifest, which
+// is what a search with zero settings then uses; a filtered search fills k.
+func TestIndexCommandQueryAware(t *testing.T) {
+	for _, p := range []string{assets.VocabPath(), assets.ModelPath(), assets.RuntimeLibraryPath()} {
+		if _, err := os.Stat(p); err != nil {
+			testenv.SkipOrFailModel(t, p)
+		}
+	}
+	f, err := os.Open(testenv.Shared(t, "data/podcasts/rss_feeds/episodes.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := ingest.ReadJSONL(f, "episodes.jsonl", ingest.DefaultJSONLMapping)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := ingest.Build([]*ingest.Batch{batch}, ingest.Options{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	corpus := filepath.Join(dir, "corpus.jsonl")
+	if err := ingest.WriteCorpus(corpus, res.Episodes); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "idx")
+	if err := runIndex([]string{"--corpus", corpus, "--shards", "2", "-o", out, "--target-recall", "0.9"}); err != nil {
+		t.Fatal(err)
+	}
+	ix, err := index.Open(out, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	op := ix.Searcher().OperatingPoint()
+	if op.Target != 0.9 || op.Queries == 0 || op.NProbe < 1 || op.RerankFactor < 1 {
+		t.Fatalf("operating point %+v: not chosen at build", op)
+	}
+	if b := ix.BytesPerVector(); b > 2048.0/6 {
+		t.Fatalf("%.1f bytes per vector, over 1/6 of float32", b)
+	}
+	spilled := 0
+	for _, v := range ix.Searcher().Views() {
+		spilled += v.Seg.SpillEntries()
+	}
+	if spilled == 0 {
+		t.Fatal("the sample queries spilled no episode")
+	}
+	vecs, d, err := vec.ReadFvecs(filepath.Join(out, vectorsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := vec.Row(vecs, d, 5)
+	implicit, err := ix.Search(q, index.SearchOptions{K: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	explicit, err := ix.Search(q, index.SearchOptions{K: 10, NProbe: op.NProbe, RerankFactor: op.RerankFactor})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(implicit, explicit) || len(implicit) != 10 || implicit[0].ID != res.Episodes[5].ID {
+		t.Fatalf("default search %v, at the operating point %v (episode 5 is %s)", implicit, explicit, res.Episodes[5].ID)
+	}
+	langs := map[string]int{}
+	for _, e := range res.Episodes {
+		langs[e.Language]++
+	}
+	for lang, n := range langs {
+		hits, err := ix.Search(q, index.SearchOptions{K: 10, NProbe: 1, Filter: &index.Filter{Languages: []string{lang}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(hits) != min(10, n) {
+			t.Errorf("language %q (%d episodes): %d hits with one list probed", lang, n, len(hits))
+		}
 	}
 }

@@ -148,6 +148,9 @@ func bm25View(v View) bm25.View {
 // Model is the model of the searched segments.
 func (s *Searcher) Model() *Model { return s.model }
 
+// Views are the searched segments with their shards and tombstones (read only).
+func (s *Searcher) Views() []View { return s.views }
+
 // Len is the number of live (not deleted) episodes.
 func (s *Searcher) Len() int {
 	n := 0
