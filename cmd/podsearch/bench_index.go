@@ -55,12 +55,17 @@ func benchIndex(args []string) error { return benchIndexTo(os.Stdout, args) }
 
 // benchIndexTo runs `podsearch bench index` printing its rows to w.
 func benchIndexTo(w io.Writer, args []string) error {
-	fs := newFlagSet("bench index", "(--fvecs BASE --queries QUERY --gt GROUNDTRUTH | --index DIR) [flags]",
+	fs := newFlagSet("bench index", "(--fvecs BASE --queries QUERY --gt GROUNDTRUTH | --index DIR --corpus FILE) [flags]",
 		"Builds podsearch's index in several configurations over the same vectors, and FAISS beside it\n"+
 			"(Debian's python3-faiss, skipped with a note when absent), then searches one query at a time\n"+
 			"on one thread and reports recall@1, recall@10 against exact search, microseconds per query\n"+
 			"(us_per_query: the best pass's thread CPU time, so a busy machine does not inflate it;\n"+
-			"wall_us_per_query: the best pass's wall time), bytes per vector (codes only) and build time.")
+			"wall_us_per_query: the best pass's wall time), bytes per vector (codes only) and build time.\n\n"+
+			"With --index DIR the queries are text queries encoded by the index's model (the TREC podcast topics\n"+
+			"and testdata/handwritten_queries.jsonl unless --query-texts says otherwise), as listeners send them.\n"+
+			"The default configuration (the row with \"default\": true) is what `podsearch index` builds: it needs\n"+
+			"the query sample, --corpus FILE (its synthetic training queries) or --query-sample FILE.\n"+
+			"--scale N,... measures the default build at other sizes (child processes, peak memory).")
 	base := fs.String("fvecs", "", "base vectors (.fvecs, e.g. SIFT's *_base.fvecs)")
 	queries := fs.String("queries", "", "query vectors (.fvecs)")
 	queryTexts := fs.String("query-texts", "", "comma-separated text query files (JSON Lines with a query field, or one query per line), encoded with the index's model; with --index and no query flag: the TREC podcast topics (when ../shared is present) and testdata/handwritten_queries.jsonl")
