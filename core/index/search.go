@@ -322,6 +322,7 @@ func (s *Searcher) search(ctx context.Context, sc *scratch, query []float32, opt
 	qc := sc.qc[:m.NList]
 	norms := m.centroidNorms()
 	filtered := !opts.Filter.empty()
+	defer sc.endCalls()
 probe:
 	sc.coarse.reset(opts.NProbe)
 	for l := 0; l < m.NList; l++ {
@@ -377,7 +378,6 @@ probe:
 	if useRerank && !m.Exact && s.nativeRerank {
 		sc.native.rq = m.prepareRerank(q)
 	}
-	defer sc.endCalls()
 	sc.cands.reset(nc)
 	sc.nextEpoch()
 	for vi := range s.views {
