@@ -7,8 +7,8 @@
 //
 // The Go package embeds the manifests (Manifests) and its test decodes every one of them
 // strictly into the Kubernetes API types (k8s.io/api), so a misspelt or misplaced field
-// fails CI, then builds each overlay the way Kustomize does (resources, JSON 6902 and
-// delete patches) and checks the references between objects: Service and PDB selectors
+// fails CI, then builds each overlay with Kustomize itself (sigs.k8s.io/kustomize/api) and
+// checks the references between objects: Service and PDB selectors
 // match pods, HPAs target existing Deployments, probes name real ports and endpoints,
 // environment references name real ConfigMap and Secret keys, container arguments are
 // real flags of the podsearch subcommand they run.
@@ -16,7 +16,8 @@
 // Why these dependencies: k8s.io/api and k8s.io/apimachinery are the Kubernetes types
 // themselves (the only faithful schema to decode against), and sigs.k8s.io/yaml is the
 // YAML front end Kubernetes uses (YAML to JSON, then the types' JSON decoding), with a
-// strict mode that refuses unknown and duplicate fields.
+// strict mode that refuses unknown and duplicate fields; sigs.k8s.io/kustomize/api is the
+// library kubectl kustomize runs, so an overlay the tests build is one operators can apply.
 package deploy
 
 import "embed"

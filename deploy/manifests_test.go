@@ -22,6 +22,10 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/api/resmap"
+	"sigs.k8s.io/kustomize/api/types"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 
 	"github.com/podsearch/podsearch/cache"
@@ -69,39 +73,6 @@ type object struct {
 }
 
 func (o *object) id() string { return o.kind + "/" + o.name }
-
-// kustomization is the subset of Kustomize's schema the manifests use; decoding it
-// strictly makes any other field (or a typo) an error.
-type kustomization struct {
-	APIVersion string `json:"apiVersion"`
-	Kind       string `json:"kind"`
-	Namespace  string `json:"namespace,omitempty"`
-	Labels     []struct {
-		Pairs            map[string]string `json:"pairs"`
-		IncludeSelectors bool              `json:"includeSelectors"`
-	} `json:"labels,omitempty"`
-	Images []struct {
-		Name   string `json:"name"`
-		NewTag string `json:"newTag"`
-	} `json:"images,omitempty"`
-	Resources []string `json:"resources"`
-	Patches   []struct {
-		Path   string `json:"path"`
-		Target *struct {
-			Group   string `json:"group,omitempty"`
-			Version string `json:"version,omitempty"`
-			Kind    string `json:"kind"`
-			Name    string `json:"name"`
-		} `json:"target,omitempty"`
-	} `json:"patches,omitempty"`
-}
-
-// jsonPatchOp is one RFC 6902 operation.
-type jsonPatchOp struct {
-	Op    string `json:"op"`
-	Path  string `json:"path"`
-	Value any    `json:"value,omitempty"`
-}
 
 func readFile(t *testing.T, name string) []byte {
 	t.Helper()
@@ -222,93 +193,60 @@ func isZero(v any) bool {
 	return false
 }
 
-// build assembles the objects of the kustomization in dir the way Kustomize does for the
-// features used here: resources (files and folders), JSON 6902 patches with targets, and
-// strategic-merge "$patch: delete" documents.
+// build runs Kustomize itself (sigs.k8s.io/kustomize/api, the library kubectl kustomize is
+// built on) on the kustomization in dir and decodes every object of its output strictly
+// into its API type. Each file Kustomize reads is marked in used.
 func build(t *testing.T, dir string, used map[string]bool) []*object {
 	t.Helper()
-	kfile := path.Join(dir, "kustomization.yaml")
-	used[kfile] = true
-	var k kustomization
-	if err := yaml.UnmarshalStrict(readFile(t, kfile), &k); err != nil {
-		t.Fatalf("%s: %v", kfile, err)
+	root, err := filepath.Abs(".")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if k.APIVersion != "kustomize.config.k8s.io/v1beta1" || k.Kind != "Kustomization" {
-		t.Fatalf("%s: apiVersion/kind %s/%s", kfile, k.APIVersion, k.Kind)
+	fsys := &recordingFS{FileSystem: filesys.MakeFsOnDisk(), root: root, read: used}
+	rm, err := runKustomize(fsys, filepath.Join(root, filepath.FromSlash(dir)))
+	if err != nil {
+		t.Fatalf("kustomize build %s: %v", dir, err)
 	}
 	var objs []*object
-	for _, r := range k.Resources {
-		p := path.Clean(path.Join(dir, r))
-		fi, err := fs.Stat(Manifests, p)
+	for _, r := range rm.Resources() {
+		doc, err := r.AsYAML()
 		if err != nil {
-			t.Fatalf("%s: resource %s: %v", kfile, r, err)
+			t.Fatalf("kustomize build %s: %s: %v", dir, r.CurId(), err)
 		}
-		if fi.IsDir() {
-			objs = append(objs, build(t, p, used)...)
-			continue
+		o, err := decodeObject(dir+" ("+r.GetKind()+" "+r.GetName()+")", doc)
+		if err != nil {
+			t.Fatal(err)
 		}
-		used[p] = true
-		for _, doc := range splitDocs(readFile(t, p)) {
-			o, err := decodeObject(p, doc)
-			if err != nil {
-				t.Fatal(err)
-			}
-			objs = append(objs, o)
-		}
-	}
-	for _, pt := range k.Patches {
-		p := path.Join(dir, pt.Path)
-		used[p] = true
-		b := readFile(t, p)
-		if strings.HasSuffix(p, ".json6902.yaml") {
-			if pt.Target == nil {
-				t.Fatalf("%s: JSON 6902 patch %s needs a target", kfile, pt.Path)
-			}
-			var ops []jsonPatchOp
-			if err := yaml.UnmarshalStrict(b, &ops); err != nil {
-				t.Fatalf("%s: %v", p, err)
-			}
-			o := find(objs, pt.Target.Kind, pt.Target.Name)
-			if o == nil {
-				t.Fatalf("%s: target %s/%s does not exist", kfile, pt.Target.Kind, pt.Target.Name)
-			}
-			if gv := strings.TrimPrefix(pt.Target.Group+"/"+pt.Target.Version, "/"); gv != o.apiVersion {
-				t.Fatalf("%s: target %s/%s is %s, not %s", kfile, pt.Target.Kind, pt.Target.Name, o.apiVersion, gv)
-			}
-			for _, op := range ops {
-				if err := applyOp(o.raw, op); err != nil {
-					t.Fatalf("%s: %s %s: %v", p, op.Op, op.Path, err)
-				}
-			}
-			doc, _ := json.Marshal(o.raw)
-			patched, err := decodeObject(p+" (applied to "+o.file+")", doc)
-			if err != nil {
-				t.Fatal(err)
-			}
-			*o = *patched
-			continue
-		}
-		// Strategic-merge patches: only deletions are used.
-		for _, doc := range splitDocs(b) {
-			var del struct {
-				APIVersion string `json:"apiVersion"`
-				Kind       string `json:"kind"`
-				Metadata   struct {
-					Name string `json:"name"`
-				} `json:"metadata"`
-				Patch string `json:"$patch"`
-			}
-			if err := yaml.UnmarshalStrict(doc, &del); err != nil || del.Patch != "delete" {
-				t.Fatalf("%s: only `$patch: delete` strategic-merge patches are supported here (%v)", p, err)
-			}
-			i := index(objs, del.Kind, del.Metadata.Name)
-			if i < 0 || objs[i].apiVersion != del.APIVersion {
-				t.Fatalf("%s: deletes %s %s/%s, which does not exist", p, del.APIVersion, del.Kind, del.Metadata.Name)
-			}
-			objs = append(objs[:i], objs[i+1:]...)
-		}
+		objs = append(objs, o)
 	}
 	return objs
+}
+
+// runKustomize builds the kustomization in dir, turning a panic inside Kustomize (as two
+// `$patch: delete` documents in one patch file cause) into an error.
+func runKustomize(fsys filesys.FileSystem, dir string) (rm resmap.ResMap, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("kustomize panicked: %v", r)
+		}
+	}()
+	return krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(fsys, dir)
+}
+
+// recordingFS is the disk as Kustomize sees it, noting which files under root it reads
+// (as slash-separated paths relative to root, the names of Manifests).
+type recordingFS struct {
+	filesys.FileSystem
+	root string
+	read map[string]bool
+}
+
+// ReadFile implements filesys.FileSystem.
+func (f *recordingFS) ReadFile(name string) ([]byte, error) {
+	if rel, err := filepath.Rel(f.root, name); err == nil && !strings.HasPrefix(rel, "..") {
+		f.read[filepath.ToSlash(rel)] = true
+	}
+	return f.FileSystem.ReadFile(name)
 }
 
 func index(objs []*object, kind, name string) int {
@@ -323,105 +261,6 @@ func index(objs []*object, kind, name string) int {
 func find(objs []*object, kind, name string) *object {
 	if i := index(objs, kind, name); i >= 0 {
 		return objs[i]
-	}
-	return nil
-}
-
-// applyOp applies one JSON 6902 add, remove or replace to doc.
-func applyOp(doc map[string]any, op jsonPatchOp) error {
-	if !strings.HasPrefix(op.Path, "/") {
-		return fmt.Errorf("path must start with /")
-	}
-	parts := strings.Split(op.Path[1:], "/")
-	for i, p := range parts {
-		parts[i] = strings.ReplaceAll(strings.ReplaceAll(p, "~1", "/"), "~0", "~")
-	}
-	var parent any = doc
-	for _, p := range parts[:len(parts)-1] {
-		switch c := parent.(type) {
-		case map[string]any:
-			next, ok := c[p]
-			if !ok {
-				return fmt.Errorf("no %q", p)
-			}
-			parent = next
-		case []any:
-			i, err := strconv.Atoi(p)
-			if err != nil || i < 0 || i >= len(c) {
-				return fmt.Errorf("bad index %q", p)
-			}
-			parent = c[i]
-		default:
-			return fmt.Errorf("%q is not a container", p)
-		}
-	}
-	last := parts[len(parts)-1]
-	switch c := parent.(type) {
-	case map[string]any:
-		_, exists := c[last]
-		switch op.Op {
-		case "add":
-			c[last] = op.Value
-		case "replace":
-			if !exists {
-				return fmt.Errorf("nothing to replace at %q", last)
-			}
-			c[last] = op.Value
-		case "remove":
-			if !exists {
-				return fmt.Errorf("nothing to remove at %q", last)
-			}
-			delete(c, last)
-		default:
-			return fmt.Errorf("unsupported op")
-		}
-	case []any:
-		// Arrays are replaced in their parent; find it again by walking (simple: only
-		// appends with "-" and replacements of an index are used).
-		i := len(c)
-		if last != "-" {
-			n, err := strconv.Atoi(last)
-			if err != nil || n < 0 || n >= len(c) {
-				return fmt.Errorf("bad index %q", last)
-			}
-			i = n
-		}
-		switch {
-		case op.Op == "add" && last == "-":
-			c = append(c, op.Value)
-		case op.Op == "replace" && last != "-":
-			c[i] = op.Value
-		case op.Op == "remove" && last != "-":
-			c = append(c[:i], c[i+1:]...)
-		default:
-			return fmt.Errorf("unsupported array op")
-		}
-		return setPath(doc, parts[:len(parts)-1], c)
-	default:
-		return fmt.Errorf("parent is not a container")
-	}
-	return nil
-}
-
-func setPath(doc map[string]any, parts []string, v any) error {
-	var cur any = doc
-	for i, p := range parts {
-		lastPart := i == len(parts)-1
-		switch c := cur.(type) {
-		case map[string]any:
-			if lastPart {
-				c[p] = v
-				return nil
-			}
-			cur = c[p]
-		case []any:
-			n, _ := strconv.Atoi(p)
-			if lastPart {
-				c[n] = v
-				return nil
-			}
-			cur = c[n]
-		}
 	}
 	return nil
 }
@@ -490,6 +329,32 @@ func TestEveryManifestDecodesStrictlyAndIsUsed(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPatchFilesHoldOneDocument guards the managed-redis overlay's old failure: kubectl
+// kustomize v5.5 panics on a patch file with two `$patch: delete` documents, although the
+// library version the tests build with accepts it.
+func TestPatchFilesHoldOneDocument(t *testing.T) {
+	kfiles, err := fs.Glob(Manifests, "overlays/*/kustomization.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kfiles = append(kfiles, "base/kustomization.yaml")
+	for _, kf := range kfiles {
+		var k types.Kustomization
+		if err := yaml.Unmarshal(readFile(t, kf), &k); err != nil {
+			t.Fatalf("%s: %v", kf, err)
+		}
+		for _, p := range k.Patches {
+			if p.Path == "" {
+				continue
+			}
+			name := path.Join(path.Dir(kf), p.Path)
+			if n := len(splitDocs(readFile(t, name))); n != 1 {
+				t.Errorf("%s: %d YAML documents; give each patch its own file", name, n)
+			}
+		}
 	}
 }
 
