@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strconv"
@@ -52,6 +53,10 @@ type Config struct {
 	// Logger logs service events; nil means slog.Default().
 	Logger *slog.Logger
 }
+
+// maxHeaderBytes bounds the request line and headers (fasthttp's read buffer); beyond it a
+// request gets 431.
+const maxHeaderBytes = 8 << 10
 
 // Server is the encoder service. Create it with New, run it with Serve, stop it with Shutdown.
 type Server struct {
@@ -123,6 +128,7 @@ func New(cfg Config) (*Server, error) {
 		MaxRequestBodySize: cfg.MaxBodyBytes,
 		ReadTimeout:        time.Minute,
 		IdleTimeout:        time.Minute,
+		ReadBufferSize:     maxHeaderBytes,
 		ErrorHandler:       s.httpError,
 		NoDefaultDate:      true,
 		Logger:             fasthttpLogger{cfg.Logger},
@@ -211,8 +217,8 @@ func (s *Server) embed(ctx *fasthttp.RequestCtx) {
 	}
 	respType, ok := negotiate(ctx.Request.Header.Peek("Accept"))
 	if !ok {
-		writeError(ctx, fasthttp.StatusNotAcceptable, fmt.Sprintf("Accept %q names no type this service writes: %s, %s or %s",
-			ctx.Request.Header.Peek("Accept"), wire.ContentTypeJSON, wire.ContentTypeF32, wire.ContentTypeF16))
+		writeError(ctx, fasthttp.StatusNotAcceptable, fmt.Sprintf("the Accept header names no type this service writes: %s, %s or %s",
+			wire.ContentTypeJSON, wire.ContentTypeF32, wire.ContentTypeF16))
 		return
 	}
 	seqs, status, err := s.decode(ctx)
@@ -261,9 +267,11 @@ func (s *Server) embed(ctx *fasthttp.RequestCtx) {
 	}
 }
 
+// authorized checks an Authorization header against the token in constant time. The
+// scheme is case-insensitive (RFC 7235), as on the edge: "bearer" is accepted.
 func (s *Server) authorized(h []byte) bool {
-	tok, ok := bytes.CutPrefix(h, []byte("Bearer "))
-	if !ok {
+	scheme, tok, ok := bytes.Cut(bytes.TrimSpace(h), []byte(" "))
+	if !ok || !bytes.EqualFold(scheme, []byte("Bearer")) {
 		return false
 	}
 	return subtle.ConstantTimeCompare(bytes.TrimSpace(tok), []byte(s.cfg.Token)) == 1
@@ -277,7 +285,7 @@ func (s *Server) deadline(ctx *fasthttp.RequestCtx) (time.Time, error) {
 	if h := ctx.Request.Header.Peek(wire.HeaderDeadline); len(h) > 0 {
 		ms, err := strconv.ParseInt(string(bytes.TrimSpace(h)), 10, 64)
 		if err != nil {
-			return time.Time{}, fmt.Errorf("header %s must be whole milliseconds, got %q", wire.HeaderDeadline, h)
+			return time.Time{}, fmt.Errorf("header %s must be whole milliseconds", wire.HeaderDeadline)
 		}
 		if ms <= 0 {
 			return now, nil
@@ -305,8 +313,8 @@ func (s *Server) decode(ctx *fasthttp.RequestCtx) ([][]int32, int, error) {
 	case wire.ContentTypeJSON, "", "text/plain", "application/x-www-form-urlencoded":
 		seqs, err = s.decodeJSON(body)
 	default:
-		return nil, fasthttp.StatusUnsupportedMediaType, fmt.Errorf("Content-Type %q is not supported: send %s or %s",
-			ct, wire.ContentTypeJSON, wire.ContentTypeTokens)
+		return nil, fasthttp.StatusUnsupportedMediaType, fmt.Errorf("this Content-Type is not supported: send %s or %s",
+			wire.ContentTypeJSON, wire.ContentTypeTokens)
 	}
 	if err != nil {
 		if errors.Is(err, wire.ErrLimit) {
@@ -324,18 +332,11 @@ func (s *Server) decodeJSON(body []byte) ([][]int32, error) {
 	if !utf8.Valid(body) {
 		return nil, fmt.Errorf("body is not valid UTF-8 (byte offset %d): texts must be UTF-8", invalidUTF8At(body))
 	}
-	var req wire.JSONRequest
+	var req jsonRequest
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) && strings.HasPrefix(te.Field, "token_ids") {
-			return nil, fmt.Errorf("wrong dtype: token_ids must be arrays of integers 0..%d, got a JSON %s", wire.VocabSize-1, te.Value)
-		}
-		if errors.As(err, &te) && strings.HasPrefix(te.Field, "texts") {
-			return nil, fmt.Errorf("wrong dtype: texts must be an array of strings, got a JSON %s", te.Value)
-		}
-		return nil, fmt.Errorf("invalid JSON: %v", err)
+		return nil, jsonError(err)
 	}
 	if dec.More() {
 		return nil, errors.New("invalid JSON: more than one value in the body")
@@ -344,7 +345,11 @@ func (s *Server) decodeJSON(body []byte) ([][]int32, error) {
 	case req.Texts != nil && req.TokenIDs != nil:
 		return nil, errors.New(`send either "texts" or "token_ids", not both`)
 	case req.TokenIDs != nil:
-		return req.TokenIDs, wire.ValidateTokens(req.TokenIDs, s.limits)
+		seqs := make([][]int32, len(req.TokenIDs))
+		for i, q := range req.TokenIDs {
+			seqs[i] = q
+		}
+		return seqs, wire.ValidateTokens(seqs, s.limits)
 	case req.Texts != nil:
 		for i, t := range req.Texts {
 			// encoding/json turns a lone surrogate escape (\ud800) into U+FFFD silently; a
@@ -357,6 +362,98 @@ func (s *Server) decodeJSON(body []byte) ([][]int32, error) {
 		return s.tokenize(req.Texts)
 	}
 	return nil, errors.New(`no input: send {"texts": [...]} or {"token_ids": [[...], ...]}`)
+}
+
+// jsonRequest is wire.JSONRequest as the service decodes it: token ids go through
+// tokenSeq, which refuses null (encoding/json would leave it as token 0).
+type jsonRequest struct {
+	Texts    []string   `json:"texts"`
+	TokenIDs []tokenSeq `json:"token_ids"`
+}
+
+// tokenSeq is one token-id sequence of a JSON request.
+type tokenSeq []int32
+
+// errTokenDType is the error of a token id that is not a JSON integer in int32's range.
+var errTokenDType = fmt.Errorf("wrong dtype: token_ids must be arrays of integers 0..%d", wire.VocabSize-1)
+
+// UnmarshalJSON reads a JSON array of integers; null, as the array or as an id, is refused.
+func (q *tokenSeq) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) < 2 || b[0] != '[' || b[len(b)-1] != ']' {
+		return fmt.Errorf("%w, got a JSON %s", errTokenDType, jsonKind(b))
+	}
+	inner := bytes.TrimSpace(b[1 : len(b)-1])
+	out := make([]int32, 0, bytes.Count(inner, []byte(","))+1)
+	if len(inner) == 0 {
+		*q = out
+		return nil
+	}
+	for len(inner) > 0 {
+		tok, rest, _ := bytes.Cut(inner, []byte(","))
+		tok = bytes.TrimSpace(tok)
+		id, err := strconv.ParseInt(string(tok), 10, 32)
+		if err != nil || tok[0] == '+' || (len(tok) > 1 && tok[0] == '0') || (len(tok) > 2 && tok[0] == '-' && tok[1] == '0') {
+			return fmt.Errorf("%w, got a JSON %s", errTokenDType, jsonKind(tok))
+		}
+		out = append(out, int32(id))
+		inner = rest
+	}
+	*q = out
+	return nil
+}
+
+// jsonKind names the kind of a JSON value by its first byte (for error messages that must
+// not echo the value).
+func jsonKind(b []byte) string {
+	if len(b) == 0 {
+		return "nothing"
+	}
+	switch c := b[0]; {
+	case c == 'n':
+		return "null"
+	case c == 't' || c == 'f':
+		return "bool"
+	case c == '"':
+		return "string"
+	case c == '[':
+		return "array"
+	case c == '{':
+		return "object"
+	case c == '-' || (c >= '0' && c <= '9'):
+		return "number"
+	}
+	return "value"
+}
+
+// jsonError turns an encoding/json decoding error into a message that names fields as the
+// protocol spells them and never a Go type or the body's text.
+func jsonError(err error) error {
+	var (
+		te *json.UnmarshalTypeError
+		se *json.SyntaxError
+	)
+	switch {
+	case errors.Is(err, errTokenDType):
+		return err
+	case errors.As(err, &te) && strings.HasPrefix(te.Field, "token_ids"):
+		return fmt.Errorf("%w, got a JSON %s", errTokenDType, te.Value)
+	case errors.As(err, &te) && strings.HasPrefix(te.Field, "texts"):
+		return fmt.Errorf("wrong dtype: texts must be an array of strings, got a JSON %s", te.Value)
+	case errors.As(err, &te):
+		return fmt.Errorf(`invalid JSON: the body must be an object {"texts": [...]} or {"token_ids": [[...], ...]}, got a JSON %s`, te.Value)
+	case errors.As(err, &se):
+		return fmt.Errorf("invalid JSON at byte offset %d", se.Offset)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return errors.New("invalid JSON: the body ends inside a value")
+	}
+	if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		if len(f) > 40 {
+			f = f[:40] + "..."
+		}
+		return fmt.Errorf(`invalid JSON: unknown field %s (send "texts" or "token_ids")`, f)
+	}
+	return errors.New("invalid JSON")
 }
 
 // tokenize turns texts into token ids, clipped to MaxSeqTokens as the model clips.
@@ -432,13 +529,35 @@ func negotiate(accept []byte) (string, bool) {
 	return best, best != ""
 }
 
-// httpError answers requests fasthttp could not read (too large, malformed).
+// httpError answers requests fasthttp could not read (too large, malformed), with a fixed
+// message: fasthttp's own errors quote the request's bytes, Authorization included.
 func (s *Server) httpError(ctx *fasthttp.RequestCtx, err error) {
-	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+	var small *fasthttp.ErrSmallBuffer
+	var netErr net.Error
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		writeError(ctx, fasthttp.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds the limit of %d bytes", s.cfg.MaxBodyBytes))
-		return
+	case errors.As(err, &small):
+		writeError(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, fmt.Sprintf("request line and headers exceed the limit of %d bytes", s.http.ReadBufferSize))
+	case errors.As(err, &netErr) && netErr.Timeout():
+		writeError(ctx, fasthttp.StatusRequestTimeout, "request was not received in time")
+	default:
+		writeError(ctx, fasthttp.StatusBadRequest, "malformed HTTP request")
 	}
-	writeError(ctx, fasthttp.StatusBadRequest, "malformed HTTP request: "+err.Error())
+	s.log.Debug("unreadable HTTP request", "err", redact(err))
+}
+
+// redact returns err's message up to the first quoted part: fasthttp quotes the bytes it
+// could not parse, which may hold headers, tokens or query text.
+func redact(err error) string {
+	msg := err.Error()
+	if i := strings.IndexAny(msg, "\"'`"); i >= 0 {
+		msg = strings.TrimSpace(msg[:i]) + " [request bytes withheld]"
+	}
+	if i := strings.Index(msg, "contents:"); i >= 0 {
+		msg = strings.TrimSpace(msg[:i]) + " [request bytes withheld]"
+	}
+	return msg
 }
 
 func writeError(ctx *fasthttp.RequestCtx, status int, msg string) {
@@ -453,5 +572,10 @@ func writeError(ctx *fasthttp.RequestCtx, status int, msg string) {
 type fasthttpLogger struct{ log *slog.Logger }
 
 func (l fasthttpLogger) Printf(format string, args ...any) {
+	for i, a := range args {
+		if err, ok := a.(error); ok {
+			args[i] = redact(err)
+		}
+	}
 	l.log.Debug("fasthttp: " + fmt.Sprintf(format, args...))
 }
