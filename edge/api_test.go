@@ -72,7 +72,7 @@ func TestBadInputsAre4xx(t *testing.T) {
 			if tc.method == "POST" {
 				body = []byte(tc.body)
 			}
-			r := do(t, tc.method, tc.uri, body)
+			r := do(t, tc.method, tc.uri, body, "Authorization", "Bearer "+testPeerToken)
 			if r.code < 400 || r.code >= 500 || (tc.want != 0 && r.code != tc.want) {
 				t.Fatalf("status %d, want %d: %.200s", r.code, tc.want, r.body)
 			}
@@ -480,8 +480,9 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	for name, cfg := range map[string]Config{
 		"no opener":           {},
 		"tokenizer only":      {Open: open, Tokenizer: goldenTok(nil)},
-		"bad peer":            {Open: open, Peers: []string{"ftp://x"}},
-		"peer with a path":    {Open: open, Peers: []string{"http://x:1/v1/search"}},
+		"bad peer":            {Open: open, Peers: []string{"ftp://x"}, PeerToken: "p"},
+		"peer with a path":    {Open: open, Peers: []string{"http://x:1/v1/search"}, PeerToken: "p"},
+		"peers without token": {Open: open, Peers: []string{"http://x:1"}},
 		"default k above max": {Open: open, DefaultK: 50, MaxK: 10},
 		"bad mode":            {Open: open, DefaultMode: "fast"},
 		"negative rate":       {Open: open, RateLimit: -1},

@@ -34,7 +34,12 @@ type Config struct {
 	// PeerTimeout bounds each fan-out call (default 300ms; never past the request deadline).
 	PeerTimeout time.Duration
 	// PeerToken, when set, is sent to peers and required on the /v1/shard-search endpoint.
+	// Without it the endpoint is closed (403) unless PeerOpen is set.
 	PeerToken string
+	// PeerOpen opens /v1/shard-search without a token: for single-machine demos and tests
+	// only, since anyone who reaches the port can then search the shards with any vector.
+	// A node with Peers needs PeerToken or PeerOpen.
+	PeerOpen bool
 	// Fusion ("zscore", "convex" or "rrf", default zscore) and DenseWeight (default 0.5;
 	// 0.3 for convex) fuse the dense and keyword rankings of a hybrid query gathered from this node and
 	// its peers (with peers only; alone, the node's Searcher fuses). Set them as the index's.
@@ -98,6 +103,9 @@ func (c *Config) setDefaults() error {
 	}
 	if (c.Tokenizer == nil && c.OpenTokenizer == nil) != (c.Embedder == nil) {
 		return errors.New("edge: a tokenizer and Config.Embedder go together (both or neither)")
+	}
+	if len(c.Peers) > 0 && c.PeerToken == "" && !c.PeerOpen {
+		return errors.New("edge: Config.Peers needs Config.PeerToken (the peers' /v1/shard-search is closed without one) or Config.PeerOpen")
 	}
 	if c.RateLimit < 0 {
 		return errors.New("edge: Config.RateLimit must not be negative")

@@ -67,8 +67,12 @@ func goldenConfig(fx *fixture, emb *goldenEmbedder, eps []Episode, version strin
 		// the race detector can be slow. Tests of timeouts set their own.
 		RequestTimeout: 30 * time.Second,
 		PeerTimeout:    20 * time.Second,
+		PeerToken:      testPeerToken,
 	}
 }
+
+// testPeerToken guards /v1/shard-search between the test nodes.
+const testPeerToken = "peer-test-token"
 
 var client = &fasthttp.Client{ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
 

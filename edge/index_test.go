@@ -145,6 +145,7 @@ func TestIndexShardsSplitOverTwoNodes(t *testing.T) {
 			Tokenizer:  goldenTok(fx),
 			Embedder:   emb,
 			Peers:      peers,
+			PeerToken:  testPeerToken,
 			AdminToken: "t",
 			// Results, not timing, are under test here.
 			RequestTimeout: 30 * time.Second,

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"math"
 	"time"
 	"unicode/utf8"
 
@@ -157,7 +159,7 @@ func (s *Server) run(ctx context.Context, sh *shards, qs []query, timer *stageTi
 			return nil, "", &apiError{fasthttp.StatusGatewayTimeout, fmt.Sprintf("search timed out after %v", s.cfg.RequestTimeout)}
 		}
 		s.log.Error("search failed", "err", err)
-		return nil, "", &apiError{fasthttp.StatusInternalServerError, "search failed: " + err.Error()}
+		return nil, "", &apiError{fasthttp.StatusInternalServerError, "search failed: " + redactPaths(err.Error())}
 	}
 	merged := make([][]Hit, len(sub))
 	for j := range sub {
@@ -267,6 +269,10 @@ func (s *Server) embed(ctx context.Context, sh *shards, qs []query, need []int, 
 		if len(vecs[j]) != encoder.Dim {
 			return fail(fmt.Sprintf("the encoder returned a %d-d vector", len(vecs[j])))
 		}
+		if err := checkUnit(vecs[j]); err != nil {
+			s.log.Error("the encoder returned an unusable vector", "err", err)
+			return fail("the encoder returned an unusable vector")
+		}
 		sqs[i].Vector = vecs[j]
 	}
 	return nil
@@ -305,8 +311,15 @@ func (s *Server) searchLocal(ctx context.Context, sr Searcher, sqs []ShardQuery)
 
 // handleShardSearch answers a peer: search this node's shards only, with the peer's vectors.
 func (s *Server) handleShardSearch(ctx *fasthttp.RequestCtx) {
-	if s.cfg.PeerToken != "" && !bearerOK(ctx, s.cfg.PeerToken) {
-		s.writeError(ctx, &apiError{fasthttp.StatusUnauthorized, "missing or wrong peer bearer token"})
+	switch {
+	case s.cfg.PeerToken != "":
+		if !bearerOK(ctx, s.cfg.PeerToken) {
+			ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="podsearch-peer"`)
+			s.writeError(ctx, &apiError{fasthttp.StatusUnauthorized, "missing or wrong peer bearer token"})
+			return
+		}
+	case !s.cfg.PeerOpen:
+		s.writeError(ctx, &apiError{fasthttp.StatusForbidden, "shard-search is disabled: the node has no peer token configured"})
 		return
 	}
 	body := ctx.PostBody()
@@ -318,7 +331,11 @@ func (s *Server) handleShardSearch(ctx *fasthttp.RequestCtx) {
 	dec.DisallowUnknownFields()
 	var req shardRequest
 	if err := dec.Decode(&req); err != nil {
-		s.writeError(ctx, badRequest("bad shard-search request: %v", err))
+		s.writeError(ctx, badRequest("bad shard-search request: %s", jsonProblem(err)))
+		return
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		s.writeError(ctx, badRequest("bad shard-search request: data after the JSON object"))
 		return
 	}
 	// A fanning-out node sends a hybrid query as two (its dense and keyword rankings).
@@ -340,10 +357,31 @@ func (s *Server) handleShardSearch(ctx *fasthttp.RequestCtx) {
 	hits, err := s.searchLocal(rctx, sh.s, req.Queries)
 	if err != nil {
 		s.log.Error("shard search failed", "err", err)
-		s.writeError(ctx, &apiError{fasthttp.StatusInternalServerError, "search failed: " + err.Error()})
+		s.writeError(ctx, &apiError{fasthttp.StatusInternalServerError, "search failed: " + redactPaths(err.Error())})
 		return
 	}
 	s.writeJSON(ctx, fasthttp.StatusOK, shardResponse{Model: sh.s.Fingerprint(), IndexVersion: sh.s.IndexVersion(), Results: hits})
+}
+
+// unitTolerance is how far a query vector's length may be from 1. Query embeddings are
+// unit vectors (the model normalises them; float16 transport and rounding stay far
+// within 1%); anything else is a bug or an attack, and huge values overflow the scores.
+const unitTolerance = 0.05
+
+// checkUnit checks that v is a finite vector of length about 1.
+func checkUnit(v []float32) error {
+	var ss float64
+	for i, x := range v {
+		f := float64(x)
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return fmt.Errorf("component %d is not finite", i)
+		}
+		ss += f * f
+	}
+	if n := math.Sqrt(ss); math.Abs(n-1) > unitTolerance {
+		return fmt.Errorf("length %.4g is not 1 (query vectors are unit vectors)", n)
+	}
+	return nil
 }
 
 func (s *Server) checkShardQuery(q ShardQuery, model, local string) *apiError {
@@ -363,7 +401,10 @@ func (s *Server) checkShardQuery(q ShardQuery, model, local string) *apiError {
 		return badRequest("a %s query needs a %d-d vector, not %d-d", q.Mode, encoder.Dim, len(q.Vector))
 	}
 	if model != local {
-		return &apiError{fasthttp.StatusConflict, fmt.Sprintf("vectors of model %q cannot search shards of model %q", model, local)}
+		return &apiError{fasthttp.StatusConflict, fmt.Sprintf("vectors of model %q cannot search shards of model %q", truncate(model, 80), local)}
+	}
+	if err := checkUnit(q.Vector); err != nil {
+		return badRequest("vector: %v", err)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -123,6 +124,9 @@ func New(cfg Config) (*Server, error) {
 		MaxRequestBodySize: maxRequestBytes,
 		ReduceMemoryUsage:  true,
 		CloseOnShutdown:    true,
+		// fasthttp's parse errors otherwise quote the raw request (Authorization and the
+		// query text included) into logs and the error passed to transportError.
+		SecureErrorLogMessage: true,
 		Logger:             slogPrinter{s.log},
 	}
 	return s, nil
@@ -339,8 +343,9 @@ func (s *Server) handleReload(ctx *fasthttp.RequestCtx) {
 	defer cancel()
 	prev, cur, err := s.Reload(rctx)
 	if err != nil {
+		// The full error is in the log; the answer names files without their folders.
 		s.writeError(ctx, &apiError{fasthttp.StatusInternalServerError,
-			fmt.Sprintf("reload failed, still serving %s: %v", prev, err)})
+			fmt.Sprintf("reload failed, still serving %s: %s", prev, redactPaths(err.Error()))})
 		return
 	}
 	s.writeJSON(ctx, fasthttp.StatusOK, map[string]string{"previous": prev, "index_version": cur})
@@ -401,13 +406,45 @@ func (s *Server) transportError(ctx *fasthttp.RequestCtx, err error) {
 	case errors.As(err, &netErr) && netErr.Timeout():
 		s.writeError(ctx, &apiError{fasthttp.StatusRequestTimeout, "request was not received in time"})
 	default:
-		s.writeError(ctx, badRequest("malformed HTTP request: %v", err))
+		// Never the parser's message: it can quote the request (headers, query text).
+		s.writeError(ctx, badRequest("malformed HTTP request: %s", malformedWhat(err)))
 	}
 }
 
-// slogPrinter routes fasthttp's own log lines to slog.
+// malformedWhat names the part of a request fasthttp could not parse, without quoting it.
+func malformedWhat(err error) string {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "Content-Length"):
+		return "bad Content-Length header"
+	case strings.Contains(msg, "request headers"), strings.Contains(msg, "header"):
+		return "bad request line or headers"
+	case strings.Contains(msg, "body"), strings.Contains(msg, "chunk"):
+		return "bad body framing"
+	}
+	return "cannot parse the request"
+}
+
+// absPath matches absolute file paths in error messages.
+var absPath = regexp.MustCompile(`(^|[\s"'(=])/[^\s:"',;()]*/([^\s:"',;()/]+)`)
+
+// redactPaths replaces the absolute paths in msg by their last element, so answers do not
+// reveal the node's folders.
+func redactPaths(msg string) string { return absPath.ReplaceAllString(msg, "$1$2") }
+
+// slogPrinter routes fasthttp's own log lines to slog. A connection that failed because
+// of what the client sent is the client's problem, logged at Info; anything a line
+// quotes of the request is cut off (SecureErrorLogMessage already leaves it out).
 type slogPrinter struct{ l *slog.Logger }
 
 func (p slogPrinter) Printf(format string, args ...any) {
-	p.l.Warn("fasthttp: " + fmt.Sprintf(format, args...))
+	msg := fmt.Sprintf(format, args...)
+	if i := strings.Index(msg, ", contents:"); i >= 0 {
+		msg = msg[:i] + " (request not logged)"
+	}
+	level := slog.LevelWarn
+	if strings.HasPrefix(format, "error when serving connection") {
+		level = slog.LevelInfo
+	}
+	p.l.Log(context.Background(), level, "fasthttp: "+truncate(msg, 300))
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/valyala/fasthttp"
@@ -125,7 +126,7 @@ func (v *validator) parsePost(body []byte) ([]query, *apiError) {
 	dec.DisallowUnknownFields()
 	var pb postBody
 	if err := dec.Decode(&pb); err != nil {
-		return nil, badRequest("request body is not a valid search request: %v", err)
+		return nil, badRequest("request body is not a valid search request: %s", jsonProblem(err))
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, badRequest("request body has data after the JSON object")
@@ -158,7 +159,7 @@ func (v *validator) check(raw rawQuery) (query, *apiError) {
 		return q, badRequest("q is not valid UTF-8")
 	}
 	q.Text = Normalize(raw.Q)
-	if q.Text == "" {
+	if invisible(q.Text) {
 		return q, badRequest("q is empty")
 	}
 	if raw.K != nil {
@@ -202,6 +203,42 @@ func (v *validator) check(raw rawQuery) (query, *apiError) {
 		return q, badRequest("from (%s) is after to (%s)", raw.From, raw.To)
 	}
 	return q, nil
+}
+
+// invisible reports whether s has nothing to search for: it is empty or holds only
+// spaces, control and format characters (zero-width spaces and joiners, direction marks,
+// the byte order mark) and variation selectors.
+func invisible(s string) bool {
+	for _, r := range s {
+		if unicode.IsSpace(r) || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Variation_Selector, r) {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// jsonProblem describes a JSON decoding error for a client: where and what, without the
+// Go types the decoder names (they are this program's internals, not the API's).
+func jsonProblem(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Sprintf("not valid JSON at byte %d", syn.Offset)
+	case errors.As(err, &typ):
+		if typ.Field != "" {
+			return fmt.Sprintf("field %q cannot be a JSON %s", typ.Field, typ.Value)
+		}
+		return fmt.Sprintf("the body cannot be a JSON %s", typ.Value)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "the JSON ends early"
+	}
+	msg := strings.TrimPrefix(err.Error(), "json: ")
+	if strings.HasPrefix(msg, "unknown field ") || strings.HasPrefix(msg, "vector: ") {
+		return truncate(msg, 120)
+	}
+	return "not a valid JSON document for this endpoint"
 }
 
 // Normalize is textclean.NormalizeQuery: the one query normalisation the edge and the
