@@ -127,7 +127,7 @@ func New(cfg Config) (*Server, error) {
 		// fasthttp's parse errors otherwise quote the raw request (Authorization and the
 		// query text included) into logs and the error passed to transportError.
 		SecureErrorLogMessage: true,
-		Logger:             slogPrinter{s.log},
+		Logger:                slogPrinter{s.log},
 	}
 	return s, nil
 }
