@@ -67,7 +67,7 @@ func BenchmarkRedisBytesPerQuery(b *testing.B) {
 					k, _ := strconv.ParseInt(v, 10, 64)
 					sample += k
 				}
-				b.ReportMetric(float64(encodedSize(enc, 512)), "value-bytes")
+				b.ReportMetric(float64(encodedSize(enc, 512, checksumSize)), "value-bytes")
 				b.ReportMetric(float64(sample)/200, "memory-usage-bytes/query")
 				b.ReportMetric(float64(after-before)/n, "used-memory-bytes/query")
 			}

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -24,6 +25,12 @@ type Config struct {
 	Prefix string
 	// Encoding of vectors in Redis (default Float16).
 	Encoding Encoding
+	// Secret, when set (at least MinSecretBytes), authenticates every Redis value with
+	// HMAC-SHA256 under it: a value written without it (by anyone who can write to Redis
+	// but lacks the secret) is refused as a miss. Every process sharing the Redis (edges,
+	// the warm-up job) needs the same secret. Without it values are still bound to their
+	// key and model and checksummed, but not authenticated.
+	Secret []byte
 	// TTL of Redis entries (default 7 days); each entry gets TTL*(1±TTLJitter).
 	TTL time.Duration
 	// TTLJitter is the relative spread of TTLs, in [0, 1) (default 0.1).
@@ -60,6 +67,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Encoding.bytesPerComponent() == 0 {
 		return fmt.Errorf("cache: unknown encoding %d", c.Encoding)
+	}
+	if c.Secret != nil && len(c.Secret) < MinSecretBytes {
+		return fmt.Errorf("cache: the secret is %d bytes; use at least %d (random) bytes", len(c.Secret), MinSecretBytes)
 	}
 	if c.TTL == 0 {
 		c.TTL = 7 * 24 * time.Hour
@@ -105,6 +115,7 @@ type Cache struct {
 	prefix  string
 	model   atomic.Pointer[model] // follows backing.Fingerprint()
 	enc     Encoding
+	seal    sealer
 	mem     *otter.Cache[string, []float32]
 	redis   *redisTier // nil without Redis
 	m       *metrics
@@ -150,6 +161,7 @@ func New(backing encoder.Embedder, cfg Config) (*Cache, error) {
 		backing: backing,
 		prefix:  cfg.Prefix,
 		enc:     cfg.Encoding,
+		seal:    sealer{secret: bytes.Clone(cfg.Secret)},
 		mem:     mem,
 		m:       m,
 		log:     cfg.Logger,
@@ -261,7 +273,7 @@ func (c *Cache) load(ctx context.Context, md *model, keys []string, ids map[stri
 	for i, k := range rest {
 		found[k] = vecs[i]
 		if c.redis != nil {
-			if b, err := encodeValue(c.enc, md.tag, vecs[i]); err == nil {
+			if b, err := encodeValue(c.enc, md.tag, k, c.seal, vecs[i]); err == nil {
 				items = append(items, kv{k, b})
 			} else {
 				c.log.Warn("query cache: not caching a vector", "err", err)
@@ -297,10 +309,11 @@ func (c *Cache) fromRedis(ctx context.Context, md *model, keys []string, timeout
 			rest = append(rest, k)
 			continue
 		}
-		v, err := decodeValue(raw[i], md.tag)
+		v, err := decodeValue(raw[i], md.tag, k, c.seal)
 		if err != nil {
 			invalid++
 			rest = append(rest, k)
+			c.m.refused.WithLabelValues(refusalReason(err)).Inc()
 			c.log.Debug("query cache: ignoring stored value", "key", k, "err", err)
 			continue
 		}
@@ -373,7 +386,7 @@ func (c *Cache) Cached(ctx context.Context, tokenIDs [][]int32) ([]bool, error) 
 	}
 	for i := range raw {
 		if raw[i] != nil {
-			_, err := decodeValue(raw[i], md.tag)
+			_, err := decodeValue(raw[i], md.tag, keys[i], c.seal)
 			out[i] = err == nil
 		}
 	}
@@ -393,7 +406,7 @@ func (c *Cache) Store(ctx context.Context, tokenIDs [][]int32, vecs [][]float32)
 	items := make([]kv, 0, len(vecs))
 	for i, seq := range tokenIDs {
 		k := md.keys.key(seq)
-		b, err := encodeValue(c.enc, md.tag, vecs[i])
+		b, err := encodeValue(c.enc, md.tag, k, c.seal, vecs[i])
 		if err != nil {
 			return fmt.Errorf("cache: sequence %d: %w", i, err)
 		}

@@ -10,8 +10,9 @@
 // Keys are prefix + model fingerprint + a hash of the token ids: queries that tokenize the same
 // share an entry, and a new model never reads old vectors. Values are the vector as float16
 // (or int8 with a scale, or float32) behind a small header (magic, version, encoding, dimension,
-// fingerprint tag) and a CRC-32C checksum, so a corrupted or foreign value is a miss, never a
-// wrong vector. Redis entries get a TTL with jitter.
+// fingerprint tag, key tag) and a CRC-32C checksum, or an HMAC-SHA256 when a secret is
+// configured, so a corrupted, foreign, copied (stored under another key) or, with a secret,
+// forged value is a miss, never a wrong vector. Redis entries get a TTL with jitter.
 //
 // The cache never fails a request because of Redis: every Redis call has a timeout, a circuit
 // breaker skips a dead or slow Redis (queries go to the encoder), writes happen in the

@@ -23,6 +23,7 @@ type metrics struct {
 	lookups  *prometheus.CounterVec // tier, result; one per sequence
 	writes   *prometheus.CounterVec // result: ok, error, skipped, dropped; one per sequence
 	encoded  prometheus.Counter     // sequences sent to the backing Embedder
+	refused  *prometheus.CounterVec // reason; Redis values refused (each also a lookup "invalid")
 	breaker  prometheus.Gauge       // 0 closed, 1 half-open, 2 open
 	redisDur *prometheus.HistogramVec
 }
@@ -41,6 +42,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "podsearch_query_cache_encoded_total",
 			Help: "Token sequences the cache sent to the backing encoder (misses in every tier).",
 		}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "podsearch_query_cache_redis_refused_total",
+			Help: "Redis values refused and treated as misses, by reason: corrupt, old_format, model (another model's), key (copied from another key), auth (missing or wrong HMAC).",
+		}, []string{"reason"}),
 		breaker: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "podsearch_query_cache_redis_breaker_state",
 			Help: "State of the circuit breaker in front of Redis: 0 closed, 1 half-open, 2 open (Redis skipped).",
@@ -56,8 +61,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			m.lookups.WithLabelValues(t, r)
 		}
 	}
+	for _, r := range []string{reasonCorrupt, reasonFormat, reasonModel, reasonKey, reasonAuth} {
+		m.refused.WithLabelValues(r)
+	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.lookups, m.writes, m.encoded, m.breaker, m.redisDur} {
+		for _, c := range []prometheus.Collector{m.lookups, m.writes, m.encoded, m.refused, m.breaker, m.redisDur} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

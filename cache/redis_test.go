@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -99,7 +100,7 @@ func TestRedisCorruptedAndForeignValuesAreMisses(t *testing.T) {
 	}
 	flipped := []byte(good)
 	flipped[len(flipped)/2] ^= 1
-	foreign, err := encodeValue(Float16, newFPTag(fpB), standin.Vector([]int32{9, 9}, 512))
+	foreign, err := encodeValue(Float16, newFPTag(fpB), k1, sealer{}, standin.Vector([]int32{9, 9}, 512))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +120,7 @@ func TestRedisCorruptedAndForeignValuesAreMisses(t *testing.T) {
 	flush(t, b)
 	for _, k := range []string{k0, k1, k2} {
 		v, _ := srv.Do("GET", k)
-		if _, err := decodeValue([]byte(v), md.tag); err != nil {
+		if _, err := decodeValue([]byte(v), md.tag, k, sealer{}); err != nil {
 			t.Fatalf("bad entry %s not rewritten: %v", k, err)
 		}
 	}
@@ -131,6 +132,102 @@ func TestRedisCorruptedAndForeignValuesAreMisses(t *testing.T) {
 	}
 }
 
+// The cache-poisoning attempt of issue 17: `COPY <key of A> <key of B> REPLACE` makes B's
+// entry hold A's vector. The copy is refused (counted as a key refusal), B is re-encoded
+// and its entry rewritten with B's own vector.
+func TestRedisCopiedValueIsRefusedAndRewritten(t *testing.T) {
+	for _, secret := range [][]byte{nil, []byte("a-secret-of-32-bytes-for-the-tst")} {
+		t.Run(fmt.Sprintf("secret=%v", secret != nil), func(t *testing.T) {
+			srv := redistest.Start(t)
+			rc := openRedis(t, srv.URL())
+			cfg := Config{Redis: rc, Secret: secret}
+			a, _ := newCache(t, cfg, fpA)
+			qa, qb := []int32{101, 7, 9}, []int32{202, 3}
+			embed(t, a, [][]int32{qa, qb})
+			flush(t, a)
+			ka, kb := a.current().keys.key(qa), a.current().keys.key(qb)
+			if n, err := srv.Do("COPY", ka, kb, "REPLACE"); err != nil || n != "1" {
+				t.Fatalf("COPY: %q %v", n, err)
+			}
+			b, encB := newCache(t, cfg, fpA)
+			got := embed(t, b, [][]int32{qb})
+			checkVectors(t, [][]int32{qb}, got, 0.99999)
+			if cosine(got[0], standin.Vector(qa, 512)) > 0.999 {
+				t.Fatal("served A's vector for B")
+			}
+			if encB.Sequences() != 1 || lookups(b, tierRedis, resInvalid) != 1 || refused(b, reasonKey) != 1 {
+				t.Fatalf("encoded %d, invalid %d, key refusals %d; want 1, 1, 1",
+					encB.Sequences(), lookups(b, tierRedis, resInvalid), refused(b, reasonKey))
+			}
+			flush(t, b)
+			v, err := srv.Do("GET", kb)
+			if err != nil {
+				t.Fatal(err)
+			}
+			back, err := decodeValue([]byte(v), b.current().tag, kb, b.seal)
+			if err != nil {
+				t.Fatalf("B's entry not rewritten: %v", err)
+			}
+			checkVectors(t, [][]int32{qb}, [][]float32{back}, 0.99999)
+			// A third process reads B's rewritten entry from Redis.
+			c, encC := newCache(t, cfg, fpA)
+			checkVectors(t, [][]int32{qb}, embed(t, c, [][]int32{qb}), 0.99999)
+			if encC.Calls() != 0 {
+				t.Fatal("the rewritten entry was not served")
+			}
+		})
+	}
+}
+
+// With a secret, a value forged by a Redis writer who lacks it (well-formed, bound to the
+// right key and model, CRC-sealed) is refused; so are the entries of a cache without the
+// secret, and those of a cache with another secret.
+func TestRedisSecretRefusesForgedValues(t *testing.T) {
+	srv := redistest.Start(t)
+	rc := openRedis(t, srv.URL())
+	secret := []byte("the-edges-share-this-secret-32by")
+	a, _ := newCache(t, Config{Redis: rc, Secret: secret}, fpA)
+	seqs := queries(3, 21)
+	md := a.current()
+	for i, s := range seqs {
+		k := md.keys.key(s)
+		forged, err := encodeValue(Float16, md.tag, k, sealer{}, standin.Vector([]int32{9999, int32(i)}, 512))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := srv.Do("SET", k, string(forged)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := embed(t, a, seqs)
+	checkVectors(t, seqs, got, 0.99999)
+	if n := refused(a, reasonAuth); n != 3 {
+		t.Fatalf("auth refusals %d, want 3", n)
+	}
+	flush(t, a)
+	// The rewritten entries are authenticated: another edge with the secret reads them, a
+	// cache without it or with another secret refuses them.
+	b, encB := newCache(t, Config{Redis: rc, Secret: secret}, fpA)
+	checkVectors(t, seqs, embed(t, b, seqs), 0.99999)
+	if encB.Calls() != 0 {
+		t.Fatal("an edge with the same secret did not read the authenticated entries")
+	}
+	for _, other := range [][]byte{nil, []byte("another-secret-of-enough-length!")} {
+		c, encC := newCache(t, Config{Redis: rc, Secret: other}, fpA)
+		checkVectors(t, seqs, embed(t, c, seqs), 1-1e-9)
+		if encC.Sequences() != 3 || refused(c, reasonAuth) != 3 {
+			t.Fatalf("secret %q: encoded %d, auth refusals %d; want 3 and 3", other, encC.Sequences(), refused(c, reasonAuth))
+		}
+	}
+	if _, err := New(&standin.Encoder{FP: fpA}, Config{Secret: []byte("short")}); err == nil {
+		t.Fatal("a 5-byte secret was accepted")
+	}
+}
+
+func refused(c *Cache, reason string) int {
+	return int(testutilToFloat(c.m.refused.WithLabelValues(reason)))
+}
+
 func TestRedisEncodings(t *testing.T) {
 	srv := redistest.Start(t)
 	rc := openRedis(t, srv.URL())
@@ -138,7 +235,7 @@ func TestRedisEncodings(t *testing.T) {
 		enc    Encoding
 		minCos float64
 		bytes  int
-	}{{Int8, 0.999, 531}, {Float32, 1 - 1e-9, 2063}, {Float16, 0.99999, 1039}} {
+	}{{Int8, 0.999, 539}, {Float32, 1 - 1e-9, 2071}, {Float16, 0.99999, 1047}} {
 		cfg := Config{Redis: rc, Encoding: tc.enc, Prefix: "t" + tc.enc.String()}
 		a, _ := newCache(t, cfg, fpA)
 		seqs := queries(5, 5)
