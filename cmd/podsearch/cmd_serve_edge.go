@@ -67,10 +67,12 @@ func runServeEdge(args []string) error {
 	float16 := fs.Bool("encoder-float16", false, "ask the encoders for float16 vectors (half the bytes)")
 	redisURL := fs.String("redis", "", "Redis URL for the shared cache tier (redis://, rediss://, redis+cluster://, redis+sentinel://; env REDIS_URL); empty: in-process cache only")
 	cacheMB := fs.Int("cache-mb", 64, "in-process cache size in MiB")
+	cacheSecret := fs.String("cache-secret", "", "secret (at least 16 random bytes) that authenticates Redis cache values with HMAC-SHA256, the same on every edge and the warm-up job (env PODSEARCH_CACHE_SECRET); empty: values are checksummed and key-bound only")
 	adminToken := fs.String("admin-token", "", "bearer token for POST /admin/reload (env PODSEARCH_ADMIN_TOKEN); empty disables it")
-	peerToken := fs.String("peer-token", "", "bearer token between edges (env PODSEARCH_PEER_TOKEN)")
-	rateLimit := fs.Float64("rate-limit", 0, "requests per second per client (0: unlimited)")
-	rateBurst := fs.Int("rate-burst", 0, "token bucket size per client (default 2 x rate-limit)")
+	peerToken := fs.String("peer-token", "", "bearer token between edges (env PODSEARCH_PEER_TOKEN); without it /v1/shard-search is closed")
+	peerOpen := fs.Bool("peer-open", false, "open /v1/shard-search without a peer token (single-machine demos only: anyone reaching the port can search the shards)")
+	rateLimit := fs.Float64("rate-limit", 20, "search requests per second per client, sustained (0: unlimited); over it a client gets 429 with Retry-After")
+	rateBurst := fs.Int("rate-burst", 0, "token bucket size per client: requests a client may send at once (default 2 x rate-limit)")
 	trustXFF := fs.Bool("trust-forwarded-for", false, "take the client address from X-Forwarded-For (behind a load balancer)")
 	reqTimeout := fs.Duration("request-timeout", 2*time.Second, "deadline of one search request")
 	peerTimeout := fs.Duration("peer-timeout", 300*time.Millisecond, "deadline of one fan-out call to a peer")
@@ -96,7 +98,7 @@ func runServeEdge(args []string) error {
 	for _, e := range []struct {
 		v   *string
 		env string
-	}{{encoderToken, "PODSEARCH_ENCODER_TOKEN"}, {redisURL, "REDIS_URL"}, {adminToken, "PODSEARCH_ADMIN_TOKEN"}, {peerToken, "PODSEARCH_PEER_TOKEN"}} {
+	}{{encoderToken, "PODSEARCH_ENCODER_TOKEN"}, {redisURL, "REDIS_URL"}, {adminToken, "PODSEARCH_ADMIN_TOKEN"}, {peerToken, "PODSEARCH_PEER_TOKEN"}, {cacheSecret, "PODSEARCH_CACHE_SECRET"}} {
 		if *e.v == "" {
 			*e.v = os.Getenv(e.env)
 		}
@@ -125,9 +127,14 @@ func runServeEdge(args []string) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// The wasm guests' metrics (tokenizer and scan pools) on the edge's /metrics.
+	if err := wasmhost.RegisterMetrics(reg); err != nil {
+		return err
+	}
 	cfg := edge.Config{
 		Peers:             splitList(*peers),
 		PeerToken:         *peerToken,
+		PeerOpen:          *peerOpen,
 		PeerTimeout:       *peerTimeout,
 		AdminToken:        *adminToken,
 		RateLimit:         *rateLimit,
@@ -188,6 +195,9 @@ func runServeEdge(args []string) error {
 		}
 		defer p.Close()
 		ccfg := cache.Config{MemoryBytes: uint64(*cacheMB) << 20, Registerer: reg, Logger: log}
+		if *cacheSecret != "" {
+			ccfg.Secret = []byte(*cacheSecret)
+		}
 		if *redisURL != "" {
 			rc, err := cache.OpenRedis(*redisURL)
 			if err != nil {
@@ -195,7 +205,7 @@ func runServeEdge(args []string) error {
 			}
 			defer rc.Close()
 			ccfg.Redis = rc
-			log.Info("query cache: in-process + Redis", "redis", cache.RedactURL(*redisURL))
+			log.Info("query cache: in-process + Redis", "redis", cache.RedactURL(*redisURL), "authenticated", *cacheSecret != "")
 		} else {
 			log.Info("query cache: in-process only (no -redis)")
 		}

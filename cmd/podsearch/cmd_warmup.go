@@ -45,6 +45,7 @@ func runWarmup(args []string) error {
 	encoders := fs.String("encoder", "", "comma-separated encoder service endpoints (host:port or http://host:port); required")
 	encoderToken := fs.String("encoder-token", "", "bearer token for the encoders (env PODSEARCH_ENCODER_TOKEN)")
 	redisURL := fs.String("redis", "", "Redis URL of the shared cache tier (env REDIS_URL); empty warms nothing lasting (in-process only)")
+	cacheSecret := fs.String("cache-secret", "", "the edges' cache secret, so that they accept the warmed values (env PODSEARCH_CACHE_SECRET)")
 	asJSON := fs.Bool("json", false, "print the report as one JSON object")
 	batch := fs.Int("batch", 64, "queries per encoder call")
 	rateLimit := fs.Float64("rate", 0, "most queries per second sent to the encoders (0: no limit)")
@@ -64,6 +65,9 @@ func runWarmup(args []string) error {
 	}
 	if *redisURL == "" {
 		*redisURL = os.Getenv("REDIS_URL")
+	}
+	if *cacheSecret == "" {
+		*cacheSecret = os.Getenv("PODSEARCH_CACHE_SECRET")
 	}
 	eps := strings.FieldsFunc(*encoders, func(r rune) bool { return r == ',' || r == ' ' })
 	switch {
@@ -109,6 +113,9 @@ func runWarmup(args []string) error {
 		return fmt.Errorf("no encoder in %v answered its health check", eps)
 	}
 	cfg := cache.Config{Prefix: *prefix, Encoding: enc, TTL: *ttl, TTLJitter: *jitter}
+	if *cacheSecret != "" {
+		cfg.Secret = []byte(*cacheSecret)
+	}
 	if *redisURL != "" {
 		rc, err := cache.OpenRedis(*redisURL)
 		if err != nil {
