@@ -19,6 +19,7 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -59,6 +60,8 @@ func newObject(apiVersion, kind string) (any, bool) {
 		return &batchv1.Job{}, true
 	case "batch/v1/CronJob":
 		return &batchv1.CronJob{}, true
+	case "networking.k8s.io/v1/NetworkPolicy":
+		return &networkingv1.NetworkPolicy{}, true
 	}
 	return nil, false
 }
@@ -480,6 +483,26 @@ func checkObject(t *testing.T, objs []*object, o *object) {
 				t.Errorf("%s: selector also matches the pods of %s", o.id(), other.id())
 			}
 		}
+	case *networkingv1.NetworkPolicy:
+		targets := podsMatching(objs, mustSelector(t, o, &x.Spec.PodSelector))
+		if len(targets) == 0 {
+			t.Errorf("%s: podSelector %v matches no pods", o.id(), x.Spec.PodSelector.MatchLabels)
+		}
+		for _, rule := range x.Spec.Ingress {
+			for _, peer := range rule.From {
+				if peer.PodSelector != nil && peer.NamespaceSelector == nil &&
+					len(podsMatching(objs, mustSelector(t, o, peer.PodSelector))) == 0 {
+					t.Errorf("%s: admits pods %v, which no workload runs", o.id(), peer.PodSelector.MatchLabels)
+				}
+			}
+			for _, p := range rule.Ports {
+				for _, w := range targets {
+					if p.Port == nil || !hasPort(podTemplate(w), p.Port.String()) {
+						t.Errorf("%s: port %v is not a port of %s", o.id(), p.Port, w.id())
+					}
+				}
+			}
+		}
 	case *appsv1.StatefulSet:
 		if !mustSelector(t, o, x.Spec.Selector).Matches(labels.Set(x.Spec.Template.Labels)) {
 			t.Errorf("%s: selector does not match its own pod labels", o.id())
@@ -709,8 +732,11 @@ func TestRedisVariants(t *testing.T) {
 		t.Error("the kustomization must not apply the Secret (it would overwrite the real one)")
 	}
 	url := find(base, "Secret", "podsearch-tokens").typed.(*corev1.Secret).StringData["redis-url"]
-	host := strings.TrimPrefix(url, "redis://")
-	host, _, _ = strings.Cut(host, ":")
+	opts, err := cache.ParseRedisURL(url)
+	if err != nil || len(opts.Addrs) != 1 {
+		t.Fatalf("base redis-url %q: %v", url, err)
+	}
+	host, _, _ := strings.Cut(opts.Addrs[0], ":")
 	if find(base, "Service", host) == nil || find(base, "StatefulSet", "podsearch-redis") == nil {
 		t.Errorf("base redis-url %q must name the Redis StatefulSet's Service", url)
 	}
@@ -730,6 +756,109 @@ func TestRedisVariants(t *testing.T) {
 	values := readFile(t, "overlays/managed-redis/redis-cluster-values.yaml")
 	if !bytes.Contains(values, []byte("maxmemory-policy allkeys-lfu")) {
 		t.Error("the Redis Cluster values must evict with allkeys-lfu (docs/operations.md)")
+	}
+}
+
+// admitted returns the names of the workloads in this namespace whose pods a NetworkPolicy
+// selecting the pods of target admits (any port), and whether any policy selects them.
+func admitted(t *testing.T, objs []*object, target *object) (map[string]bool, bool) {
+	t.Helper()
+	who, guarded := map[string]bool{}, false
+	tl := labels.Set(podTemplate(target).Labels)
+	for _, o := range objs {
+		np, ok := o.typed.(*networkingv1.NetworkPolicy)
+		if !ok || !mustSelector(t, o, &np.Spec.PodSelector).Matches(tl) {
+			continue
+		}
+		guarded = true
+		for _, rule := range np.Spec.Ingress {
+			if len(rule.From) == 0 {
+				who["*"] = true // from everywhere
+			}
+			for _, peer := range rule.From {
+				if peer.NamespaceSelector != nil || peer.IPBlock != nil || peer.PodSelector == nil {
+					continue // other namespaces or addresses: not this namespace's workloads
+				}
+				for _, w := range podsMatching(objs, mustSelector(t, o, peer.PodSelector)) {
+					who[w.name] = true
+				}
+			}
+		}
+	}
+	return who, guarded
+}
+
+// Only the edges (and the warm-up job, which writes the cache and calls the encoders)
+// reach Redis and the encoders.
+func TestNetworkPolicies(t *testing.T) {
+	for _, dir := range overlays {
+		t.Run(dir, func(t *testing.T) {
+			objs := build(t, dir, map[string]bool{})
+			want := map[string]bool{"podsearch-cache-warmup": true}
+			for _, o := range objs {
+				if pt := podTemplate(o); pt != nil && pt.Labels["app.kubernetes.io/component"] == "edge" {
+					want[o.name] = true
+				}
+			}
+			targets := []string{"Deployment/podsearch-encoder"}
+			if find(objs, "StatefulSet", "podsearch-redis") != nil {
+				targets = append(targets, "StatefulSet/podsearch-redis")
+			}
+			for _, id := range targets {
+				kind, name, _ := strings.Cut(id, "/")
+				who, guarded := admitted(t, objs, find(objs, kind, name))
+				if !guarded {
+					t.Errorf("%s: no NetworkPolicy selects its pods", id)
+				}
+				if !reflect.DeepEqual(who, want) {
+					t.Errorf("%s: admits %v, want only %v", id, who, want)
+				}
+			}
+		})
+	}
+}
+
+// The in-cluster Redis requires a password from the Secret, its probe authenticates, and
+// the edges' redis-url carries the same password.
+func TestRedisRequiresPassword(t *testing.T) {
+	objs := buildAll(t, "base")
+	sec := find(objs, "Secret", "podsearch-tokens").typed.(*corev1.Secret).StringData
+	c := podTemplate(find(objs, "StatefulSet", "podsearch-redis")).Spec.Containers[0]
+	fromSecret := map[string]string{}
+	for _, e := range c.Env {
+		if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil && e.ValueFrom.SecretKeyRef.Name == "podsearch-tokens" {
+			fromSecret[e.Name] = e.ValueFrom.SecretKeyRef.Key
+		}
+	}
+	args := strings.Join(c.Args, " ")
+	m := regexp.MustCompile(`--requirepass \$\(([A-Z_]+)\)`).FindStringSubmatch(args)
+	if m == nil || fromSecret[m[1]] != "redis-password" {
+		t.Fatalf("redis args %q: want --requirepass $(VAR) with VAR from the Secret's redis-password", args)
+	}
+	if fromSecret["REDISCLI_AUTH"] != "redis-password" {
+		t.Error("the redis-cli readiness probe does not authenticate (REDISCLI_AUTH)")
+	}
+	o, err := cache.ParseRedisURL(sec["redis-url"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Password == "" || o.Password != sec["redis-password"] {
+		t.Errorf("redis-url password %q does not match redis-password %q", o.Password, sec["redis-password"])
+	}
+	for _, name := range []string{"podsearch-edge", "podsearch-cache-warmup"} {
+		var w *object
+		if w = find(objs, "Deployment", name); w == nil {
+			w = find(objs, "CronJob", name)
+		}
+		ok := false
+		for _, e := range podTemplate(w).Spec.Containers[0].Env {
+			if e.Name == "PODSEARCH_CACHE_SECRET" && e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+				ok = len(sec[e.ValueFrom.SecretKeyRef.Key]) >= cache.MinSecretBytes
+			}
+		}
+		if !ok {
+			t.Errorf("%s: no PODSEARCH_CACHE_SECRET of at least %d bytes from the Secret", name, cache.MinSecretBytes)
+		}
 	}
 }
 
