@@ -46,6 +46,10 @@ type Config struct {
 	Fusion      string
 	DenseWeight float64
 
+	// HealInterval is how soon the node first tries to reload shards it found unreadable
+	// (ErrShardsUnreadable); the wait doubles after each failure, up to 15 s (default 1 s).
+	HealInterval time.Duration
+
 	// AdminToken authenticates POST /admin/reload (bearer token); empty disables the endpoint.
 	AdminToken string
 
@@ -124,6 +128,7 @@ func (c *Config) setDefaults() error {
 		}
 	}
 	def(&c.PeerTimeout, 300*time.Millisecond)
+	def(&c.HealInterval, defaultHealInterval)
 	def(&c.RequestTimeout, 2*time.Second)
 	def(&c.ReadTimeout, 10*time.Second)
 	def(&c.WriteTimeout, 10*time.Second)

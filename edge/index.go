@@ -46,7 +46,13 @@ func IndexOpener(opts IndexOptions) Opener {
 		if opts.Fingerprint != nil {
 			fp = opts.Fingerprint()
 		}
-		ix, err := index.OpenWith(opts.Dir, fp, index.OpenOptions{Backend: opts.Backend, Shards: opts.Shards})
+		var ix *index.Index
+		// Opening reads (checksums) the mapped files: one truncated meanwhile must not
+		// crash the process either.
+		err := guardMapped(func() (err error) {
+			ix, err = index.OpenWith(opts.Dir, fp, index.OpenOptions{Backend: opts.Backend, Shards: opts.Shards})
+			return err
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -74,7 +80,17 @@ type indexSearcher struct {
 	fp      string
 }
 
-func (s *indexSearcher) Search(ctx context.Context, q ShardQuery) ([]Hit, error) {
+// Search reads the memory-mapped segments under guardMapped: a file truncated or
+// rewritten under the node gives an error wrapping ErrShardsUnreadable, not a crash.
+func (s *indexSearcher) Search(ctx context.Context, q ShardQuery) (out []Hit, err error) {
+	err = guardMapped(func() error {
+		out, err = s.search(ctx, q)
+		return err
+	})
+	return out, err
+}
+
+func (s *indexSearcher) search(ctx context.Context, q ShardQuery) ([]Hit, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

@@ -22,6 +22,7 @@ type metrics struct {
 	partial     prometheus.Counter
 	degraded    prometheus.Counter
 	reloads     *prometheus.CounterVec
+	unreadable  prometheus.Counter
 	inflight    prometheus.Gauge
 	ready       prometheus.Gauge
 	handler     fasthttp.RequestHandler
@@ -59,6 +60,10 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "podsearch_edge_reloads_total", Help: "Shard reloads by result.",
 		}, []string{"result"}),
+		unreadable: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "podsearch_edge_unreadable_shards_total",
+			Help: "Searches that found a served segment file changed on disk (answered without the local shards).",
+		}),
 		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "podsearch_edge_inflight_requests", Help: "Search requests being served.",
 		}),
@@ -67,7 +72,7 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 		}),
 	}
 	cs := []prometheus.Collector{m.requests, m.duration, m.stage, m.rateLimited, m.peerErrors,
-		m.partial, m.degraded, m.reloads, m.inflight, m.ready}
+		m.partial, m.degraded, m.reloads, m.unreadable, m.inflight, m.ready}
 	if own {
 		cs = append(cs, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}

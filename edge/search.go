@@ -147,12 +147,26 @@ func (s *Server) run(ctx context.Context, sh *shards, qs []query, timer *stageTi
 		}
 		peerRes = s.peers.search(shardRequest{Model: vecModel, Queries: sub}, deadline)
 	}()
-	local, err := s.searchLocal(ctx, sr, sub)
+	local, err := s.searchLocal(ctx, sh, sub)
 	timer.mark("search")
 	<-peersDone
 	if len(s.peers.urls) > 0 {
 		timer.add("fanout", time.Since(peerStart))
 		timer.last = time.Now() // merge counts from here, not from the end of the local search
+	}
+	localGone := false
+	if errors.Is(err, ErrShardsUnreadable) {
+		// A file of this node's shards changed on disk: answer from the peers' shards,
+		// flagged partial, while the node reloads; with no peer answer there is none.
+		answered := false
+		for _, pr := range peerRes {
+			answered = answered || pr.err == nil
+		}
+		if !answered {
+			return nil, "", &apiError{fasthttp.StatusServiceUnavailable,
+				"this node's shards are unreadable (a segment file changed on disk); it is reloading them, retry shortly"}
+		}
+		local, err, localGone = make([][]Hit, len(sub)), nil, true
 	}
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
@@ -188,6 +202,12 @@ func (s *Server) run(ctx context.Context, sh *shards, qs []query, timer *stageTi
 		}
 		results[i].Results = fused
 	}
+	if localGone {
+		for i := range results {
+			results[i].Partial = true
+			results[i].Degraded = joinReasons(results[i].Degraded, "partial: this node's own shards are unreadable (reloading)")
+		}
+	}
 	for _, pr := range peerRes {
 		if pr.err == nil {
 			continue
@@ -198,7 +218,7 @@ func (s *Server) run(ctx context.Context, sh *shards, qs []query, timer *stageTi
 			results[i].MissingPeers = append(results[i].MissingPeers, pr.name)
 		}
 	}
-	if len(peerRes) > 0 && results[0].Partial {
+	if (len(peerRes) > 0 || localGone) && results[0].Partial {
 		s.met.partial.Inc()
 	}
 	timer.mark("merge")
@@ -285,8 +305,22 @@ func (s *Server) degrade(r *queryResult, q *ShardQuery, why string) {
 	s.met.degraded.Inc()
 }
 
-// searchLocal runs the queries on this node's shards and cuts snippets for the hits.
-func (s *Server) searchLocal(ctx context.Context, sr Searcher, sqs []ShardQuery) ([][]Hit, error) {
+// joinReasons joins two Degraded reasons.
+func joinReasons(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}
+
+// searchLocal runs the queries on this node's shards and cuts snippets for the hits. When
+// a search finds the shards unreadable (ErrShardsUnreadable), they are marked so, a
+// reload is started, and later searches skip them until it replaces them.
+func (s *Server) searchLocal(ctx context.Context, sh *shards, sqs []ShardQuery) ([][]Hit, error) {
+	if sh.unreadable.Load() {
+		return nil, ErrShardsUnreadable
+	}
+	sr := sh.s
 	out := make([][]Hit, len(sqs))
 	for i, q := range sqs {
 		if err := ctx.Err(); err != nil {
@@ -294,6 +328,9 @@ func (s *Server) searchLocal(ctx context.Context, sr Searcher, sqs []ShardQuery)
 		}
 		hits, err := sr.Search(ctx, q)
 		if err != nil {
+			if errors.Is(err, ErrShardsUnreadable) {
+				s.unreadable(sh, err)
+			}
 			return nil, err
 		}
 		if len(hits) > q.K {
@@ -354,7 +391,11 @@ func (s *Server) handleShardSearch(ctx *fasthttp.RequestCtx) {
 	}
 	rctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
 	defer cancel()
-	hits, err := s.searchLocal(rctx, sh.s, req.Queries)
+	hits, err := s.searchLocal(rctx, sh, req.Queries)
+	if errors.Is(err, ErrShardsUnreadable) {
+		s.writeError(ctx, &apiError{fasthttp.StatusServiceUnavailable, "this node's shards are unreadable (a segment file changed on disk); it is reloading them"})
+		return
+	}
 	if err != nil {
 		s.log.Error("shard search failed", "err", err)
 		s.writeError(ctx, &apiError{fasthttp.StatusInternalServerError, "search failed: " + redactPaths(err.Error())})

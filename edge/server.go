@@ -44,6 +44,7 @@ type Server struct {
 	reloadMu sync.Mutex
 	draining atomic.Bool
 	closed   atomic.Bool
+	done     chan struct{} // closed by Shutdown: stops background reloads
 }
 
 // shards is one loaded Searcher (and tokenizer, when Config.OpenTokenizer loads it) with a
@@ -55,8 +56,11 @@ type shards struct {
 	ownTok  bool // tok came from OpenTokenizer: close it with the shards
 	refs    atomic.Int64
 	retired atomic.Bool
-	once    sync.Once
-	log     *slog.Logger
+	// unreadable: a search found a file of these shards changed on disk (see
+	// ErrShardsUnreadable); set once, when the reloading starts.
+	unreadable atomic.Bool
+	once       sync.Once
+	log        *slog.Logger
 }
 
 func (sh *shards) release() {
@@ -94,7 +98,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, met: met, log: cfg.Logger}
+	s := &Server{cfg: cfg, met: met, log: cfg.Logger, done: make(chan struct{})}
 	s.val = validator{
 		maxQueryBytes: cfg.MaxQueryBytes, maxQueries: cfg.MaxQueries, maxBodyBytes: cfg.MaxBodyBytes,
 		defaultK: cfg.DefaultK, maxK: cfg.MaxK, defaultMode: cfg.DefaultMode,
@@ -194,6 +198,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	s.draining.Store(true)
+	close(s.done)
 	s.met.ready.Set(0)
 	if s.cfg.DrainDelay > 0 {
 		select {
@@ -324,6 +329,10 @@ func (s *Server) route(ctx *fasthttp.RequestCtx) string {
 func (s *Server) handleReady(ctx *fasthttp.RequestCtx) {
 	if s.draining.Load() {
 		s.writeJSON(ctx, fasthttp.StatusServiceUnavailable, map[string]string{"status": "draining"})
+		return
+	}
+	if s.cur.Load().unreadable.Load() {
+		s.writeJSON(ctx, fasthttp.StatusServiceUnavailable, map[string]string{"status": "shards unreadable; reloading"})
 		return
 	}
 	s.writeJSON(ctx, fasthttp.StatusOK, map[string]string{"status": "ready", "index_version": s.IndexVersion()})
