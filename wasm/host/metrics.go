@@ -1,6 +1,8 @@
 package wasmhost
 
 import (
+	"errors"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
@@ -23,3 +25,19 @@ var (
 		Help: "Hot swaps of a module or shard (the old one drained and closed).",
 	})
 )
+
+// RegisterMetrics registers the wasm metrics (podsearch_wasm_*) on reg as well, so a
+// service whose /metrics serves its own registry (the edge's) shows them. They stay on
+// the default registry too; registering them twice on reg is not an error.
+func RegisterMetrics(reg prometheus.Registerer) error {
+	for _, c := range []prometheus.Collector{metricCalls, metricTraps, metricInstances, metricSwaps} {
+		if err := reg.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if errors.As(err, &are) {
+				continue
+			}
+			return err
+		}
+	}
+	return nil
+}
