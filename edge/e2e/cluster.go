@@ -56,6 +56,8 @@ type Options struct {
 	WasmScan bool
 	// AdminToken authenticates POST /admin/reload; empty makes a random one.
 	AdminToken string
+	// PeerToken guards /v1/shard-search between the edges; empty makes a random one.
+	PeerToken string
 	// PeerTimeout and RequestTimeout are the edges' deadlines (edge defaults when zero).
 	PeerTimeout, RequestTimeout time.Duration
 	// Logger receives the components' logs (default: warnings and errors to stderr).
@@ -68,6 +70,8 @@ type Cluster struct {
 	Edges []string
 	// AdminToken is the edges' reload token.
 	AdminToken string
+	// PeerToken is the token the edges require on /v1/shard-search.
+	PeerToken string
 	// Fingerprint is the model the index and encoders serve.
 	Fingerprint string
 
@@ -107,10 +111,12 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	if opts.AdminToken == "" {
-		b := make([]byte, 16)
-		_, _ = rand.Read(b)
-		opts.AdminToken = hex.EncodeToString(b)
+	for _, tok := range []*string{&opts.AdminToken, &opts.PeerToken} {
+		if *tok == "" {
+			b := make([]byte, 16)
+			_, _ = rand.Read(b)
+			*tok = hex.EncodeToString(b)
+		}
 	}
 	nShards, err := shardCount(opts.IndexDir)
 	if err != nil {
@@ -123,7 +129,7 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", encoder.ErrNotSetUp, err)
 	}
-	c = &Cluster{AdminToken: opts.AdminToken, log: opts.Logger, noCache: opts.NoCache, indexDir: opts.IndexDir}
+	c = &Cluster{AdminToken: opts.AdminToken, PeerToken: opts.PeerToken, log: opts.Logger, noCache: opts.NoCache, indexDir: opts.IndexDir}
 	defer func() {
 		if err != nil {
 			c.Close()
@@ -160,6 +166,9 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 			shards = append(shards, s)
 		}
 		reg := prometheus.NewRegistry()
+		if err := wasmhost.RegisterMetrics(reg); err != nil { // as serve-edge
+			return c, err
+		}
 		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		n.pool, err = pool.New(pctx, pool.Config{Endpoints: encAddrs, Fingerprint: c.Fingerprint,
 			HealthInterval: 250 * time.Millisecond, Logger: opts.Logger})
@@ -209,7 +218,7 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		n.srv, err = edge.New(edge.Config{
 			Open: edge.IndexOpener(edge.IndexOptions{Dir: opts.IndexDir, Shards: shards,
 				Fingerprint: emb.Fingerprint, Descriptions: opts.Descriptions, Backend: backend}),
-			Tokenizer: tok, Embedder: emb, Peers: peers, AdminToken: opts.AdminToken,
+			Tokenizer: tok, Embedder: emb, Peers: peers, PeerToken: opts.PeerToken, AdminToken: opts.AdminToken,
 			PeerTimeout: opts.PeerTimeout, RequestTimeout: opts.RequestTimeout,
 			Registry: reg, Logger: opts.Logger,
 		})
