@@ -16,10 +16,11 @@ setup: build
 	./$(BIN) setup
 	./$(BIN) wasm-cache
 
-## run: the local demo (index the bundled corpus on first run, start encoder + edge);
-## ADAPTER=FILE serves a model fine-tuned with `podsearch train`.
+## run: the local demo (index the bundled corpus and fine-tune the query model on first run,
+## start encoder + edge); ADAPTER=FILE serves a model fine-tuned with `podsearch train`,
+## BASE=1 the base model.
 run: build
-	./$(BIN) demo --addr 127.0.0.1:$(PORT) $(if $(ADAPTER),--adapter $(ADAPTER))
+	./$(BIN) demo --addr 127.0.0.1:$(PORT) $(if $(ADAPTER),--adapter $(ADAPTER)) $(if $(BASE),--base)
 
 ## test: formatting, vet, staticcheck and the race-enabled test suite.
 test: fmt-check vet staticcheck

@@ -1,18 +1,26 @@
 package main
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/podsearch/podsearch/core/adapter"
 	"github.com/podsearch/podsearch/core/assets"
 	"github.com/podsearch/podsearch/core/encoder"
+	"github.com/podsearch/podsearch/core/evaluate"
 	"github.com/podsearch/podsearch/core/index"
 )
 
@@ -28,12 +36,18 @@ func runDemo(args []string) error {
 	fs := newFlagSet("demo", "[--addr HOST:PORT] [flags]",
 		"Runs the whole system on this machine: on first run it ingests the bundled real corpus\n"+
 			"(10,544 Taddy episodes and 8 RSS feeds) and builds a 2-shard index under\n"+
-			"$PODSEARCH_HOME/demo (progress bar; reused afterwards), then starts an encoder service on a\n"+
-			"free loopback port and an edge node on --addr. The cache is in-process unless REDIS_URL is\n"+
-			"set. Needs `make setup` first. Ctrl-C stops both.")
+			"$PODSEARCH_HOME/demo (progress bar; reused afterwards). It then serves the model fine-tuned\n"+
+			"on the corpus: on first run it makes synthetic pairs and trains a query adapter with the\n"+
+			"defaults of `podsearch pairs` and `podsearch train --corpus` (about a minute and a half on\n"+
+			"2 cores, progress bars; reused afterwards, keyed by the model's and the corpus's\n"+
+			"fingerprints) and builds the tuned index beside the base one. --base serves the base\n"+
+			"model instead; --adapter FILE serves that adapter (and wins over both). Last it starts an\n"+
+			"encoder service on a free loopback port and an edge node on --addr. The cache is\n"+
+			"in-process unless REDIS_URL is set. Needs `make setup` first. Ctrl-C stops both.")
 	addr := fs.String("addr", "127.0.0.1:8080", "edge listen address")
 	shards := fs.Int("shards", 2, "shards of the demo index (used when it is first built)")
-	adapterPath := fs.String("adapter", "", "query adapter FILE written by podsearch train: serve the tuned model (its index is derived from the base one on first use)")
+	adapterPath := fs.String("adapter", "", "query adapter FILE written by podsearch train: serve that tuned model instead of the demo's own (its index is derived from the base one on first use)")
+	base := fs.Bool("base", false, "serve the base model: skip the fine-tuned query adapter (--adapter wins over it)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -53,7 +67,9 @@ func runDemo(args []string) error {
 	if _, err := os.Stat(corpus); err != nil {
 		slog.Info("demo: ingesting the bundled corpus", "to", corpus)
 		tmp := corpus + ".partial.jsonl"
-		if err := runIngest([]string{"--demo", "-o", tmp}); err != nil {
+		// The rejects file is named from the final corpus name, not the temporary one.
+		rejects := strings.TrimSuffix(corpus, ".jsonl") + ".rejects.jsonl"
+		if err := runIngest([]string{"--demo", "-o", tmp, "--rejects", rejects}); err != nil {
 			return fmt.Errorf("demo ingest: %w", err)
 		}
 		if err := os.Rename(tmp, corpus); err != nil {
@@ -67,6 +83,17 @@ func runDemo(args []string) error {
 		}
 	} else {
 		slog.Info("demo: reusing the index", "dir", indexDir)
+	}
+
+	switch {
+	case *adapterPath != "" && *base:
+		slog.Warn("demo: --adapter wins over --base", "adapter", *adapterPath)
+	case *adapterPath == "" && !*base:
+		p, err := ensureDemoAdapter(context.Background(), dir, corpus, fp, stderrIsTerminal())
+		if err != nil {
+			return fmt.Errorf("demo tuned query model (--base serves the base model): %w", err)
+		}
+		*adapterPath = p
 	}
 
 	var encArgs []string
@@ -115,6 +142,111 @@ func runDemo(args []string) error {
 	case <-time.After(35 * time.Second):
 	}
 	return edgeErr
+}
+
+// ensureDemoAdapter returns the path of the demo's fine-tuned query adapter for corpus and
+// the base model modelFP, under dir. The first call makes synthetic pairs and trains the
+// adapter with the defaults of `podsearch pairs` and `podsearch train --corpus`; later calls
+// reuse it. The file is keyed by the corpus's fingerprint (dir is the model's), and an adapter
+// that does not load for modelFP is trained again. progress draws the pairs' progress bar on
+// stderr (encoding and training draw theirs always, throttled when stderr is not a terminal).
+func ensureDemoAdapter(ctx context.Context, dir, corpus, modelFP string, progress bool) (string, error) {
+	cfp, err := fileSHA256(corpus)
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "query-"+cfp[:16]+".adapter")
+	a, err := adapter.LoadFor(path, modelFP)
+	if err == nil {
+		slog.Info("demo: reusing the fine-tuned query model", "adapter", path, "tuned_model", short12(a.Fingerprint()))
+		return path, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		slog.Warn("demo: the fine-tuned query model does not load; training it again", "adapter", path, "err", err)
+	}
+	start := time.Now()
+	pairsDir := filepath.Join(dir, "pairs-"+cfp[:16])
+	if !fileExists(filepath.Join(pairsDir, "stats.json")) { // stats.json is written last
+		slog.Info("demo: making synthetic (query, episode) pairs for the fine-tuned query model (first run only)", "to", pairsDir)
+		var bar io.Writer
+		if progress {
+			bar = os.Stderr
+		}
+		if err := os.RemoveAll(pairsDir); err != nil {
+			return "", err
+		}
+		gst, split, err := writePairs(corpus, pairsDir, defaultPairsOptions(bar))
+		if err != nil {
+			return "", fmt.Errorf("pairs: %w", err)
+		}
+		slog.Info("demo: pairs ready", "pairs", gst.String(), "split", split.String())
+	}
+	slog.Info("demo: training the query model on the pairs (first run only)", "to", path)
+	a, info, err := trainAdapterFile(ctx, pairsDir, corpus, path, defaultTrainFlags())
+	if err != nil {
+		return "", fmt.Errorf("train: %w", err)
+	}
+	slog.Info("demo: fine-tuned query model ready", "adapter", path, "tuned_model", short12(a.Fingerprint()),
+		"train_loss_before", info["train_loss_before"], "train_loss_after", info["train_loss_after"],
+		"eval_loss_before", info["eval_loss_before"], "eval_loss_after", info["eval_loss_after"],
+		"seconds", time.Since(start).Round(time.Second).Seconds())
+	return path, nil
+}
+
+// defaultTrainFlags returns the defaults of `podsearch train` (what the demo trains with).
+func defaultTrainFlags() *trainFlags {
+	return addTrainFlags(flag.NewFlagSet("train", flag.ContinueOnError))
+}
+
+// trainAdapterFile trains an adapter on pairsDir/train.jsonl (pairsDir/eval.jsonl, when
+// present, gives a held-out loss), against corpus's full episode texts when corpus is not
+// empty, and saves it to out (atomically). It returns the adapter and what happened.
+func trainAdapterFile(ctx context.Context, pairsDir, corpus, out string, tf *trainFlags) (*adapter.Adapter, map[string]any, error) {
+	trainPairs, err := readPairs(filepath.Join(pairsDir, "train.jsonl"), nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	var evalPairs []evaluate.Pair
+	if p := filepath.Join(pairsDir, "eval.jsonl"); fileExists(p) {
+		if evalPairs, err = readPairs(p, nil); err != nil {
+			return nil, nil, err
+		}
+	}
+	if corpus != "" {
+		docs, err := evaluate.ReadCorpus(corpus)
+		if err != nil {
+			return nil, nil, err
+		}
+		n := evaluate.UseDocTexts(trainPairs, docs) + evaluate.UseDocTexts(evalPairs, docs)
+		slog.Info("training against the corpus texts", "pairs", n)
+	}
+	enc, err := openVecEncoder(tf)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer enc.Close()
+	a, info, err := fitAdapter(ctx, enc, tf, trainPairs, evalPairs)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := a.Save(out); err != nil {
+		return nil, nil, err
+	}
+	return a, info, nil
+}
+
+// fileSHA256 returns the hex SHA-256 of the file at path.
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // freeLoopbackAddr returns a loopback address with a port free at the time of the call.

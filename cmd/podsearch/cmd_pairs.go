@@ -52,45 +52,68 @@ func runPairs(args []string) error {
 	if *per < 1 || *evalFrac < 0 || *testFrac < 0 || *evalFrac+*testFrac >= 1 {
 		return fmt.Errorf("%w: need --per-episode >= 1 and 0 <= --eval, --test with eval + test < 1", errUsage)
 	}
-	eps, err := ingest.ReadCorpus(*corpus)
-	if err != nil {
-		return err
-	}
-	all := map[string]pairs.Generator{}
-	for _, g := range pairs.DefaultGenerators(eps, *seed) {
-		all[g.Method()] = g
-	}
-	var gens []pairs.Generator
-	for _, m := range strings.Split(*methods, ",") {
-		g, ok := all[strings.TrimSpace(m)]
-		if !ok {
-			return fmt.Errorf("%w: --methods: unknown method %q", errUsage, m)
-		}
-		gens = append(gens, g)
-	}
 	var bar io.Writer // nil: no progress bar
 	if *progress {
 		bar = os.Stderr
 	}
-	ps, gst := pairs.Generate(eps, gens, *per, bar)
-	s := pairs.SplitByEpisode(ps, *evalFrac, *testFrac, *seed)
-	if err := os.MkdirAll(*out, 0o755); err != nil {
-		return err
-	}
-	for name, set := range map[string][]pairs.Pair{pairs.SplitTrain: s.Train, pairs.SplitEval: s.Eval, pairs.SplitTest: s.Test} {
-		if err := pairs.WritePairs(filepath.Join(*out, name+".jsonl"), set); err != nil {
-			return err
-		}
-	}
-	stats, err := json.MarshalIndent(map[string]any{"corpus": *corpus, "seed": *seed, "generate": gst, "split": s.Stats}, "", "  ")
+	gst, split, err := writePairs(*corpus, *out, pairsOptions{seed: *seed, per: *per, evalFrac: *evalFrac,
+		testFrac: *testFrac, methods: strings.Split(*methods, ","), progress: bar})
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(*out, "stats.json"), append(stats, '\n'), 0o644); err != nil {
-		return err
-	}
 	fmt.Println("pairs:", gst.String())
-	fmt.Println("split:", s.Stats.String())
+	fmt.Println("split:", split.String())
 	fmt.Printf("wrote %s/{train,eval,test}.jsonl and stats.json\n", *out)
 	return nil
+}
+
+// pairsOptions are the settings of `podsearch pairs` (see its flags).
+type pairsOptions struct {
+	seed               uint64
+	per                int
+	evalFrac, testFrac float64
+	methods            []string
+	progress           io.Writer // progress bar; nil: none
+}
+
+// defaultPairsOptions are the defaults of `podsearch pairs`.
+func defaultPairsOptions(progress io.Writer) pairsOptions {
+	return pairsOptions{seed: pairsSeed, per: 3, evalFrac: pairsEval, testFrac: pairsTest,
+		methods: []string{pairs.MethodTitle, pairs.MethodInverseCloze, pairs.MethodTFIDF}, progress: progress}
+}
+
+// writePairs generates pairs for every episode of corpus, splits them by episode and writes
+// out/{train,eval,test}.jsonl and out/stats.json.
+func writePairs(corpus, out string, o pairsOptions) (pairs.GenStats, pairs.SplitStats, error) {
+	eps, err := ingest.ReadCorpus(corpus)
+	if err != nil {
+		return pairs.GenStats{}, pairs.SplitStats{}, err
+	}
+	all := map[string]pairs.Generator{}
+	for _, g := range pairs.DefaultGenerators(eps, o.seed) {
+		all[g.Method()] = g
+	}
+	var gens []pairs.Generator
+	for _, m := range o.methods {
+		g, ok := all[strings.TrimSpace(m)]
+		if !ok {
+			return pairs.GenStats{}, pairs.SplitStats{}, fmt.Errorf("%w: --methods: unknown method %q", errUsage, m)
+		}
+		gens = append(gens, g)
+	}
+	ps, gst := pairs.Generate(eps, gens, o.per, o.progress)
+	s := pairs.SplitByEpisode(ps, o.evalFrac, o.testFrac, o.seed)
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return gst, s.Stats, err
+	}
+	for name, set := range map[string][]pairs.Pair{pairs.SplitTrain: s.Train, pairs.SplitEval: s.Eval, pairs.SplitTest: s.Test} {
+		if err := pairs.WritePairs(filepath.Join(out, name+".jsonl"), set); err != nil {
+			return gst, s.Stats, err
+		}
+	}
+	stats, err := json.MarshalIndent(map[string]any{"corpus": corpus, "seed": o.seed, "generate": gst, "split": s.Stats}, "", "  ")
+	if err != nil {
+		return gst, s.Stats, err
+	}
+	return gst, s.Stats, os.WriteFile(filepath.Join(out, "stats.json"), append(stats, '\n'), 0o644)
 }

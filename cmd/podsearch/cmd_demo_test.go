@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/podsearch/podsearch/core/adapter"
+	"github.com/podsearch/podsearch/core/assets"
+	"github.com/podsearch/podsearch/core/encoder"
+	"github.com/podsearch/podsearch/core/ingest"
+	"github.com/podsearch/podsearch/internal/testenv"
+)
+
+// TestEnsureDemoAdapter trains the demo's query adapter on the real RSS episodes with the real
+// encoder (pairs, then train against the corpus texts, as README's commands did), then checks
+// that a second run reuses it untouched and that another corpus gets its own adapter file.
+func TestEnsureDemoAdapter(t *testing.T) {
+	for _, p := range []string{assets.VocabPath(), assets.ModelPath(), assets.RuntimeLibraryPath()} {
+		if _, err := os.Stat(p); err != nil {
+			testenv.SkipOrFailModel(t, p)
+		}
+	}
+	f, err := os.Open(testenv.Shared(t, "data/podcasts/rss_feeds/episodes.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := ingest.ReadJSONL(f, "episodes.jsonl", ingest.DefaultJSONLMapping)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := ingest.Build([]*ingest.Batch{batch}, ingest.Options{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	corpus := filepath.Join(dir, "corpus.jsonl")
+	if err := ingest.WriteCorpus(corpus, res.Episodes); err != nil {
+		t.Fatal(err)
+	}
+	sess, err := encoder.Open(encoder.Options{IntraOpThreads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp := sess.Fingerprint()
+	sess.Close()
+
+	ctx := context.Background()
+	path, err := ensureDemoAdapter(ctx, dir, corpus, fp, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := adapter.LoadFor(path, fp)
+	if err != nil {
+		t.Fatalf("trained adapter does not load for the base model: %v", err)
+	}
+	if a.BothSides || a.Kind != adapter.Linear {
+		t.Fatalf("adapter %s, both sides %v: want train's default (a linear query-only adapter)", a.Kind, a.BothSides)
+	}
+	before, ok1 := a.Notes["train_loss_before"].(float64)
+	after, ok2 := a.Notes["train_loss_after"].(float64)
+	if !ok1 || !ok2 || after >= before {
+		t.Fatalf("training loss %v -> %v: training did not lower it", a.Notes["train_loss_before"], a.Notes["train_loss_after"])
+	}
+	cfp, err := fileSHA256(corpus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "query-"+cfp[:16]+".adapter"); path != want {
+		t.Fatalf("adapter at %s, want %s (keyed by the corpus fingerprint)", path, want)
+	}
+	for _, name := range []string{"train.jsonl", "eval.jsonl", "test.jsonl", "stats.json"} {
+		if !fileExists(filepath.Join(dir, "pairs-"+cfp[:16], name)) {
+			t.Errorf("pairs file %s missing", name)
+		}
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Second run: the same file, not rewritten.
+	again, err := ensureDemoAdapter(ctx, dir, corpus, fp, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st2, err := os.Stat(again)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again != path || !st2.ModTime().Equal(st.ModTime()) {
+		t.Fatalf("second run: %s (modified %v), want %s reused (modified %v)", again, st2.ModTime(), path, st.ModTime())
+	}
+
+	// Another corpus (one episode fewer) is another key.
+	other := filepath.Join(dir, "other.jsonl")
+	if err := ingest.WriteCorpus(other, res.Episodes[1:]); err != nil {
+		t.Fatal(err)
+	}
+	ofp, err := fileSHA256(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ofp == cfp {
+		t.Fatalf("two corpora map to one adapter file %s", path)
+	}
+}
