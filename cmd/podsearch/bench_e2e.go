@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/podsearch/podsearch/core/assets"
@@ -29,9 +32,13 @@ func benchE2E(args []string) error {
 			"--rate for --duration sends a mix of new queries and repeats of earlier ones (--repeat) and\n"+
 			"prints throughput and p50/p99 for cache hits and misses. A second run over a fresh system\n"+
 			"without the query cache (every query encoded) gives the baseline and the ratio. With\n"+
-			"--faults, the cached run kills an encoder, kills and restarts Redis, deletes 3 episodes\n"+
-			"from the index (only one it built itself) and reloads every edge's shards while it runs,\n"+
-			"then sends malformed requests; every request is counted.\n"+
+			"--faults, the cached run kills an encoder, kills and restarts Redis, truncates a segment\n"+
+			"file of edge 0 in place and writes it back, deletes 3 episodes from the index and reloads\n"+
+			"every edge's shards while it runs (the file and index faults only on an index it built\n"+
+			"itself), then copies one query's Redis value over another's key (the edge must refuse it\n"+
+			"and re-encode) and sends malformed and unauthorised requests (4xx that leak nothing);\n"+
+			"every request is counted and both edges must stay alive. --json prints one JSON object\n"+
+			"(failed: the failed requests, among its fields) instead of the text report.\n"+
 			"--rate 0 sends as fast as --workers allow (a throughput comparison).")
 	indexDir := fs.String("index", "", "index folder with at least 2 shards (podsearch index --shards 2); empty: build one from --episodes")
 	corpus := fs.String("corpus", "", "corpus JSONL (podsearch ingest) for snippets with --index, or to index the first --episodes of (default: the bundled demo corpus)")
@@ -51,6 +58,7 @@ func benchE2E(args []string) error {
 	tok := fs.String("tokenizer", "wasm", "edge tokenizer: wasm (as serve-edge) or native")
 	scan := fs.String("scan", "wasm", "edges' dense scan kernel: wasm or native")
 	verbose := fs.Bool("v", false, "show the components' info logs")
+	asJSON := fs.Bool("json", false, "print one JSON object (requests, failed, status codes, faults, bad inputs, ...) instead of the text report")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -140,8 +148,12 @@ func benchE2E(args []string) error {
 	if *rate == 0 {
 		rateDesc = fmt.Sprintf("max, %d workers", *workers)
 	}
-	fmt.Printf("system: %d encoders (real model, 1 thread each), 2 edges (1 shard each, %s tokenizer, %s scan), %s\n", *encoders, *tok, *scan, cacheDesc)
-	fmt.Printf("load: %s for %s, %.0f%% repeats, %d query texts, k=%d\n\n", rateDesc, *duration, 100**repeat, len(texts), *k)
+	out := os.Stdout
+	if *asJSON {
+		out = os.Stderr // the JSON object alone on stdout
+	}
+	fmt.Fprintf(out, "system: %d encoders (real model, 1 thread each), 2 edges (1 shard each, %s tokenizer, %s scan), %s\n", *encoders, *tok, *scan, cacheDesc)
+	fmt.Fprintf(out, "load: %s for %s, %.0f%% repeats, %d query texts, k=%d\n\n", rateDesc, *duration, 100**repeat, len(texts), *k)
 
 	// The cached run (with the faults when asked).
 	copts := opts
@@ -152,35 +164,46 @@ func benchE2E(args []string) error {
 	if *faults {
 		cload.Faults = &e2e.Faults{Encoder: 1, Redis: redis}
 		if *indexDir == "" {
-			cload.Faults.Delete = 3 // the index is this run's own copy
+			// The index is this run's own copy.
+			cload.Faults.Delete, cload.Faults.Truncate = 3, true
 		} else {
-			fmt.Println("NOTE: --index is yours: the fault run reloads it without deleting episodes from it")
+			fmt.Fprintln(out, "NOTE: --index is yours: the fault run reloads it without deleting episodes from it or truncating its files")
 		}
 		// Deadlines for a machine also running the load generator; failures are the point.
 		copts.PeerTimeout, copts.RequestTimeout, cload.Timeout = time.Second, 4*time.Second, 10*time.Second
 	}
-	cached, bad, err := e2eRun(ctx, copts, cload, redis != nil, *faults)
+	redisURL := ""
+	if redis != nil {
+		redisURL = redis.URL()
+	}
+	cres, err := e2eRun(ctx, copts, cload, redisURL, *faults)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("with the query cache (%s)%s:\n%s\n", cacheDesc, map[bool]string{true: ", faults injected", false: ""}[*faults], cached)
+	cached := cres.report
+	fmt.Fprintf(out, "with the query cache (%s)%s:\n%s\n", cacheDesc, map[bool]string{true: ", faults injected", false: ""}[*faults], cached)
 	if *faults {
-		fmt.Println("malformed requests (edge 0):")
-		for _, b := range bad {
-			fmt.Printf("  %-20s %d  %s\n", b.Name, b.Status, truncateLine(b.Answer, 90))
+		fmt.Fprintln(out, cres.faultSummary())
+	}
+	var base *e2e.Report
+	if *baseline {
+		bopts := opts
+		bopts.NoCache = true
+		bres, err := e2eRun(ctx, bopts, load, "", false)
+		if err != nil {
+			return err
 		}
-		fmt.Println()
+		base = bres.report
+		fmt.Fprintf(out, "without the cache (every query encoded):\n%s\n", base)
+	}
+	if *asJSON {
+		if err := printE2EJSON(cres, base); err != nil {
+			return err
+		}
 	}
 	if !*baseline {
-		return e2eVerdict(cached, bad)
+		return cres.verdict()
 	}
-	bopts := opts
-	bopts.NoCache = true
-	base, _, err := e2eRun(ctx, bopts, load, false, false)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("without the cache (every query encoded):\n%s\n", base)
 	ratio := func(a, b time.Duration) float64 {
 		if b <= 0 {
 			return 0
@@ -190,44 +213,158 @@ func benchE2E(args []string) error {
 	fmt.Printf("ratio no-cache / cache: p50 all %.2fx, p99 all %.2fx; no-cache p50 / cache-hit p50 %.2fx; throughput cache / no-cache %.2fx\n",
 		ratio(base.All.P50, cached.All.P50), ratio(base.All.P99, cached.All.P99), ratio(base.All.P50, cached.Hit.P50),
 		cached.Throughput/max(base.Throughput, 1e-9))
-	if err := e2eVerdict(cached, bad); err != nil {
+	if err := cres.verdict(); err != nil {
 		return err
 	}
-	return e2eVerdict(base, nil)
+	return (&e2eResult{report: base}).verdict()
 }
 
-// e2eRun starts a fresh system, runs the load (and with bad, the malformed requests) and
-// stops it.
-func e2eRun(ctx context.Context, opts e2e.Options, load e2e.LoadOptions, shared, bad bool) (*e2e.Report, []e2e.BadInput, error) {
+// e2eResult is one run of the system: the load's report and, with faults, what the
+// checks after it found.
+type e2eResult struct {
+	report *e2e.Report
+	faults bool
+	// alive is empty when both edges answered /healthz after the load and after the bad
+	// inputs, else what failed.
+	alive  string
+	poison *e2e.Poison
+	bad    []e2e.BadInput
+}
+
+// e2eRun starts a fresh system, runs the load (and with faults, the cache-poisoning
+// attempt when redisURL is set, and the malformed requests to both edges) and stops it.
+func e2eRun(ctx context.Context, opts e2e.Options, load e2e.LoadOptions, redisURL string, faults bool) (*e2eResult, error) {
 	c, err := e2e.Start(ctx, opts)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	defer c.Close()
-	r, err := e2e.Run(ctx, c, shared, load)
+	r, err := e2e.Run(ctx, c, redisURL != "", load)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	var answers []e2e.BadInput
-	if bad {
-		answers = e2e.SendBadInputs(ctx, c.Edges[0])
+	res := &e2eResult{report: r, faults: faults}
+	if !faults {
+		return res, nil
 	}
-	return r, answers, nil
+	if err := c.Alive(ctx); err != nil {
+		res.alive = "after the load: " + err.Error()
+	}
+	if redisURL != "" {
+		if res.poison, err = c.PoisonCache(ctx, redisURL, "medieval beekeeping monks", "nba playoffs trade rumours"); err != nil {
+			res.poison = &e2e.Poison{Detail: err.Error()}
+		}
+	}
+	for i := range c.Edges {
+		res.bad = append(res.bad, c.SendBadInputs(ctx, i)...)
+	}
+	if err := c.Alive(ctx); err != nil && res.alive == "" {
+		res.alive = "after the bad inputs: " + err.Error()
+	}
+	return res, nil
 }
 
-// e2eVerdict turns failed requests and malformed requests not answered 4xx into an error
-// (the exit status), after the report has been printed.
-func e2eVerdict(r *e2e.Report, bad []e2e.BadInput) error {
+// badNotOK counts the bad inputs not refused cleanly.
+func (r *e2eResult) badNotOK() int {
 	n := 0
-	for _, b := range bad {
-		if b.Status < 400 || b.Status > 499 {
+	for _, b := range r.bad {
+		if !b.OK() {
 			n++
 		}
 	}
-	if r.Failed() > 0 || n > 0 {
-		return fmt.Errorf("%d of %d requests failed; %d malformed requests not answered with a 4xx", r.Failed(), r.Requests, n)
+	return n
+}
+
+// faultSummary is the text report of the checks after a fault run.
+func (r *e2eResult) faultSummary() string {
+	var b strings.Builder
+	alive := "yes"
+	if r.alive != "" {
+		alive = "NO: " + r.alive
+	}
+	fmt.Fprintf(&b, "both edges alive throughout: %s\n", alive)
+	if p := r.poison; p != nil {
+		fmt.Fprintf(&b, "cache poisoning (COPY of one query's Redis value over another's key): refused %v, re-encoded %v %s\n", p.Refused, p.Reencoded, p.Detail)
+	} else {
+		b.WriteString("cache poisoning: not tried (no Redis)\n")
+	}
+	fmt.Fprintf(&b, "malformed and unauthorised requests (%d, to both edges; %d not refused cleanly):\n", len(r.bad), r.badNotOK())
+	for i, x := range r.bad {
+		if i >= len(r.bad)/2 && x.OK() {
+			continue // edge 1's answers only when they are wrong
+		}
+		fmt.Fprintf(&b, "  %-30s %d  %s%s\n", x.Name, x.Status, truncateLine(x.Answer, 80), map[bool]string{true: "", false: "  <-- " + x.Leak}[x.OK()])
+	}
+	return b.String()
+}
+
+// verdict turns failed requests, a dead edge, a poisoned answer and bad inputs not refused
+// cleanly into an error (the exit status), after the report has been printed.
+func (r *e2eResult) verdict() error {
+	var probs []string
+	if f := r.report.Failed(); f > 0 {
+		probs = append(probs, fmt.Sprintf("%d of %d requests failed", f, r.report.Requests))
+	}
+	if r.alive != "" {
+		probs = append(probs, "an edge died ("+r.alive+")")
+	}
+	if p := r.poison; p != nil && (!p.Refused || !p.Reencoded) {
+		probs = append(probs, "the poisoned cache value was not refused and re-encoded: "+p.Detail)
+	}
+	if n := r.badNotOK(); n > 0 {
+		probs = append(probs, fmt.Sprintf("%d malformed requests not refused with a clean 4xx", n))
+	}
+	if len(probs) > 0 {
+		return errors.New(strings.Join(probs, "; "))
 	}
 	return nil
+}
+
+// printE2EJSON prints the runs as one JSON object on stdout.
+func printE2EJSON(c *e2eResult, base *e2e.Report) error {
+	type run struct {
+		Requests   int            `json:"requests"`
+		Sent       int            `json:"sent"`
+		Failed     int            `json:"failed"`
+		Codes      map[string]int `json:"codes"`
+		Partial    int            `json:"partial"`
+		Degraded   int            `json:"degraded"`
+		BadAnswers int            `json:"bad_answers"`
+		Throughput float64        `json:"throughput_per_s"`
+		P50HitMS   float64        `json:"p50_hit_ms"`
+		P50MissMS  float64        `json:"p50_miss_ms"`
+		P50MS      float64        `json:"p50_ms"`
+		P99MS      float64        `json:"p99_ms"`
+		Events     []e2e.Event    `json:"faults,omitempty"`
+	}
+	conv := func(r *e2e.Report) *run {
+		if r == nil {
+			return nil
+		}
+		codes := map[string]int{}
+		for c, n := range r.Codes {
+			codes[strconv.Itoa(c)] = n
+		}
+		msf := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+		return &run{Requests: r.Requests, Sent: r.Sent, Failed: r.Failed(), Codes: codes, Partial: r.Partial,
+			Degraded: r.Degraded, BadAnswers: r.BadAnswers, Throughput: r.Throughput, P50HitMS: msf(r.Hit.P50),
+			P50MissMS: msf(r.Miss.P50), P50MS: msf(r.All.P50), P99MS: msf(r.All.P99), Events: r.Events}
+	}
+	out := struct {
+		*run
+		EdgesAlive    bool           `json:"edges_alive"`
+		Poison        *e2e.Poison    `json:"cache_poisoning,omitempty"`
+		BadInputs     []e2e.BadInput `json:"bad_inputs,omitempty"`
+		BadNotRefused int            `json:"bad_inputs_not_refused"`
+		Baseline      *run           `json:"baseline,omitempty"`
+		Error         string         `json:"error,omitempty"`
+	}{run: conv(c.report), EdgesAlive: c.alive == "", Poison: c.poison, BadInputs: c.bad, BadNotRefused: c.badNotOK(), Baseline: conv(base)}
+	if err := c.verdict(); err != nil {
+		out.Error = err.Error()
+	}
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
 }
 
 // buildE2EIndex embeds eps with the real model and writes a 2-shard index into dir.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,10 +85,13 @@ func startRedis(t *testing.T) *Redis {
 
 // TestFaultRun runs the whole system (Redis, 2 encoders with the real model, 2 edges with
 // one shard each and the wasm tokenizer) under a low fixed-rate load of new and repeated
-// queries while an encoder is killed, Redis is killed and restarted, and every edge reloads
-// its shards after 3 episodes were deleted from the index. Every request must get a 200
-// with results that are real episodes of the index (and none of the deleted ones once the
-// reload is over); then malformed requests must get a 4xx from both edges.
+// queries while an encoder is killed, Redis is killed and restarted, a segment file of
+// edge 0 is truncated in place and written back, and every edge reloads its shards after
+// 3 episodes were deleted from the index. Every request must get a 200 with results that
+// are real episodes of the index (and none of the deleted ones once the reload is over)
+// and both edges must live through it; then a value copied over another query's Redis key
+// must be refused and re-encoded, and malformed or unauthorised requests must get a 4xx
+// that leaks nothing from both edges.
 func TestFaultRun(t *testing.T) {
 	fx := setup(t)
 	redis := startRedis(t)
@@ -94,7 +99,7 @@ func TestFaultRun(t *testing.T) {
 		// Generous deadlines: under -race on 2 shared cores a peer call can take a while;
 		// this test is about failures, not latency.
 		PeerTimeout: 2 * time.Second, RequestTimeout: 4 * time.Second}
-	faults := &Faults{Encoder: 1, Delete: 3}
+	faults := &Faults{Encoder: 1, Delete: 3, Truncate: true}
 	if redis != nil {
 		opts.RedisURL, faults.Redis = redis.URL(), redis
 	}
@@ -122,9 +127,9 @@ func TestFaultRun(t *testing.T) {
 	if r.Hit.N == 0 || r.Miss.N == 0 {
 		t.Errorf("the load should mix repeated (%d) and new (%d) queries", r.Hit.N, r.Miss.N)
 	}
-	wantEvents := 2
+	wantEvents := 4
 	if redis != nil {
-		wantEvents = 4
+		wantEvents = 6
 	}
 	if len(r.Events) != wantEvents {
 		t.Errorf("%d faults injected, want %d: %+v", len(r.Events), wantEvents, r.Events)
@@ -138,12 +143,40 @@ func TestFaultRun(t *testing.T) {
 		t.Errorf("deleted %v before the reload (at %v), want 3 episodes", r.Deleted, r.Reloaded)
 	}
 
-	// Malformed requests, through the full stack with one encoder left: 4xx, never 5xx.
-	for i, base := range c.Edges {
-		for _, b := range SendBadInputs(ctx, base) {
-			if b.Status < 400 || b.Status > 499 {
-				t.Errorf("edge %d, %s: status %d (want 4xx): %s", i, b.Name, b.Status, b.Answer)
+	if err := c.Alive(ctx); err != nil {
+		t.Fatalf("after the fault run: %v", err)
+	}
+
+	// A Redis writer copies one query's value over another's key: refused, re-encoded.
+	if redis != nil {
+		p, err := c.PoisonCache(ctx, redis.URL(), "medieval beekeeping monks", "nba playoffs trade rumours")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !p.Refused || !p.Reencoded {
+			t.Errorf("cache poisoning: refused %v, re-encoded %v: %s", p.Refused, p.Reencoded, p.Detail)
+		}
+	}
+
+	// The edges' /metrics include the wasm guests' families.
+	fams, err := c.MetricFamilies(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(fams, func(f string) bool { return strings.HasPrefix(f, "podsearch_wasm_") }) {
+		t.Errorf("edge /metrics has no podsearch_wasm_ family: %v", fams)
+	}
+
+	// Malformed and unauthorised requests, through the full stack with one encoder left:
+	// 4xx that leak nothing, never 5xx.
+	for i := range c.Edges {
+		for _, b := range c.SendBadInputs(ctx, i) {
+			if !b.OK() {
+				t.Errorf("edge %d, %s: status %d (want 4xx) %s: %s", i, b.Name, b.Status, b.Leak, b.Answer)
 			}
 		}
+	}
+	if err := c.Alive(ctx); err != nil {
+		t.Fatalf("after the bad inputs: %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
@@ -52,21 +53,26 @@ type LoadOptions struct {
 }
 
 // Faults is the fault schedule of a run: encoder Encoder killed at 25% of the duration,
-// Redis (when set) killed at 40% and restarted at 60%, and at 75% the Delete top results
-// of the load's first query deleted from the index and every edge's shards reloaded (a
-// new index version). Answers to requests sent after the reload must not hold a deleted
-// episode.
+// Redis (when set) killed at 40% and restarted at 60%, with Truncate a segment file of
+// shard 0 truncated in place at 45% and written back at 55%, and at 75% the Delete top
+// results of the load's first query deleted from the index and every edge's shards
+// reloaded (a new index version). Answers to requests sent after the reload must not
+// hold a deleted episode.
 type Faults struct {
 	Encoder int
 	Redis   *Redis
 	Delete  int
+	// Truncate changes a served file under edge 0 (only for an index the run may change):
+	// the edge must not crash, answers from its peer meanwhile, and reloads once the file
+	// is whole again.
+	Truncate bool
 }
 
 // Event is a fault injected during a run.
 type Event struct {
-	At   time.Duration // since the start of the load
-	What string
-	Err  string // empty when the fault was injected as planned
+	At   time.Duration `json:"at_ns"` // since the start of the load
+	What string        `json:"what"`
+	Err  string        `json:"error,omitempty"` // empty when the fault was injected as planned
 }
 
 // Latency summarises a class of requests.
@@ -295,6 +301,21 @@ func (fr *faultRun) run(ctx context.Context, c *Cluster, f *Faults, query string
 	at(0.25, fmt.Sprintf("kill encoder %d", f.Encoder), func() error { c.KillEncoder(f.Encoder); return nil })
 	if f.Redis != nil {
 		at(0.40, "kill redis-server (SIGKILL)", func() error { f.Redis.Kill(); return nil })
+	}
+	if f.Truncate {
+		var restore func() error
+		at(0.45, "truncate a segment file of shard 0 (edge 0's) in place to half its size", func() (err error) {
+			_, restore, err = c.TruncateSegment(0)
+			return err
+		})
+		at(0.55, "write the segment file back in place (edge 0 reloads it)", func() error {
+			if restore == nil {
+				return errors.New("nothing to restore: the truncation failed")
+			}
+			return restore()
+		})
+	}
+	if f.Redis != nil {
 		at(0.60, "restart redis-server (empty)", f.Redis.Restart)
 	}
 	what := "reload the shards of every edge (POST /admin/reload)"
