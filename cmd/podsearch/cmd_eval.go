@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/podsearch/podsearch/core/adapter"
+	"github.com/podsearch/podsearch/core/encoder"
 	"github.com/podsearch/podsearch/core/evaluate"
 	"github.com/podsearch/podsearch/core/index"
 	"github.com/podsearch/podsearch/core/metrics"
@@ -48,6 +49,8 @@ type evalOpts struct {
 	ixOpts  evaluate.IndexOptions
 	baseFP  string
 	ixNotes map[string]bool
+	// tower encodes query texts with a tuned query tower (an adapter of kind Tower).
+	tower *vecEncoder
 }
 
 func runEval(args []string) error {
@@ -146,6 +149,17 @@ func runEval(args []string) error {
 			return err
 		}
 		report.Adapter = opts.adapterPath
+		if ad.Kind == adapter.Tower {
+			// A tuned tower embeds the query texts itself (through the vector cache, keyed by
+			// the tower model), next to the base encoder.
+			sess, err := encoder.Open(encoder.Options{ModelPath: ad.Tower.Path, Provider: *tf.provider})
+			if err != nil {
+				return err
+			}
+			defer sess.Close()
+			opts.tower = &vecEncoder{tok: enc.tok, sess: sess, cache: enc.cache, batch: enc.batch}
+			report.Notes = append(report.Notes, "tuned rows: the fine-tuned query tower embeds the queries; episode vectors are the base encoder's")
+		}
 		if t, ok := ad.Notes["pairs"]; ok {
 			report.Notes = append(report.Notes, fmt.Sprintf("adapter trained on %v pairs", t))
 		}
@@ -297,13 +311,38 @@ func evalSection(ctx context.Context, enc *vecEncoder, report *evaluate.Report, 
 	if err != nil {
 		return err
 	}
-	rows, curves, err := evaluate.Dense(s, qv, dv, ad, o.curveK)
-	if err != nil {
-		return err
+	var tq, td [][]float32 // the tuned model's query and document vectors
+	if ad != nil && ad.Kind == adapter.Tower {
+		if o.tower == nil {
+			return fmt.Errorf("eval: a query tower needs its encoder")
+		}
+		if tq, err = o.tower.encode(ctx, s.Section+" queries (tuned tower)", qtexts); err != nil {
+			return err
+		}
+		td = dv
+		if err := denseRows(report, s, qv, dv, evaluate.Base, o.curveK); err != nil {
+			return err
+		}
+		if err := denseRows(report, s, tq, td, evaluate.Tuned, o.curveK); err != nil {
+			return err
+		}
+	} else {
+		rows, curves, err := evaluate.Dense(s, qv, dv, ad, o.curveK)
+		if err != nil {
+			return err
+		}
+		report.Rows = append(report.Rows, rows...)
+		report.Curves = append(report.Curves, curves...)
+		if ad != nil {
+			if tq, err = ad.ApplyAll(qv, false); err != nil {
+				return err
+			}
+			if td, err = ad.ApplyAll(dv, true); err != nil {
+				return err
+			}
+		}
 	}
-	report.Rows = append(report.Rows, rows...)
-	report.Curves = append(report.Curves, curves...)
-	if err := indexRows(report, s, qv, ad, o); err != nil {
+	if err := indexRows(report, s, qv, tq, ad, o); err != nil {
 		return err
 	}
 	if !o.keyword {
@@ -325,14 +364,6 @@ func evalSection(ctx context.Context, enc *vecEncoder, report *evaluate.Report, 
 		qv, dv [][]float32
 	}{{evaluate.Base, qv, dv}}
 	if ad != nil {
-		tq, err := ad.ApplyAll(qv, false)
-		if err != nil {
-			return err
-		}
-		td, err := ad.ApplyAll(dv, true)
-		if err != nil {
-			return err
-		}
 		variants = append(variants, struct {
 			model  string
 			qv, dv [][]float32
@@ -405,10 +436,28 @@ func parseWeights(s string) ([]float64, error) {
 	return out, nil
 }
 
+// denseRows adds the exact dense rows (and Recall curve) of one model's query and document
+// vectors, labelled model.
+func denseRows(report *evaluate.Report, s evaluate.Set, qv, dv [][]float32, model string, curveK int) error {
+	rows, curves, err := evaluate.Dense(s, qv, dv, nil, curveK)
+	if err != nil {
+		return err
+	}
+	for i := range rows {
+		rows[i].Model = model
+	}
+	for i := range curves {
+		curves[i].Label = strings.TrimSuffix(curves[i].Label, evaluate.Base) + model
+	}
+	report.Rows = append(report.Rows, rows...)
+	report.Curves = append(report.Curves, curves...)
+	return nil
+}
+
 // indexRows adds the rows of o.index (when set) to the report: the models it can serve are
 // those whose episode vectors it holds (its recorded fingerprint is the base encoder's, which
 // also serves a query-only adapter, or the tuned model's).
-func indexRows(report *evaluate.Report, s evaluate.Set, qv [][]float32, ad *adapter.Adapter, o evalOpts) error {
+func indexRows(report *evaluate.Report, s evaluate.Set, qv, tq [][]float32, ad *adapter.Adapter, o evalOpts) error {
 	if o.index == nil {
 		return nil
 	}
@@ -421,10 +470,6 @@ func indexRows(report *evaluate.Report, s evaluate.Set, qv [][]float32, ad *adap
 	fp := o.index.Model().Fingerprint
 	var models []evaluate.ModelQueries
 	tuned := func() error {
-		tq, err := ad.ApplyAll(qv, false)
-		if err != nil {
-			return err
-		}
 		models = append(models, evaluate.ModelQueries{Model: evaluate.Tuned, Vectors: tq})
 		return nil
 	}

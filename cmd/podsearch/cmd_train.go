@@ -138,15 +138,14 @@ func (e *vecEncoder) encode(ctx context.Context, what string, texts []string) ([
 	return vs, err
 }
 
-// pairData encodes pairs (each distinct query and document text once) into training data.
-// A pair's document is its own text (core/pairs takes the query out of it); batches still
-// never hold two pairs of one episode.
-func (e *vecEncoder) pairData(ctx context.Context, what string, ps []evaluate.Pair) (train.Data, error) {
-	d := train.Data{QueryKeys: make([]string, len(ps)), EpisodeOf: make([]int, len(ps)), EpisodeGroup: make([]int, len(ps))}
-	texts, textIdx := []string{}, map[string]int{}
-	queries, queryIdx := []string{}, map[string]int{}
-	groups := map[string]int{}
-	qOf := make([]int, len(ps))
+// pairLinks maps pairs to distinct document texts and distinct query texts: d holds the
+// keys, episode links and groups (no vectors yet), texts the documents, queries the
+// distinct query texts and qOf each pair's query index. A pair's document is its own text
+// (core/pairs takes the query out of it); batches still never hold two pairs of one episode.
+func pairLinks(ps []evaluate.Pair) (d train.Data, texts, queries []string, qOf []int) {
+	d = train.Data{QueryKeys: make([]string, len(ps)), EpisodeOf: make([]int, len(ps)), EpisodeGroup: make([]int, len(ps))}
+	textIdx, queryIdx, groups := map[string]int{}, map[string]int{}, map[string]int{}
+	qOf = make([]int, len(ps))
 	for i, p := range ps {
 		j, ok := textIdx[p.Text]
 		if !ok {
@@ -170,6 +169,12 @@ func (e *vecEncoder) pairData(ctx context.Context, what string, ps []evaluate.Pa
 		qOf[i] = q
 		d.QueryKeys[i] = p.Query
 	}
+	return d, texts, queries, qOf
+}
+
+// pairData encodes pairs (each distinct query and document text once) into training data.
+func (e *vecEncoder) pairData(ctx context.Context, what string, ps []evaluate.Pair) (train.Data, error) {
+	d, texts, queries, qOf := pairLinks(ps)
 	var err error
 	if d.Episodes, err = e.encode(ctx, what+" documents", texts); err != nil {
 		return train.Data{}, err
@@ -267,8 +272,10 @@ func fitAdapter(ctx context.Context, e *vecEncoder, f *trainFlags, trainPairs, e
 func round4(v float64) float64 { return float64(int64(v*1e4+0.5)) / 1e4 }
 
 func runTrain(args []string) error {
-	fs := newFlagSet("train", "--pairs DIR -o ADAPTER [flags]",
-		"Trains a query adapter on the frozen encoder: DIR/train.jsonl pairs (query, episode_id, text),\n"+
+	fs := newFlagSet("train", "--pairs DIR -o ADAPTER [--mode adapter|full] [flags]",
+		"Trains a query adapter on the frozen encoder (--mode adapter, the default) or fine-tunes the encoder's\n"+
+			"query tower itself (--mode full: USE-lite in Go, written as an ONNX model that goes wherever an adapter\n"+
+			"file goes; episode vectors stay the base encoder's, so indexes stay valid) on DIR/train.jsonl pairs (query, episode_id, text),\n"+
 			"MultipleNegativesRanking loss with in-batch negatives, AdamW with linear warm-up. DIR/eval.jsonl,\n"+
 			"when present, gives a held-out loss before and after. Vectors are encoded once and cached.\n"+
 			"The adapter file records the base model fingerprint; the tuned model's fingerprint is\n"+
@@ -276,7 +283,9 @@ func runTrain(args []string) error {
 	pairsDir := fs.String("pairs", "", "folder with train.jsonl (and eval.jsonl) from `podsearch pairs`")
 	out := fs.String("o", "", "adapter file to write")
 	corpus := fs.String("corpus", "", "corpus the pairs were made from (ingest output): train against the full episode texts it holds, the vectors an index of it serves, instead of the pairs' own texts (the episode minus the query)")
+	mode := fs.String("mode", "adapter", "what to train: adapter (a map after the frozen encoder, see -kind) or full (USE-lite's query tower itself, written as an ONNX model)")
 	tf := addTrainFlags(fs)
+	tw := addTowerFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -285,6 +294,15 @@ func runTrain(args []string) error {
 	}
 	if err := tf.check(); err != nil {
 		return err
+	}
+	if *mode != "adapter" && *mode != "full" {
+		return fmt.Errorf("%w: -mode must be adapter or full", errUsage)
+	}
+	if err := tw.check(); err != nil {
+		return err
+	}
+	if *mode == "full" {
+		return trainTowerFile(context.Background(), *pairsDir, *corpus, *out, tf, tw, fs)
 	}
 	trainPairs, err := readPairs(filepath.Join(*pairsDir, "train.jsonl"), nil)
 	if err != nil {

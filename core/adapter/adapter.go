@@ -41,6 +41,8 @@ type Adapter struct {
 	W []float32
 	// U and V are the Dim x Rank factors of a LowRank adapter, row-major: z = x + U (Vᵀ x).
 	U, V []float32
+	// Tower is the tuned query encoder of a Tower adapter (nil for the other kinds).
+	Tower *TowerModel
 }
 
 // Config chooses the shape of a new adapter.
@@ -90,6 +92,8 @@ func (a *Adapter) Apply(x []float32) ([]float32, error) {
 	}
 	z := make([]float32, a.Dim)
 	switch a.Kind {
+	case Tower:
+		return nil, ErrTowerVectors
 	case Linear:
 		for i := 0; i < a.Dim; i++ {
 			z[i] = vec.Dot(a.W[i*a.Dim:(i+1)*a.Dim], x)
@@ -116,9 +120,13 @@ func (a *Adapter) Apply(x []float32) ([]float32, error) {
 // ApplyQuery maps a query vector (queries always pass through the adapter).
 func (a *Adapter) ApplyQuery(x []float32) ([]float32, error) { return a.Apply(x) }
 
+// ErrTowerVectors is returned when a Tower adapter is asked to map a query vector: a tuned
+// tower embeds query texts itself (Wrap it around the base encoder instead).
+var ErrTowerVectors = errors.New("adapter: a query tower embeds texts, not base vectors: encode the queries with it")
+
 // ApplyDoc maps an episode vector: through the adapter when BothSides, else a unit-length copy.
 func (a *Adapter) ApplyDoc(x []float32) ([]float32, error) {
-	if a.BothSides {
+	if a.BothSides && a.Kind != Tower {
 		return a.Apply(x)
 	}
 	if len(x) != a.Dim {
@@ -149,6 +157,9 @@ func (a *Adapter) ApplyAll(xs [][]float32, doc bool) ([][]float32, error) {
 // Fingerprint is the tuned model's fingerprint: hex sha256 of the base fingerprint followed
 // by the adapter's canonical bytes (shape line and float32 parameters).
 func (a *Adapter) Fingerprint() string {
+	if a.Kind == Tower && a.Tower != nil {
+		return a.Tower.fingerprint
+	}
 	h := sha256.New()
 	h.Write([]byte(a.BaseFingerprint))
 	h.Write(a.canonicalBytes())
@@ -158,7 +169,7 @@ func (a *Adapter) Fingerprint() string {
 // DocFingerprint is the fingerprint of episode vectors: the tuned one when BothSides, else
 // the base model's (episode vectors are then the base encoder's own).
 func (a *Adapter) DocFingerprint() string {
-	if a.BothSides {
+	if a.BothSides && a.Kind != Tower {
 		return a.Fingerprint()
 	}
 	return a.BaseFingerprint

@@ -18,4 +18,12 @@
 // dim, rank, both_sides, base_fingerprint, notes), the float32 parameters (W for Linear; U
 // then V, row-major, for LowRank), and a sha256 of everything before it. A truncated or
 // corrupted file is refused with a clear error.
+//
+// A third kind, Tower, is a fine-tuned copy of the whole encoder that embeds queries
+// (core/tower), stored as an ONNX model (core/model's exporter with the tuned weights) whose
+// metadata records the base fingerprint and the tower's own, sha256(base fingerprint +
+// weights). Load recognises it by content, so it goes wherever an adapter file goes; Wrap
+// serves queries through it and episodes through the base encoder. It cannot map base
+// vectors (Apply returns ErrTowerVectors): callers that hold base query vectors must encode
+// the query texts with the tower instead.
 package adapter

@@ -29,6 +29,12 @@ type header struct {
 
 // Marshal encodes the adapter in the file format described in the package documentation.
 func (a *Adapter) Marshal() ([]byte, error) {
+	if a.Kind == Tower {
+		if a.Tower == nil || len(a.Tower.ONNX) == 0 {
+			return nil, fmt.Errorf("adapter: tower without a model")
+		}
+		return a.Tower.ONNX, nil
+	}
 	n, err := a.paramCount()
 	if err != nil {
 		return nil, err
@@ -61,7 +67,7 @@ func Unmarshal(b []byte) (*Adapter, error) {
 		return nil, fmt.Errorf("adapter: file too short (%d bytes)", len(b))
 	}
 	if string(b[:len(magic)]) != magic {
-		return nil, fmt.Errorf("adapter: not an adapter file (bad magic)")
+		return unmarshalTower(b)
 	}
 	body, sum := b[:len(b)-sha256.Size], b[len(b)-sha256.Size:]
 	if got := sha256.Sum256(body); !bytes.Equal(got[:], sum) {
@@ -150,6 +156,9 @@ func Load(path string) (*Adapter, error) {
 	a, err := Unmarshal(b)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if a.Tower != nil {
+		a.Tower.Path = path
 	}
 	return a, nil
 }
