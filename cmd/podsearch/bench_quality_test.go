@@ -60,3 +60,23 @@ func TestBenchQualityScoresWhatTheEdgeAnswers(t *testing.T) {
 		t.Fatal("an edge answering 404 was scored")
 	}
 }
+
+// TestEdgeSearchWaitsOutRateLimit: serve-edge rate-limits clients by default; a 429 with
+// Retry-After is waited out and asked again, not a failed query.
+func TestEdgeSearchWaitsOutRateLimit(t *testing.T) {
+	calls := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls++
+		if calls == 1 {
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, `{"error":"rate limit"}`, http.StatusTooManyRequests)
+			return
+		}
+		_, _ = w.Write([]byte(`{"results":[{"id":"a"}]}`))
+	}))
+	defer srv.Close()
+	ids, err := edgeSearch(t.Context(), srv.Client(), srv.URL, "q", "dense")
+	if err != nil || len(ids) != 1 || ids[0] != "a" || calls != 2 {
+		t.Fatalf("ids %v, err %v, %d calls; want [a] after one retry", ids, err, calls)
+	}
+}
