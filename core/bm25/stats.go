@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"math"
 	"slices"
 	"unicode/utf8"
@@ -43,18 +44,37 @@ func ComputeStats(views []View) *Stats {
 	return st
 }
 
-// statsMagic opens a marshalled Stats (version 1).
-const statsMagic = "BM25STA1"
+// statsMagic opens a marshalled Stats of the current version (2: with a checksum);
+// statsMagicV1 opened version 1, which had none and is refused (ErrStatsVersion).
+const (
+	statsMagic   = "BM25STA2"
+	statsMagicV1 = "BM25STA1"
+)
+
+// statsHeader is the length of the fixed header: magic, documents, total length, terms.
+const statsHeader = 28
+
+// ErrStatsVersion is wrapped when a statistics blob has a format version this build does not
+// read (version 1 had no checksum); its writer rewrites it in the current version.
+var ErrStatsVersion = errors.New("bm25: unsupported statistics format version")
+
+// ErrStatsChecksum is wrapped when a statistics blob's checksum does not match its bytes
+// (the file was edited, truncated or damaged).
+var ErrStatsChecksum = errors.New("bm25: statistics checksum mismatch")
+
+// crcTable is CRC-32C (Castagnoli), as the index's segment files use.
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 // MarshalBinary writes the statistics little-endian: magic, u64 documents, u64 total
-// length, u32 term count, then per term (sorted): u16 length, bytes, u32 frequency.
+// length, u32 term count, then per term (sorted): u16 length, bytes, u32 frequency, and
+// last a u32 CRC-32C (Castagnoli) of every byte before it.
 func (st *Stats) MarshalBinary() ([]byte, error) {
 	terms := make([]string, 0, len(st.DF))
 	for t := range st.DF {
 		terms = append(terms, t)
 	}
 	slices.Sort(terms)
-	b := append([]byte(statsMagic), make([]byte, 20)...)
+	b := append([]byte(statsMagic), make([]byte, statsHeader-len(statsMagic))...)
 	binary.LittleEndian.PutUint64(b[8:], uint64(st.Docs))
 	binary.LittleEndian.PutUint64(b[16:], uint64(st.TotalLen))
 	binary.LittleEndian.PutUint32(b[24:], uint32(len(terms)))
@@ -70,21 +90,30 @@ func (st *Stats) MarshalBinary() ([]byte, error) {
 		b = append(b, t...)
 		b = binary.LittleEndian.AppendUint32(b, uint32(df))
 	}
-	return b, nil
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crcTable)), nil
 }
 
-// UnmarshalStats reads what MarshalBinary wrote; damaged or truncated input is an error.
+// UnmarshalStats reads what MarshalBinary wrote. Damaged, edited or truncated input is an
+// error (ErrStatsChecksum when the checksum does not match), and so is a blob of another
+// format version (ErrStatsVersion).
 func UnmarshalStats(b []byte) (*Stats, error) {
-	if len(b) < 28 || string(b[:8]) != statsMagic {
+	if len(b) >= len(statsMagicV1) && string(b[:len(statsMagicV1)]) == statsMagicV1 {
+		return nil, fmt.Errorf("%w: version 1 (no checksum); rebuild the index (any `podsearch index` run rewrites the statistics)", ErrStatsVersion)
+	}
+	if len(b) < statsHeader+4 || string(b[:8]) != statsMagic {
 		return nil, errors.New("bm25: not a statistics blob (bad magic or too short)")
 	}
-	docs, total := binary.LittleEndian.Uint64(b[8:]), binary.LittleEndian.Uint64(b[16:])
-	n := binary.LittleEndian.Uint32(b[24:])
-	if docs > math.MaxInt32 || total > math.MaxInt64/2 || uint64(n) > uint64(len(b)-28)/7 {
+	body := b[:len(b)-4]
+	if got, want := crc32.Checksum(body, crcTable), binary.LittleEndian.Uint32(b[len(b)-4:]); got != want {
+		return nil, fmt.Errorf("%w: stored %08x, computed %08x over %d bytes", ErrStatsChecksum, want, got, len(body))
+	}
+	docs, total := binary.LittleEndian.Uint64(body[8:]), binary.LittleEndian.Uint64(body[16:])
+	n := binary.LittleEndian.Uint32(body[24:])
+	if docs > math.MaxInt32 || total > math.MaxInt64/2 || uint64(n) > uint64(len(body)-statsHeader)/7 {
 		return nil, fmt.Errorf("bm25: implausible statistics: %d documents, length %d, %d terms in %d bytes", docs, total, n, len(b))
 	}
 	st := &Stats{Docs: int(docs), TotalLen: int64(total), DF: make(map[string]int, n)}
-	r := b[28:]
+	r := body[statsHeader:]
 	prev := ""
 	for i := uint32(0); i < n; i++ {
 		if len(r) < 2 {
