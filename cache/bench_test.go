@@ -157,3 +157,34 @@ func newCacheTB(tb testing.TB, cfg Config, fps ...string) (*Cache, *standin.Enco
 	tb.Cleanup(func() { _ = c.Close() })
 	return c, enc
 }
+
+// BenchmarkCodec measures encoding and decoding one 512-d float16 value, sealed with a
+// CRC-32C (no secret) or an HMAC-SHA256 (with a cache secret).
+func BenchmarkCodec(b *testing.B) {
+	v := standin.Vector([]int32{1, 2, 3}, 512)
+	tag := newFPTag(fpA)
+	const key = "podsearch:qe:a1b2c3d4e5f60718:AAAAAAAAAAAAAAAAAAAAAA"
+	for _, s := range []struct {
+		name string
+		seal sealer
+	}{{"crc", sealer{}}, {"hmac", sealer{secret: []byte("0123456789abcdef0123456789abcdef")}}} {
+		val, err := encodeValue(Float16, tag, key, s.seal, v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run("encode/"+s.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := encodeValue(Float16, tag, key, s.seal, v); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("decode/"+s.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := decodeValue(val, tag, key, s.seal); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
