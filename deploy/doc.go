@@ -1,8 +1,9 @@
 // Package deploy holds podsearch's Kubernetes manifests: a Kustomize base (edge Deployment,
 // Service, HorizontalPodAutoscaler and PodDisruptionBudget; the GPU encoder Deployment with
-// its headless Service for the pool client; a single-node Redis StatefulSet; the ConfigMap,
-// and the shape of the token Secret, which is created out of band; the index-build Job and
-// the cache warm-up CronJob) and overlays (cpu, managed-redis, sharded).
+// its headless Service for the pool client; a single-node Redis StatefulSet with a password;
+// NetworkPolicies that let only the edges and the warm-up job reach Redis and the encoders;
+// the ConfigMap, and the shape of the token Secret, which is created out of band; the
+// index-build Job and the cache warm-up CronJob) and overlays (cpu, managed-redis, sharded).
 // docs/operations.md explains them.
 //
 // The Go package embeds the manifests (Manifests) and its test decodes every one of them
