@@ -187,7 +187,7 @@ func runEval(args []string) error {
 		evalPairs = evaluate.FirstPerEpisode(evalPairs)
 		docs, _ := evaluate.Episodes(evalPairs)
 		in := evaluate.Set{Section: "in-batch", Docs: docs, Queries: evaluate.PairQueries(evalPairs), Metrics: inBatchMetrics}
-		if err := evalSection(ctx, enc, report, in, ad, evalOpts{curveK: 0}); err != nil {
+		if err := evalSection(ctx, enc, report, in, ad, evalOpts{curveK: 0, tower: opts.tower}); err != nil {
 			return err
 		}
 		testPairs, err := readPairs(filepath.Join(*pairsDir, "test.jsonl"), lang)
