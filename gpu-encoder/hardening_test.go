@@ -3,16 +3,20 @@ package gpuencoder
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/podsearch/podsearch/core/encoder"
 	"github.com/podsearch/podsearch/gpu-encoder/wire"
 )
 
@@ -151,4 +155,267 @@ func TestLargeHeader431(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d: %s", resp.StatusCode, answer)
 	}
+}
+
+// countingTokenizer is runeTokenizer that counts the texts it tokenized, takes delay per
+// text, and holds the text "block me" until release is closed.
+type countingTokenizer struct {
+	runeTokenizer
+	delay   time.Duration
+	release chan struct{}
+	entered chan struct{}
+	mu      sync.Mutex
+	seen    map[string]int
+}
+
+func newCountingTokenizer(delay time.Duration) *countingTokenizer {
+	return &countingTokenizer{delay: delay, release: make(chan struct{}), entered: make(chan struct{}, 16), seen: map[string]int{}}
+}
+
+func (c *countingTokenizer) Encode(text string) []int32 {
+	c.mu.Lock()
+	c.seen[text]++
+	c.mu.Unlock()
+	if text == "block me" {
+		c.entered <- struct{}{}
+		<-c.release
+	}
+	time.Sleep(c.delay)
+	return c.runeTokenizer.Encode(text)
+}
+
+// count returns how many texts starting with prefix were tokenized.
+func (c *countingTokenizer) count(prefix string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for t, k := range c.seen {
+		if strings.HasPrefix(t, prefix) {
+			n += k
+		}
+	}
+	return n
+}
+
+func textsBody(t testing.TB, texts []string) []byte {
+	t.Helper()
+	b, err := json.Marshal(wire.JSONRequest{Texts: texts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestRefusedFromHeadersAlone: a request too large for the body limit, or for the bytes
+// still in flight, is answered from its headers, before its body is sent.
+func TestRefusedFromHeadersAlone(t *testing.T) {
+	cfg := standinConfig()
+	cfg.MaxBodyBytes = 1 << 20
+	cfg.MaxInflightBytes = 2 << 20
+	s, url := startServer(t, cfg)
+	addr := strings.TrimPrefix(url, "http://")
+	head := func(n int) string {
+		return fmt.Sprintf("POST /v1/embed HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", n)
+	}
+	// fasthttp reads up to 8 KB of a body before the handler runs; the rest is never sent.
+	prefix := `{"texts": ["` + strings.Repeat("a", 8<<10)
+	resp, answer := rawRequest(t, addr, head(100<<20)+prefix)
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(answer, "exceeds the limit of 1048576 bytes") {
+		t.Fatalf("status %d: %s", resp.StatusCode, answer)
+	}
+	// Two clients announce 1 MiB each and send a little: they hold the 2 MiB in flight.
+	var held []net.Conn
+	for range 2 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := io.WriteString(c, head(1<<20)+prefix); err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	waitFor(t, "2 MiB in flight", func() bool { return s.inflight.Load() == 2<<20 })
+	for _, n := range []int{1 << 20, 100} {
+		resp, answer = rawRequest(t, addr, head(n)+prefix[:min(n, len(prefix))])
+		if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" ||
+			!strings.Contains(answer, "hold the limit of 2097152 body bytes") {
+			t.Fatalf("Content-Length %d: status %d: %s", n, resp.StatusCode, answer)
+		}
+	}
+	for _, c := range held {
+		c.Close()
+	}
+	waitFor(t, "the held bytes released", func() bool { return s.inflight.Load() == 0 })
+	decodeReply(t, post(t, url, wire.ContentTypeJSON, jsonTokens(t, [][]int32{{1, 2}}), nil))
+	if m := string(get(t, url+"/metrics").body); !strings.Contains(m, `podsearch_encoder_rejected_requests_total{reason="inflight_bytes"} 2`) ||
+		!strings.Contains(m, "podsearch_encoder_inflight_body_bytes 0") {
+		t.Errorf("metrics:\n%s", m)
+	}
+}
+
+// TestConcurrentLargeBodiesHeapBounded: 40 concurrent requests of 3.6 MB while the model
+// is held. Only what fits MaxInflightBytes is read; the heap grows by a bounded amount
+// (before the admission check, every body was read and decoded: over 250 MB).
+func TestConcurrentLargeBodiesHeapBounded(t *testing.T) {
+	g := newGated()
+	cfg := Config{Backends: []encoder.Embedder{g}, Tokenizer: runeTokenizer{}, MaxTextBytes: 64 << 10,
+		MaxBodyBytes: 4 << 20, MaxInflightBytes: 8 << 20}
+	s, url := startServer(t, cfg)
+	texts := make([]string, 256)
+	for i := range texts {
+		texts[i] = strings.Repeat("w ", 7000)
+	}
+	body := textsBody(t, texts) // shared by every client: the clients add no heap
+	const clients = 40
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		var ms runtime.MemStats
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+			runtime.ReadMemStats(&ms)
+			if ms.HeapAlloc > peak.Load() {
+				peak.Store(ms.HeapAlloc)
+			}
+		}
+	}()
+	type result struct {
+		status int
+		err    error
+	}
+	results := make(chan result, clients)
+	for range clients {
+		go func() {
+			req, _ := http.NewRequest(http.MethodPost, url+wire.EmbedPath, bytes.NewReader(body))
+			req.Header.Set("Content-Type", wire.ContentTypeJSON)
+			resp, err := httpClient.Do(req)
+			if err != nil {
+				results <- result{err: err}
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			results <- result{status: resp.StatusCode}
+		}()
+	}
+	// Two requests fit 8 MiB; they wait on the held model. The others are refused.
+	refused, resets := 0, 0
+	timeout := time.After(20 * time.Second)
+	var timedOut bool
+wait:
+	for range clients - 2 {
+		select {
+		case r := <-results:
+			switch {
+			case r.err != nil:
+				resets++ // refused while the client was still sending: the connection closed
+			case r.status == http.StatusTooManyRequests:
+				refused++
+			default:
+				t.Fatalf("status %d while the model is held", r.status)
+			}
+		case <-timeout:
+			timedOut = true
+			break wait
+		}
+	}
+	close(stop)
+	<-sampled
+	if timedOut {
+		g.open()
+		t.Fatalf("timed out waiting for the refusals (%d refused, %d closed; heap grew by %.1f MB)",
+			refused, resets, float64(int64(peak.Load())-int64(before.HeapAlloc))/1e6)
+	}
+	if got := s.inflight.Load(); got > cfg.MaxInflightBytes {
+		t.Errorf("%d bytes in flight, over the limit", got)
+	}
+	growth := int64(peak.Load()) - int64(before.HeapAlloc)
+	t.Logf("heap grew by %.1f MB at most; %d refused with 429, %d closed while sending", float64(growth)/1e6, refused, resets)
+	if growth > 80<<20 {
+		t.Errorf("heap grew by %.1f MB with %d clients of %.1f MB: not bounded by MaxInflightBytes", float64(growth)/1e6, clients, float64(len(body))/1e6)
+	}
+	if refused == 0 {
+		t.Errorf("no request got a 429 answer")
+	}
+	g.open()
+	for range 2 {
+		if r := <-results; r.err != nil || r.status != 200 {
+			t.Errorf("admitted request: status %d, %v", r.status, r.err)
+		}
+	}
+}
+
+// TestExpiredRequestIsNeverTokenized: a request whose deadline passes while it waits for a
+// turn to read, or while its texts are tokenized, costs no (further) tokenization, and one
+// the queue has no room for is refused before tokenizing.
+func TestExpiredRequestIsNeverTokenized(t *testing.T) {
+	t.Run("while tokenizing", func(t *testing.T) {
+		tok := newCountingTokenizer(20 * time.Millisecond)
+		cfg := standinConfig()
+		cfg.Tokenizer = tok
+		_, url := startServer(t, cfg)
+		texts := make([]string, 40)
+		for i := range texts {
+			texts[i] = fmt.Sprintf("slow text %d", i)
+		}
+		r := post(t, url, wire.ContentTypeJSON, textsBody(t, texts), map[string]string{wire.HeaderDeadline: "100"})
+		if r.status != http.StatusGatewayTimeout || !strings.Contains(r.errorText(t), "nothing was run") {
+			t.Fatalf("status %d: %s", r.status, r.body)
+		}
+		if n := tok.count("slow text"); n > 10 {
+			t.Fatalf("%d of 40 texts tokenized for a request with 100 ms to live", n)
+		}
+	})
+	t.Run("waiting for a turn to read", func(t *testing.T) {
+		tok := newCountingTokenizer(0)
+		cfg := standinConfig()
+		cfg.Tokenizer = tok
+		cfg.MaxConcurrentReads = 1
+		_, url := startServer(t, cfg)
+		first := make(chan []reply, 1)
+		go func() { first <- concurrent(t, url, [][]byte{textsBody(t, []string{"block me"})}, nil) }()
+		<-tok.entered // the only turn is taken
+		r := post(t, url, wire.ContentTypeJSON, textsBody(t, []string{"other words"}), map[string]string{wire.HeaderDeadline: "100"})
+		if r.status != http.StatusGatewayTimeout || !strings.Contains(r.errorText(t), "before the request's body was read") {
+			t.Fatalf("status %d: %s", r.status, r.body)
+		}
+		close(tok.release)
+		decodeReply(t, (<-first)[0])
+		if n := tok.count("other"); n != 0 {
+			t.Fatalf("the expired request's text was tokenized %d times", n)
+		}
+	})
+	t.Run("queue full", func(t *testing.T) {
+		tok := newCountingTokenizer(0)
+		g := newGated()
+		s, url := startServer(t, Config{Backends: []encoder.Embedder{g}, Tokenizer: tok, MaxRequestSeqs: 4,
+			Batch: BatchConfig{MaxBatchSeqs: 1, MaxQueueSeqs: 4}})
+		held := make(chan []reply, 1)
+		go func() { held <- concurrent(t, url, [][]byte{jsonTokens(t, [][]int32{{1}})}, nil) }()
+		<-g.entered
+		queued := make(chan []reply, 1)
+		go func() { queued <- concurrent(t, url, [][]byte{jsonTokens(t, [][]int32{{1}, {2}, {3}})}, nil) }()
+		waitFor(t, "3 queued", func() bool { return s.b.depth() == 3 })
+		r := post(t, url, wire.ContentTypeJSON, textsBody(t, []string{"refused one", "refused two"}), nil)
+		if r.status != http.StatusTooManyRequests {
+			t.Fatalf("status %d: %s", r.status, r.body)
+		}
+		if n := tok.count("refused"); n != 0 {
+			t.Fatalf("a request the queue had no room for was tokenized (%d texts)", n)
+		}
+		g.open()
+		decodeReply(t, (<-held)[0])
+		decodeReply(t, (<-queued)[0])
+	})
 }

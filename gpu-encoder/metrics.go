@@ -18,6 +18,7 @@ type metrics struct {
 	seqs          prometheus.Counter
 	expired       prometheus.Counter
 	rejected      *prometheus.CounterVec
+	inflightBytes prometheus.Gauge
 	backendErrors prometheus.Counter
 }
 
@@ -45,11 +46,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		expired: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "expired_sequences_total",
 			Help: "Sequences dropped before the model because their deadline passed or their caller left."}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "rejected_requests_total",
-			Help: "Requests refused before queueing, by reason."}, []string{"reason"}),
+			Help: "Requests refused before queueing, by reason (bad_input, too_large, queue_full, inflight_bytes, expired)."}, []string{"reason"}),
+		inflightBytes: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "inflight_body_bytes",
+			Help: "Body bytes of admitted requests not yet answered (by Content-Length), bounded by MaxInflightBytes."}),
 		backendErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "backend_errors_total",
 			Help: "Model batches that failed."}),
 	}
 	reg.MustRegister(m.queueDepth, m.running, m.batchSeqs, m.batchTokens, m.batchDuration, m.requests, m.latency,
-		m.tokens, m.seqs, m.expired, m.rejected, m.backendErrors)
+		m.tokens, m.seqs, m.expired, m.rejected, m.backendErrors, m.inflightBytes)
 	return m
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -42,8 +43,19 @@ type Config struct {
 	MaxSeqTokens int
 	// MaxTextBytes is the longest text accepted, in bytes. Default 64 KiB.
 	MaxTextBytes int
-	// MaxBodyBytes is the largest request body. Default 4 MiB.
+	// MaxBodyBytes is the largest request body. Default 4 MiB. A request whose
+	// Content-Length exceeds it gets 413 before a byte of its body is read.
 	MaxBodyBytes int
+	// MaxInflightBytes bounds the body bytes of the requests admitted and not yet answered,
+	// each counted by its Content-Length (MaxBodyBytes when the body is chunked). A request
+	// that does not fit is refused with 429 and Retry-After before its body is read, so
+	// memory stays bounded however many large requests arrive at once. Default 16 x
+	// MaxBodyBytes; at least MaxBodyBytes.
+	MaxInflightBytes int64
+	// MaxConcurrentReads bounds the requests reading, decoding and tokenizing their bodies
+	// at once; the others wait for a turn without reading their bodies, up to their
+	// deadline. Default twice GOMAXPROCS, at least 4.
+	MaxConcurrentReads int
 	// Token, when set, is the bearer token every /v1/embed request must carry.
 	Token string
 	// DefaultTimeout bounds requests that carry no deadline header. Default 30s.
@@ -69,6 +81,9 @@ type Server struct {
 	http    *fasthttp.Server
 	metrics fasthttp.RequestHandler
 	ready   atomic.Bool
+
+	reads    chan struct{} // one token per request reading or decoding its body
+	inflight atomic.Int64  // body bytes of admitted, unanswered requests
 }
 
 // New checks cfg, starts the batch workers and returns a Server ready to Serve.
@@ -99,6 +114,16 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 4 << 20
 	}
+	if cfg.MaxInflightBytes <= 0 {
+		cfg.MaxInflightBytes = 16 * int64(cfg.MaxBodyBytes)
+	}
+	if cfg.MaxInflightBytes < int64(cfg.MaxBodyBytes) {
+		return nil, fmt.Errorf("gpuencoder: MaxInflightBytes %d is below MaxBodyBytes %d: the largest requests could never be admitted",
+			cfg.MaxInflightBytes, cfg.MaxBodyBytes)
+	}
+	if cfg.MaxConcurrentReads <= 0 {
+		cfg.MaxConcurrentReads = max(4, 2*runtime.GOMAXPROCS(0))
+	}
 	if cfg.DefaultTimeout <= 0 {
 		cfg.DefaultTimeout = 30 * time.Second
 	}
@@ -119,6 +144,7 @@ func New(cfg Config) (*Server, error) {
 		limits: wire.Limits{MaxSeqs: cfg.MaxRequestSeqs, MaxSeqTokens: cfg.MaxSeqTokens},
 		m:      newMetrics(cfg.Registry),
 		log:    cfg.Logger,
+		reads:  make(chan struct{}, cfg.MaxConcurrentReads),
 	}
 	s.b = newBatcher(cfg.Batch, cfg.Backends, cfg.MaxSeqTokens, s.m)
 	s.metrics = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
@@ -126,12 +152,15 @@ func New(cfg Config) (*Server, error) {
 		Handler:            s.Handle,
 		Name:               "podsearch-encoder",
 		MaxRequestBodySize: cfg.MaxBodyBytes,
-		ReadTimeout:        time.Minute,
-		IdleTimeout:        time.Minute,
-		ReadBufferSize:     maxHeaderBytes,
-		ErrorHandler:       s.httpError,
-		NoDefaultDate:      true,
-		Logger:             fasthttpLogger{cfg.Logger},
+		// Bodies are streamed: the handler decides on admission from the headers, before
+		// the body is read (fasthttp would otherwise read every body whole first).
+		StreamRequestBody: true,
+		ReadTimeout:       time.Minute,
+		IdleTimeout:       time.Minute,
+		ReadBufferSize:    maxHeaderBytes,
+		ErrorHandler:      s.httpError,
+		NoDefaultDate:     true,
+		Logger:            fasthttpLogger{cfg.Logger},
 	}
 	s.ready.Store(true)
 	return s, nil
@@ -144,7 +173,8 @@ func (s *Server) Model() string { return s.model }
 func (s *Server) Serve(ln net.Listener) error {
 	s.log.Info("encoder service listening", "addr", ln.Addr().String(), "sessions", len(s.cfg.Backends),
 		"model", s.model, "max_batch_tokens", s.cfg.Batch.MaxBatchTokens, "max_batch_seqs", s.cfg.Batch.MaxBatchSeqs,
-		"max_wait", s.cfg.Batch.MaxWait, "max_queue_seqs", s.cfg.Batch.MaxQueueSeqs, "auth", s.cfg.Token != "")
+		"max_wait", s.cfg.Batch.MaxWait, "max_queue_seqs", s.cfg.Batch.MaxQueueSeqs, "max_body_bytes", s.cfg.MaxBodyBytes,
+		"max_inflight_bytes", s.cfg.MaxInflightBytes, "max_concurrent_reads", s.cfg.MaxConcurrentReads, "auth", s.cfg.Token != "")
 	return s.http.Serve(ln)
 }
 
@@ -221,18 +251,22 @@ func (s *Server) embed(ctx *fasthttp.RequestCtx) {
 			wire.ContentTypeJSON, wire.ContentTypeF32, wire.ContentTypeF16))
 		return
 	}
-	seqs, status, err := s.decode(ctx)
-	if err != nil {
+	ct, ok := requestType(ctx.Request.Header.ContentType())
+	if !ok {
 		s.m.rejected.WithLabelValues("bad_input").Inc()
-		writeError(ctx, status, err.Error())
+		ctx.SetConnectionClose() // the body stays unread
+		writeError(ctx, fasthttp.StatusUnsupportedMediaType, fmt.Sprintf("this Content-Type is not supported: send %s or %s",
+			wire.ContentTypeJSON, wire.ContentTypeTokens))
+		return
+	}
+	seqs, ok := s.admitAndDecode(ctx, ct, deadline)
+	if !ok {
 		return
 	}
 	j := newJob(seqs, deadline)
 	if err := s.b.submit(j); err != nil {
 		if errors.Is(err, errQueueFull) {
-			s.m.rejected.WithLabelValues("queue_full").Inc()
-			ctx.Response.Header.Set("Retry-After", strconv.Itoa(s.b.retryAfter()))
-			writeError(ctx, fasthttp.StatusTooManyRequests, fmt.Sprintf("overloaded: the queue holds its limit of %d sequences; retry later or elsewhere", s.cfg.Batch.MaxQueueSeqs))
+			s.queueFull(ctx)
 			return
 		}
 		writeError(ctx, fasthttp.StatusServiceUnavailable, err.Error())
@@ -295,37 +329,190 @@ func (s *Server) deadline(ctx *fasthttp.RequestCtx) (time.Time, error) {
 	return now.Add(d), nil
 }
 
-// decode reads the body into token-id sequences, answering the HTTP status to use on error.
-func (s *Server) decode(ctx *fasthttp.RequestCtx) ([][]int32, int, error) {
-	ct := string(ctx.Request.Header.ContentType())
+// Admission errors of a request whose body is not (fully) decoded.
+var (
+	errWaitExpired = errors.New("deadline expired before the request's body was read; nothing was run")
+	errRunExpired  = errors.New("deadline expired while the request was decoded; nothing was run")
+)
+
+// queueFull answers 429 with Retry-After for a request the queue has no room for.
+func (s *Server) queueFull(ctx *fasthttp.RequestCtx) {
+	s.m.rejected.WithLabelValues("queue_full").Inc()
+	ctx.Response.Header.Set("Retry-After", strconv.Itoa(s.b.retryAfter()))
+	writeError(ctx, fasthttp.StatusTooManyRequests, fmt.Sprintf("overloaded: the queue holds its limit of %d sequences; retry later or elsewhere", s.cfg.Batch.MaxQueueSeqs))
+}
+
+// admitAndDecode admits the request, reads its body and decodes it into token-id
+// sequences; false means it has answered. Everything a refusal depends on is checked
+// from the headers first, cheapest first: the declared size (413), a full queue and the
+// bytes already in flight (429), then a turn to read (waited for up to the deadline). A
+// request whose deadline passes on the way is answered 504 and never tokenized.
+func (s *Server) admitAndDecode(ctx *fasthttp.RequestCtx, ct string, deadline time.Time) ([][]int32, bool) {
+	stream := ctx.RequestBodyStream()
+	size := ctx.Request.Header.ContentLength()
+	if stream == nil { // the body is already in memory (a handler called directly)
+		size = len(ctx.Request.Body())
+	}
+	if size > s.cfg.MaxBodyBytes {
+		s.m.rejected.WithLabelValues("too_large").Inc()
+		ctx.SetConnectionClose()
+		writeError(ctx, fasthttp.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds the limit of %d bytes", s.cfg.MaxBodyBytes))
+		return nil, false
+	}
+	if s.b.depth() >= s.cfg.Batch.MaxQueueSeqs {
+		ctx.SetConnectionClose()
+		s.queueFull(ctx)
+		return nil, false
+	}
+	charge := int64(max(size, 0))
+	if size == -1 { // chunked: the size is known only once read
+		charge = int64(s.cfg.MaxBodyBytes)
+	}
+	if !s.admitBytes(charge) {
+		s.m.rejected.WithLabelValues("inflight_bytes").Inc()
+		ctx.SetConnectionClose()
+		ctx.Response.Header.Set("Retry-After", strconv.Itoa(s.b.retryAfter()))
+		writeError(ctx, fasthttp.StatusTooManyRequests, fmt.Sprintf("overloaded: the requests in flight hold the limit of %d body bytes; retry later or elsewhere", s.cfg.MaxInflightBytes))
+		return nil, false
+	}
+	defer s.releaseBytes(charge)
+	if !s.acquireRead(deadline) {
+		s.m.rejected.WithLabelValues("expired").Inc()
+		ctx.SetConnectionClose()
+		writeError(ctx, fasthttp.StatusGatewayTimeout, errWaitExpired.Error())
+		return nil, false
+	}
+	defer func() { <-s.reads }()
+	var body []byte
+	if stream == nil {
+		body = ctx.Request.Body()
+	} else {
+		// The body must arrive within the request's deadline, not fasthttp's minute.
+		_ = ctx.SetReadDeadline(deadline)
+		var err error
+		if body, err = readBody(stream, size, s.cfg.MaxBodyBytes); err != nil {
+			ctx.SetConnectionClose()
+			var netErr net.Error
+			switch {
+			case errors.Is(err, wire.ErrLimit):
+				s.m.rejected.WithLabelValues("too_large").Inc()
+				writeError(ctx, fasthttp.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds the limit of %d bytes", s.cfg.MaxBodyBytes))
+			case errors.As(err, &netErr) && netErr.Timeout():
+				s.m.rejected.WithLabelValues("expired").Inc()
+				writeError(ctx, fasthttp.StatusRequestTimeout, "the request body was not received within the request's deadline")
+			default:
+				s.m.rejected.WithLabelValues("bad_input").Inc()
+				writeError(ctx, fasthttp.StatusBadRequest, "the request body could not be read to its announced length")
+			}
+			return nil, false
+		}
+	}
+	seqs, err := s.decode(ct, body, deadline)
+	if err != nil {
+		switch {
+		case errors.Is(err, errQueueFull):
+			s.queueFull(ctx)
+		case errors.Is(err, errRunExpired):
+			s.m.rejected.WithLabelValues("expired").Inc()
+			writeError(ctx, fasthttp.StatusGatewayTimeout, err.Error())
+		case errors.Is(err, wire.ErrLimit):
+			s.m.rejected.WithLabelValues("bad_input").Inc()
+			writeError(ctx, fasthttp.StatusRequestEntityTooLarge, err.Error())
+		default:
+			s.m.rejected.WithLabelValues("bad_input").Inc()
+			writeError(ctx, fasthttp.StatusBadRequest, err.Error())
+		}
+		return nil, false
+	}
+	if !time.Now().Before(deadline) {
+		s.m.rejected.WithLabelValues("expired").Inc()
+		writeError(ctx, fasthttp.StatusGatewayTimeout, errRunExpired.Error())
+		return nil, false
+	}
+	return seqs, true
+}
+
+// admitBytes reserves n bytes of the in-flight budget, or reports that they do not fit.
+func (s *Server) admitBytes(n int64) bool {
+	for {
+		cur := s.inflight.Load()
+		if cur+n > s.cfg.MaxInflightBytes {
+			return false
+		}
+		if s.inflight.CompareAndSwap(cur, cur+n) {
+			s.m.inflightBytes.Set(float64(cur + n))
+			return true
+		}
+	}
+}
+
+func (s *Server) releaseBytes(n int64) {
+	s.m.inflightBytes.Set(float64(s.inflight.Add(-n)))
+}
+
+// acquireRead waits for a turn to read and decode a body, until deadline.
+func (s *Server) acquireRead(deadline time.Time) bool {
+	select {
+	case s.reads <- struct{}{}:
+		return true
+	default:
+	}
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case s.reads <- struct{}{}:
+		if time.Now().Before(deadline) {
+			return true
+		}
+		<-s.reads
+		return false
+	case <-t.C:
+		return false
+	}
+}
+
+// readBody reads a streamed body of size bytes (-1: chunked, up to limit) into memory of
+// its own (not fasthttp's pooled buffers, which keep their largest size).
+func readBody(r io.Reader, size, limit int) ([]byte, error) {
+	if size >= 0 {
+		b := make([]byte, size)
+		_, err := io.ReadFull(r, b)
+		return b, err
+	}
+	b, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
+	if err == nil && len(b) > limit {
+		return nil, fmt.Errorf("%w: body over %d bytes", wire.ErrLimit, limit)
+	}
+	return b, err
+}
+
+// requestType returns the media type of a Content-Type header among those the service
+// reads (JSON, also sent as text/plain or a form by bare clients, and binary token ids).
+func requestType(h []byte) (string, bool) {
+	ct := string(h)
 	if i := strings.IndexByte(ct, ';'); i >= 0 {
 		ct = ct[:i]
 	}
 	ct = strings.ToLower(strings.TrimSpace(ct))
-	body := ctx.PostBody()
-	var (
-		seqs [][]int32
-		err  error
-	)
 	switch ct {
 	case wire.ContentTypeTokens:
-		seqs, err = wire.DecodeTokens(body, s.limits)
+		return ct, true
 	case wire.ContentTypeJSON, "", "text/plain", "application/x-www-form-urlencoded":
-		seqs, err = s.decodeJSON(body)
-	default:
-		return nil, fasthttp.StatusUnsupportedMediaType, fmt.Errorf("this Content-Type is not supported: send %s or %s",
-			wire.ContentTypeJSON, wire.ContentTypeTokens)
+		return wire.ContentTypeJSON, true
 	}
-	if err != nil {
-		if errors.Is(err, wire.ErrLimit) {
-			return nil, fasthttp.StatusRequestEntityTooLarge, err
-		}
-		return nil, fasthttp.StatusBadRequest, err
-	}
-	return seqs, 0, nil
+	return "", false
 }
 
-func (s *Server) decodeJSON(body []byte) ([][]int32, error) {
+// decode turns a body of media type ct into token-id sequences. Texts are tokenized only
+// while the deadline holds and when the queue has room for them.
+func (s *Server) decode(ct string, body []byte, deadline time.Time) ([][]int32, error) {
+	if ct == wire.ContentTypeTokens {
+		return wire.DecodeTokens(body, s.limits)
+	}
+	return s.decodeJSON(body, deadline)
+}
+
+func (s *Server) decodeJSON(body []byte, deadline time.Time) ([][]int32, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, errors.New(`empty body: send {"texts": [...]} or {"token_ids": [[...], ...]}`)
 	}
@@ -359,7 +546,7 @@ func (s *Server) decodeJSON(body []byte) ([][]int32, error) {
 				return nil, fmt.Errorf("texts[%d] is not valid UTF-8 (an unpaired surrogate escape)", i)
 			}
 		}
-		return s.tokenize(req.Texts)
+		return s.tokenize(req.Texts, deadline)
 	}
 	return nil, errors.New(`no input: send {"texts": [...]} or {"token_ids": [[...], ...]}`)
 }
@@ -456,8 +643,10 @@ func jsonError(err error) error {
 	return errors.New("invalid JSON")
 }
 
-// tokenize turns texts into token ids, clipped to MaxSeqTokens as the model clips.
-func (s *Server) tokenize(texts []string) ([][]int32, error) {
+// tokenize turns texts into token ids, clipped to MaxSeqTokens as the model clips. It
+// refuses before tokenizing when the queue has no room for the texts, and stops when the
+// deadline passes: tokenizing is the costly part of a texts request.
+func (s *Server) tokenize(texts []string, deadline time.Time) ([][]int32, error) {
 	if s.cfg.Tokenizer == nil {
 		return nil, errors.New(`this service has no tokenizer: send "token_ids"`)
 	}
@@ -467,8 +656,19 @@ func (s *Server) tokenize(texts []string) ([][]int32, error) {
 	if len(texts) > s.cfg.MaxRequestSeqs {
 		return nil, fmt.Errorf("%w: %d texts in one request; the limit is %d", wire.ErrLimit, len(texts), s.cfg.MaxRequestSeqs)
 	}
+	for i, t := range texts {
+		if len(t) > s.cfg.MaxTextBytes {
+			return nil, fmt.Errorf("%w: texts[%d] is %d bytes; the limit is %d", wire.ErrLimit, i, len(t), s.cfg.MaxTextBytes)
+		}
+	}
+	if s.b.depth()+len(texts) > s.cfg.Batch.MaxQueueSeqs {
+		return nil, errQueueFull
+	}
 	seqs := make([][]int32, len(texts))
 	for i, t := range texts {
+		if !time.Now().Before(deadline) {
+			return nil, errRunExpired
+		}
 		if len(t) > s.cfg.MaxTextBytes {
 			return nil, fmt.Errorf("%w: texts[%d] is %d bytes; the limit is %d", wire.ErrLimit, i, len(t), s.cfg.MaxTextBytes)
 		}

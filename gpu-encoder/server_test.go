@@ -433,6 +433,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		"nil backend":      {Backends: []encoder.Embedder{nil}},
 		"mixed models":     {Backends: []encoder.Embedder{&standin.Embedder{}, &otherModel{}}},
 		"request > queue ": {Backends: []encoder.Embedder{&standin.Embedder{}}, MaxRequestSeqs: 10, Batch: BatchConfig{MaxQueueSeqs: 5}},
+		"in flight < body": {Backends: []encoder.Embedder{&standin.Embedder{}}, MaxBodyBytes: 1 << 20, MaxInflightBytes: 1 << 19},
 	} {
 		if _, err := New(cfg); err == nil {
 			t.Errorf("%s: no error", name)

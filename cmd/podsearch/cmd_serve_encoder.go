@@ -39,6 +39,8 @@ const cpuBatchTokens = 256
 // encoderServiceFlags are the batching and limit flags shared by serve-encoder and bench encoder.
 type encoderServiceFlags struct {
 	sessions, threads, maxBatchTokens, maxBatchSeqs, maxQueue, maxRequestSeqs, maxBody int
+	maxInflight                                                                        int64
+	maxReads                                                                           int
 	maxWait                                                                            time.Duration
 	provider                                                                           string
 	standin                                                                            bool
@@ -48,6 +50,7 @@ type encoderServiceFlags struct {
 
 func addEncoderServiceFlags(fs interface {
 	IntVar(*int, string, int, string)
+	Int64Var(*int64, string, int64, string)
 	DurationVar(*time.Duration, string, time.Duration, string)
 	StringVar(*string, string, string, string)
 	BoolVar(*bool, string, bool, string)
@@ -63,7 +66,9 @@ func addEncoderServiceFlags(fs interface {
 	fs.DurationVar(&f.maxWait, "max-wait", 2*time.Millisecond, "longest a sequence waits for its batch to fill")
 	fs.IntVar(&f.maxQueue, "max-queue", 4096, "most sequences queued; beyond it requests get 429 with Retry-After")
 	fs.IntVar(&f.maxRequestSeqs, "max-request-seqs", 256, "most sequences or texts in one request (413 beyond)")
-	fs.IntVar(&f.maxBody, "max-body-bytes", 4<<20, "largest request body (413 beyond)")
+	fs.IntVar(&f.maxBody, "max-body-bytes", 4<<20, "largest request body (413 beyond, from the Content-Length before the body is read)")
+	fs.Int64Var(&f.maxInflight, "max-inflight-bytes", 0, "most body bytes of admitted, unanswered requests, by Content-Length; beyond it 429 before the body is read (0: 16 x -max-body-bytes)")
+	fs.IntVar(&f.maxReads, "max-concurrent-reads", 0, "most requests reading, decoding and tokenizing their bodies at once; others wait within their deadline (0: 2 x GOMAXPROCS, at least 4)")
 	fs.StringVar(&f.adapterPath, "adapter", "", "query adapter FILE written by podsearch train: serve tuned query vectors (the answers name the tuned fingerprint)")
 	fs.BoolVar(&f.standin, "standin", false, "serve the deterministic stand-in instead of the model, for load and fault drills (its vectors mean NOTHING)")
 	return f
@@ -151,8 +156,10 @@ func (f *encoderServiceFlags) config(backends []encoder.Embedder, tok tokenizer.
 			MaxQueueSeqs:   f.maxQueue,
 			MaxPadding:     f.maxPadding,
 		},
-		MaxRequestSeqs: f.maxRequestSeqs,
-		MaxBodyBytes:   f.maxBody,
+		MaxRequestSeqs:     f.maxRequestSeqs,
+		MaxBodyBytes:       f.maxBody,
+		MaxInflightBytes:   f.maxInflight,
+		MaxConcurrentReads: f.maxReads,
 	}
 }
 
