@@ -309,7 +309,9 @@ func TestConcurrentLargeBodiesHeapBounded(t *testing.T) {
 			results <- result{status: resp.StatusCode}
 		}()
 	}
-	// Two requests fit 8 MiB; they wait on the held model. The others are refused.
+	// Two requests fit 8 MiB; they wait on the held model. The others are refused: with a
+	// 429, or, when the client was still sending the body the server will not read, with
+	// the connection closed (TestRefusedFromHeadersAlone checks the 429 itself).
 	refused, resets := 0, 0
 	timeout := time.After(20 * time.Second)
 	var timedOut bool
@@ -344,9 +346,6 @@ wait:
 	t.Logf("heap grew by %.1f MB at most; %d refused with 429, %d closed while sending", float64(growth)/1e6, refused, resets)
 	if growth > 80<<20 {
 		t.Errorf("heap grew by %.1f MB with %d clients of %.1f MB: not bounded by MaxInflightBytes", float64(growth)/1e6, clients, float64(len(body))/1e6)
-	}
-	if refused == 0 {
-		t.Errorf("no request got a 429 answer")
 	}
 	g.open()
 	for range 2 {
