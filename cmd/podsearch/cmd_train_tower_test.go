@@ -1,0 +1,83 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/podsearch/podsearch/core/adapter"
+	"github.com/podsearch/podsearch/core/assets"
+	"github.com/podsearch/podsearch/core/pairs"
+	"github.com/podsearch/podsearch/core/tower"
+	"github.com/podsearch/podsearch/internal/testenv"
+)
+
+// TestTrainFullModeAndEval trains the query tower for two steps on SciFact title pairs,
+// checks the written file is a tower of the base model, evaluates with it (tuned rows come
+// from the tower), and checks that a tower of another base model is refused.
+func TestTrainFullModeAndEval(t *testing.T) {
+	if _, err := os.Stat(assets.ModelPath()); err != nil {
+		testenv.SkipOrFailModel(t, "the encoder model")
+	}
+	if _, err := os.Stat(filepath.Join(tower.WeightsDir(), "model.json")); err != nil {
+		testenv.SkipOrFailModel(t, "the USE-lite TF.js weights")
+	}
+	dir := t.TempDir()
+	beir := filepath.Join(dir, "beir")
+	docs := miniSciFact(t, beir)
+	cache := filepath.Join(dir, "cache")
+	pdir := filepath.Join(dir, "pairs")
+	if err := os.MkdirAll(pdir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var ps []pairs.Pair
+	for _, d := range docs {
+		ps = append(ps, pairs.Pair{Query: d["title"], EpisodeID: d["_id"], Text: d["text"], Method: "title"})
+	}
+	for name, part := range map[string][]pairs.Pair{"train.jsonl": ps[:len(ps)-16], "eval.jsonl": ps[len(ps)-16 : len(ps)-8], "test.jsonl": ps[len(ps)-8:]} {
+		if err := pairs.WritePairs(filepath.Join(pdir, name), part); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(dir, "q.tower")
+	if err := runTrain([]string{"--mode", "full", "--pairs", pdir, "-o", out, "--batch-size", "8", "--max-steps", "2",
+		"--eval-every", "1", "--lr", "1e-4", "--cache", cache}); err != nil {
+		t.Fatal(err)
+	}
+	a, err := adapter.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Kind != adapter.Tower || a.Notes["steps"] != 2.0 || a.Fingerprint() == a.BaseFingerprint {
+		t.Fatalf("tower %s, notes %v", a.Kind, a.Notes)
+	}
+	if _, err := os.Stat(out + ".ckpt"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("checkpoint left behind after a finished run: %v", err)
+	}
+	if err := runEval([]string{"--pairs", pdir, "--adapter", out, "--cache", cache, "-o", filepath.Join(dir, "p"), "--json"}); err != nil {
+		t.Fatal(err)
+	}
+	r := readReport(t, filepath.Join(dir, "p.json"))
+	if r["tuned_fingerprint"] != a.Fingerprint() || r["base_fingerprint"] != a.BaseFingerprint {
+		t.Errorf("report fingerprints %v / %v, tower %s / %s", r["tuned_fingerprint"], r["base_fingerprint"], a.Fingerprint(), a.BaseFingerprint)
+	}
+	sec := r["sections"].(map[string]any)
+	checkMetrics(t, "in-batch", sec["in-batch"].(map[string]any)["tuned"], "mrr@5", "recall@1")
+	checkMetrics(t, "test", sec["test"].(map[string]any)["tuned"], "recall@1", "recall@30", "mrr@30")
+
+	// A tower of another base model is refused.
+	b, err := adapter.NewTower(a.Tower.ONNX, "another-model", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(dir, "other.tower")
+	if err := b.Save(other); err != nil {
+		t.Fatal(err)
+	}
+	err = runEval([]string{"--pairs", pdir, "--adapter", other, "--cache", cache, "-o", filepath.Join(dir, "x")})
+	if !errors.Is(err, adapter.ErrFingerprint) || !strings.Contains(err.Error(), "another-mod") {
+		t.Errorf("tower of another model: %v", err)
+	}
+}
