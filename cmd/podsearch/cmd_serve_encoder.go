@@ -87,7 +87,11 @@ func (f *encoderServiceFlags) open() (backends []encoder.Embedder, tok tokenizer
 		}
 	}
 	var sessions []*encoder.Session
+	var wrapped []*adapter.Embedder // a query tower's wrappers hold sessions of their own
 	closeAll = func() {
+		for _, w := range wrapped {
+			_ = w.Close()
+		}
 		for _, s := range sessions {
 			_ = s.Close()
 		}
@@ -122,10 +126,13 @@ func (f *encoderServiceFlags) open() (backends []encoder.Embedder, tok tokenizer
 			return nil, nil, nil, err
 		}
 		for i, s := range sessions {
-			if backends[i], err = adapter.Wrap(s, a, adapter.Query); err != nil {
+			w, err := adapter.Wrap(s, a, adapter.Query)
+			if err != nil {
 				closeAll()
 				return nil, nil, nil, err
 			}
+			backends[i] = w
+			wrapped = append(wrapped, w)
 		}
 		slog.Info("serving tuned query vectors", "adapter", f.adapterPath, "fingerprint", a.Fingerprint()[:16])
 	}
