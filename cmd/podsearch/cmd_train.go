@@ -304,34 +304,8 @@ func runTrain(args []string) error {
 	if *mode == "full" {
 		return trainTowerFile(context.Background(), *pairsDir, *corpus, *out, tf, tw, fs)
 	}
-	trainPairs, err := readPairs(filepath.Join(*pairsDir, "train.jsonl"), nil)
+	a, info, err := trainAdapterFile(context.Background(), *pairsDir, *corpus, *out, tf)
 	if err != nil {
-		return err
-	}
-	var evalPairs []evaluate.Pair
-	if p := filepath.Join(*pairsDir, "eval.jsonl"); fileExists(p) {
-		if evalPairs, err = readPairs(p, nil); err != nil {
-			return err
-		}
-	}
-	if *corpus != "" {
-		docs, err := evaluate.ReadCorpus(*corpus)
-		if err != nil {
-			return err
-		}
-		n := evaluate.UseDocTexts(trainPairs, docs) + evaluate.UseDocTexts(evalPairs, docs)
-		slog.Info("training against the corpus texts", "pairs", n)
-	}
-	enc, err := openVecEncoder(tf)
-	if err != nil {
-		return err
-	}
-	defer enc.Close()
-	a, info, err := fitAdapter(context.Background(), enc, tf, trainPairs, evalPairs)
-	if err != nil {
-		return err
-	}
-	if err := a.Save(*out); err != nil {
 		return err
 	}
 	fmt.Printf("wrote %s: %s adapter, base model %s, tuned model %s\n", *out, a.Kind, short12(a.BaseFingerprint), short12(a.Fingerprint()))
