@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -132,15 +131,22 @@ func joinKaggle(pods, eps io.Reader, layout KaggleLayout) (*Batch, error) {
 // parseCSV reads CSV with a header row from r, calling fn for every data row with the row's
 // origin (name:line) and either its mapped fields or, for a malformed row, why. Header names
 // match the mapping case-insensitively. Input without a header, or whose header lacks a
-// column for a required field, is an error.
+// column for a required field, is an error. A stray (unterminated) quote costs its own row
+// only: the rows after it are read again (csvSplitter), and every line ends up in a record
+// or in a malformed row passed to fn.
 func parseCSV(r io.Reader, name string, m Mapping, required []string, fn func(origin string, rec Record, bad string)) error {
-	cr := csv.NewReader(r)
-	cr.LazyQuotes = true
-	cr.FieldsPerRecord = -1
-	header, err := cr.Read()
+	cr := newCSVSplitter(r)
+	header, _, bad, err := cr.next()
+	if err == io.EOF {
+		err = errNoHeader
+	}
+	if err == nil && bad != "" {
+		err = errors.New(bad)
+	}
 	if err != nil {
 		return fmt.Errorf("%s: reading the header: %w", name, err)
 	}
+	cr.want = len(header)
 	col := map[string]int{}
 	for i, h := range header {
 		h = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
@@ -161,20 +167,18 @@ func parseCSV(r io.Reader, name string, m Mapping, required []string, fn func(or
 		}
 	}
 	for {
-		row, err := cr.Read()
+		row, line, bad, err := cr.next()
 		if err == io.EOF {
 			return nil
-		}
-		var perr *csv.ParseError
-		if errors.As(err, &perr) {
-			fn(fmt.Sprintf("%s:%d", name, perr.StartLine), Record{}, perr.Err.Error())
-			continue
 		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		line, _ := cr.FieldPos(0)
 		origin := fmt.Sprintf("%s:%d", name, line)
+		if bad != "" {
+			fn(origin, Record{}, bad)
+			continue
+		}
 		if len(row) != len(header) {
 			fn(origin, Record{}, fmt.Sprintf("row has %d fields, the header %d", len(row), len(header)))
 			continue

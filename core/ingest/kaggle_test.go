@@ -1,8 +1,12 @@
 package ingest
 
 import (
+	"bytes"
+	"encoding/csv"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -109,4 +113,131 @@ func TestKaggleCustomColumns(t *testing.T) {
 	if _, err := ReadKaggle(filepath.Join(dir, "nowhere"), DefaultKaggleLayout); err == nil {
 		t.Fatal("want an error for a missing folder")
 	}
+}
+
+// A stray (unterminated) quote in a real-shaped episodes.csv (CRLF lines, quoted multi-line
+// descriptions, doubled quotes) costs its own row only, and that row is counted.
+func TestKaggleStrayQuote(t *testing.T) {
+	b, err := ReadKaggle(filepath.Join("testdata", "kaggle-stray"), DefaultKaggleLayout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Build([]*Batch{b}, Options{NoShuffle: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := res.Stats
+	if st.Read != 10 || st.Written != 8 || st.Malformed != 2 || st.Read != st.Written+st.Dropped() {
+		t.Fatalf("stats: %s", st)
+	}
+	got := map[string]Episode{}
+	for _, e := range res.Episodes {
+		got[e.ID] = e
+	}
+	for _, id := range []string{"e-1", "e-2", "e-4", "e-5", "e-6", "e-7", "e-9", "e-10"} {
+		if _, ok := got[id]; !ok {
+			t.Errorf("episode %s lost", id)
+		}
+	}
+	if d := got["e-2"].Description; d != "Listeners asked about rates. We answer three of them. Send yours in." {
+		t.Errorf("e-2 multi-line description: %q", d)
+	}
+	if d := got["e-6"].Description; !strings.Contains(d, `the "seed library"`) {
+		t.Errorf("e-6 doubled quotes: %q", d)
+	}
+	if e := got["e-4"]; e.Description != "When to cut, and how much" || e.ShowTitle != "Garden Hour" {
+		t.Errorf("e-4 after the stray quote: %+v", e)
+	}
+	var origins []string
+	for _, r := range res.Rejects {
+		if r.Reason != ReasonMalformed || !strings.Contains(r.Detail, "quote") {
+			t.Errorf("unexpected reject %+v", r)
+		}
+		origins = append(origins, r.Origin)
+	}
+	if strings.Join(origins, " ") != "episodes.csv:6 episodes.csv:12" {
+		t.Errorf("rejects at %v, want the two rows with a stray quote (lines 6 and 12)", origins)
+	}
+}
+
+// csvSplitter reads what encoding/csv writes exactly as encoding/csv does.
+func TestCSVSplitterRoundTrip(t *testing.T) {
+	rows := [][]string{
+		{"id", "text", "n"},
+		{"a", "plain", "1"},
+		{"b", "with, comma", ""},
+		{"c", "line one\nline two\n\nline four", "3"},
+		{"d", `quote " inside and "" two`, " spaced "},
+		{"", "", ""},
+		{"e", "\"", "\"\""},
+	}
+	var buf strings.Builder
+	w := csv.NewWriter(&buf)
+	_ = w.WriteAll(rows)
+	for _, crlf := range []bool{false, true} {
+		in := buf.String()
+		if crlf {
+			in = strings.ReplaceAll(in, "\n", "\r\n")
+		}
+		s := newCSVSplitter(strings.NewReader(in))
+		for i, want := range rows {
+			got, _, bad, err := s.next()
+			if err != nil || bad != "" || !slices.Equal(got, want) {
+				t.Fatalf("crlf %v row %d: %q (%q, %v), want %q", crlf, i, got, bad, err, want)
+			}
+		}
+		if _, _, _, err := s.next(); err != io.EOF {
+			t.Fatalf("after the last row: %v", err)
+		}
+	}
+}
+
+// FuzzCSVSplitter: input encoding/csv reads without error, every record of the header's
+// width, reads the same through csvSplitter; any input is read to the end without a panic,
+// every line in a record or a rejected row.
+func FuzzCSVSplitter(f *testing.F) {
+	f.Add([]byte("a,b\n1,2\n\"x\ny\",3\n"))
+	f.Add([]byte("a,b\n\"open,2\n3,4\n\"q\",5\n"))
+	f.Add([]byte("a,b\n\"\"\"\",\"\"\n,\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s := newCSVSplitter(bytes.NewReader(data))
+		var got [][]string
+		for n := 0; ; n++ {
+			fields, _, bad, err := s.next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n == 0 && bad == "" {
+				s.want = len(fields)
+			}
+			if bad != "" {
+				fields = []string{"\x00bad"}
+			}
+			got = append(got, fields)
+		}
+		if bytes.IndexByte(data, '\r') >= 0 {
+			return
+		}
+		cr := csv.NewReader(bytes.NewReader(data))
+		want, err := cr.ReadAll()
+		if err != nil || len(want) == 0 {
+			return
+		}
+		for _, r := range want {
+			if len(r) != len(want[0]) {
+				return
+			}
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%d records, encoding/csv %d:\n%q\n%q", len(got), len(want), got, want)
+		}
+		for i := range want {
+			if !slices.Equal(got[i], want[i]) {
+				t.Fatalf("record %d: %q, encoding/csv %q", i, got[i], want[i])
+			}
+		}
+	})
 }
