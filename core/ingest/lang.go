@@ -15,9 +15,14 @@ const LangUnknown = "und"
 const detectPrefix = 400
 
 // NormalizeLanguage turns a language tag as sources write it ("en-us", "EN_GB", "deu",
-// "English") into an ISO 639-1 code ("en", "de"), or "" when it is not recognised.
+// "English", or a list of tags as Spotify's data writes it: "['en']", `["en-US"]`, whose
+// first tag counts) into an ISO 639-1 code ("en", "de"), or "" when it is not recognised.
 func NormalizeLanguage(tag string) string {
-	t := strings.ToLower(strings.TrimSpace(tag))
+	t := strings.TrimSpace(tag)
+	if len(t) >= 2 && t[0] == '[' && t[len(t)-1] == ']' {
+		t, _, _ = strings.Cut(t[1:len(t)-1], ",")
+	}
+	t = strings.ToLower(strings.Trim(strings.TrimSpace(t), `'"`+"`"))
 	t = strings.ReplaceAll(t, "_", "-")
 	primary, _, _ := strings.Cut(t, "-")
 	switch {

@@ -26,7 +26,10 @@ func TestNormalizeDate(t *testing.T) {
 
 func TestNormalizeLanguage(t *testing.T) {
 	cases := map[string]string{"en-us": "en", "EN_GB": "en", "de": "de", "deu": "de",
-		"English": "en", "german": "de", "": "", "klingon": "", "12": ""}
+		"English": "en", "german": "de", "": "", "klingon": "", "12": "",
+		// Spotify-style lists of tags: the first tag counts.
+		"['en']": "en", `["en"]`: "en", "en-US": "en", `["en-US"]`: "en", " [ 'de' , 'en' ] ": "de",
+		"[en]": "en", "'fr'": "fr", "['English']": "en", "[]": "", "['']": "", "['xx-1']": "xx", "[[": ""}
 	for in, want := range cases {
 		if got := NormalizeLanguage(in); got != want {
 			t.Errorf("NormalizeLanguage(%q) = %q, want %q", in, got, want)
@@ -127,5 +130,30 @@ func TestBuildStrictAndSeed(t *testing.T) {
 	}
 	if reflect.DeepEqual(a, c) {
 		t.Fatal("different seeds, same order")
+	}
+}
+
+// A Spotify-style language tag list reaches the corpus as a plain code, taken from the source.
+func TestSpotifyLanguageTag(t *testing.T) {
+	in := `{"id":"a","show_id":"s","title":"Morning news","description":"The day's headlines in ten minutes.","language":"['en']"}
+{"id":"b","show_id":"s","title":"Noticias","description":"Las noticias del día en diez minutos.","language":"[\"es-MX\"]"}
+{"id":"c","show_id":"s","title":"Nachrichten","description":"Die Nachrichten des Tages.","language":"en-US"}
+`
+	b, err := ReadJSONL(strings.NewReader(in), "spotify.jsonl", DefaultJSONLMapping)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Build([]*Batch{b}, Options{NoShuffle: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"a": "en", "b": "es", "c": "en"}
+	if len(res.Episodes) != len(want) {
+		t.Fatalf("%d episodes: %s", len(res.Episodes), res.Stats)
+	}
+	for _, e := range res.Episodes {
+		if e.Language != want[e.ID] || e.LanguageFrom != "source" {
+			t.Errorf("%s: language %q from %q, want %q from the source", e.ID, e.Language, e.LanguageFrom, want[e.ID])
+		}
 	}
 }
