@@ -24,7 +24,10 @@ type BadInput struct {
 	Header []string `json:"-"`
 	// Raw, when set, is sent as written on a new connection instead (a request no HTTP
 	// client would form).
-	Raw    string `json:"-"`
+	Raw string `json:"-"`
+	// Want, when set, is the one status the answer must have (431 for oversized headers,
+	// 200 for the valid requests among them); otherwise any 4xx will do.
+	Want   int    `json:"want,omitempty"`
 	Status int    `json:"status"` // 0 when no answer came back
 	Answer string `json:"answer"` // the start of the answer body, or the transport error
 	// Leak says what the answer gave away that it must not (a token or query text it was
@@ -32,8 +35,17 @@ type BadInput struct {
 	Leak string `json:"leak,omitempty"`
 }
 
-// OK reports whether the edge refused the request cleanly: a 4xx that leaks nothing.
-func (b BadInput) OK() bool { return b.Status >= 400 && b.Status <= 499 && b.Leak == "" }
+// OK reports whether the service answered as it must, leaking nothing: a 4xx (refused
+// cleanly), or exactly Want when set.
+func (b BadInput) OK() bool {
+	if b.Leak != "" {
+		return false
+	}
+	if b.Want != 0 {
+		return b.Status == b.Want
+	}
+	return b.Status >= 400 && b.Status <= 499
+}
 
 // Planted in bad requests: no answer may contain them.
 const (
@@ -50,9 +62,10 @@ func vectorB64(x float32) string {
 	return base64.StdEncoding.EncodeToString(b)
 }
 
-// badInputs are requests every edge must refuse with a 4xx. peerToken and model are the
-// cluster's, so that shard-search requests get past the token and model checks to the
-// checks of their vectors.
+// badInputs are requests every edge must refuse with a 4xx (an oversized header with
+// 431), and one valid request it must answer: a peer's shard-search with a lowercase
+// "bearer". peerToken and model are the cluster's, so that shard-search requests get past
+// the token and model checks to the checks of their vectors.
 func badInputs(peerToken, model string) []BadInput {
 	long := strings.Repeat("podcast ", 100<<10/8)
 	peer := []string{"Authorization", "Bearer " + peerToken}
@@ -102,14 +115,63 @@ func badInputs(peerToken, model string) []BadInput {
 		{Name: "shard-search wrong type", Method: http.MethodPost, Path: "/v1/shard-search", Body: `{"queries":5}`, Header: peer},
 		{Name: "reload without token", Method: http.MethodPost, Path: "/admin/reload"},
 		{Name: "reload wrong token", Method: http.MethodPost, Path: "/admin/reload", Header: []string{"Authorization", "bearer " + secretToken}},
+		{Name: "300 KB header", Method: http.MethodGet, Path: "/v1/search?q=history", Header: []string{"X-Padding", strings.Repeat("p", 300<<10)}, Want: http.StatusRequestHeaderFieldsTooLarge},
+		{Name: "shard-search lowercase bearer (valid)", Method: http.MethodPost, Path: "/v1/shard-search", Body: kw, Header: []string{"Authorization", "bearer " + peerToken}, Want: http.StatusOK},
+	}
+}
+
+// encoderBadInputs are requests every encoder must refuse with a 4xx (the encoder's
+// inputs of issue #17), and one valid request it must answer: the token sent with a
+// lowercase "bearer", which the edges accept too. token is the encoders' own.
+func encoderBadInputs(token string) []BadInput {
+	auth := []string{"Authorization", "Bearer " + token}
+	embed := func(name, body string, want int, header ...string) BadInput {
+		return BadInput{Name: "encoder " + name, Method: http.MethodPost, Path: "/v1/embed", Body: body, Want: want, Header: header}
+	}
+	raw := func(token, header, body string) string {
+		return "POST /v1/embed HTTP/1.1\r\nHost: encoder\r\nAuthorization: Bearer " + token + "\r\n" + header + "\r\n\r\n" + body
+	}
+	// fasthttp reads up to 8 KB of a body before the handler runs; the rest is never sent.
+	prefix := `{"texts":["` + secretQuery + strings.Repeat("a", 8<<10)
+	texts := `{"texts":["` + secretQuery + `"]}`
+	return []BadInput{
+		embed("token_ids [[null]]", `{"token_ids":[[null]]}`, 0, auth...),
+		embed("token_ids [[1.5]]", `{"token_ids":[[1.5]]}`, 0, auth...),
+		embed("token id past the vocabulary", `{"token_ids":[[99999999]]}`, 0, auth...),
+		embed("texts and token_ids", `{"texts":["x"],"token_ids":[[5]]}`, 0, auth...),
+		embed("trailing data", `{"texts":["x"]} {}`, 0, auth...),
+		embed("no token", texts, http.StatusUnauthorized),
+		embed("wrong token", texts, http.StatusUnauthorized, "Authorization", "Bearer "+secretToken),
+		embed("8 KB header", texts, http.StatusRequestHeaderFieldsTooLarge, "Authorization", "Bearer "+token, "X-Padding", strings.Repeat("p", 8<<10)),
+		embed("lowercase bearer (valid)", `{"texts":["history of the roman empire"]}`, http.StatusOK, "Authorization", "bearer "+token),
+		{Name: "encoder Content-Length abc", Raw: raw(secretToken, "Content-Length: abc", "")},
+		{Name: "encoder Content-Length over the limit", Raw: raw(token, "Content-Type: application/json\r\nContent-Length: 104857600", prefix), Want: http.StatusRequestEntityTooLarge},
 	}
 }
 
 // SendBadInputs sends every malformed or unauthorised request to edge i and returns the
 // answers; each should be a 4xx that gives nothing away (BadInput.OK).
 func (c *Cluster) SendBadInputs(ctx context.Context, i int) []BadInput {
-	base := c.Edges[i]
-	out := badInputs(c.PeerToken, c.Fingerprint)
+	return sendAll(ctx, c.Edges[i], badInputs(c.PeerToken, c.Fingerprint), c.PeerToken, c.AdminToken)
+}
+
+// SendEncoderBadInputs sends the encoders' bad inputs (and the valid lowercase-bearer
+// request) to encoder i, straight to its port, and returns the answers (BadInput.OK); nil
+// when the encoder was killed (KillEncoder).
+func (c *Cluster) SendEncoderBadInputs(ctx context.Context, i int) []BadInput {
+	en := c.encoders[i]
+	en.mu.Lock()
+	killed := en.killed
+	en.mu.Unlock()
+	if killed {
+		return nil
+	}
+	return sendAll(ctx, c.Encoders[i], encoderBadInputs(c.EncoderToken), c.EncoderToken)
+}
+
+// sendAll sends the requests in out to base and fills in the answers; an answer that holds
+// a planted secret, one of tokens, a Go type or a folder is marked as a leak.
+func sendAll(ctx context.Context, base string, out []BadInput, tokens ...string) []BadInput {
 	client := &http.Client{Timeout: 10 * time.Second}
 	for i := range out {
 		b := &out[i]
@@ -140,8 +202,13 @@ func (c *Cluster) SendBadInputs(ctx context.Context, i int) []BadInput {
 			resp.Body.Close()
 			b.Status, b.Answer = resp.StatusCode, strings.TrimSpace(string(msg))
 		}
-		for _, bad := range []string{secretToken, secretQuery, "Go value", "Go struct", "edge.", "wire.", "/tmp/", "/home/", "/root/"} {
-			if strings.Contains(b.Answer, bad) {
+		leaks := append([]string{secretToken, secretQuery}, tokens...)
+		if b.Want < 200 || b.Want > 299 {
+			// An error message; a valid answer's episode text may well hold "edge.".
+			leaks = append(leaks, "Go value", "Go struct", "edge.", "wire.", "/tmp/", "/home/", "/root/")
+		}
+		for _, bad := range leaks {
+			if bad != "" && strings.Contains(b.Answer, bad) {
 				b.Leak = "the answer holds " + bad
 				break
 			}

@@ -58,6 +58,9 @@ type Options struct {
 	AdminToken string
 	// PeerToken guards /v1/shard-search between the edges; empty makes a random one.
 	PeerToken string
+	// EncoderToken is the bearer token the encoders require on /v1/embed (the edges' pools
+	// send it); empty makes a random one.
+	EncoderToken string
 	// PeerTimeout and RequestTimeout are the edges' deadlines (edge defaults when zero).
 	PeerTimeout, RequestTimeout time.Duration
 	// Logger receives the components' logs (default: warnings and errors to stderr).
@@ -72,6 +75,10 @@ type Cluster struct {
 	AdminToken string
 	// PeerToken is the token the edges require on /v1/shard-search.
 	PeerToken string
+	// EncoderToken is the token the encoders require on /v1/embed.
+	EncoderToken string
+	// Encoders are the encoder services' base URLs (http://127.0.0.1:PORT).
+	Encoders []string
 	// Fingerprint is the model the index and encoders serve.
 	Fingerprint string
 
@@ -111,7 +118,7 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	for _, tok := range []*string{&opts.AdminToken, &opts.PeerToken} {
+	for _, tok := range []*string{&opts.AdminToken, &opts.PeerToken, &opts.EncoderToken} {
 		if *tok == "" {
 			b := make([]byte, 16)
 			_, _ = rand.Read(b)
@@ -129,7 +136,7 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", encoder.ErrNotSetUp, err)
 	}
-	c = &Cluster{AdminToken: opts.AdminToken, PeerToken: opts.PeerToken, log: opts.Logger, noCache: opts.NoCache, indexDir: opts.IndexDir}
+	c = &Cluster{AdminToken: opts.AdminToken, PeerToken: opts.PeerToken, EncoderToken: opts.EncoderToken, log: opts.Logger, noCache: opts.NoCache, indexDir: opts.IndexDir}
 	defer func() {
 		if err != nil {
 			c.Close()
@@ -139,12 +146,13 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 
 	var encAddrs []string
 	for range opts.Encoders {
-		en, err := startEncoder(uni, opts.Logger)
+		en, err := startEncoder(uni, opts.EncoderToken, opts.Logger)
 		if err != nil {
 			return c, err
 		}
 		c.encoders = append(c.encoders, en)
 		encAddrs = append(encAddrs, en.addr)
+		c.Encoders = append(c.Encoders, "http://"+en.addr)
 	}
 	c.Fingerprint = c.encoders[0].sess.Fingerprint()
 
@@ -170,7 +178,7 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 			return c, err
 		}
 		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		n.pool, err = pool.New(pctx, pool.Config{Endpoints: encAddrs, Fingerprint: c.Fingerprint,
+		n.pool, err = pool.New(pctx, pool.Config{Endpoints: encAddrs, Fingerprint: c.Fingerprint, Token: opts.EncoderToken,
 			HealthInterval: 250 * time.Millisecond, Logger: opts.Logger})
 		cancel()
 		if err != nil {
@@ -235,7 +243,7 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	return c, nil
 }
 
-func startEncoder(uni *tokenizer.Unigram, log *slog.Logger) (*encoderNode, error) {
+func startEncoder(uni *tokenizer.Unigram, token string, log *slog.Logger) (*encoderNode, error) {
 	sess, err := encoder.Open(encoder.Options{IntraOpThreads: 1})
 	if err != nil {
 		return nil, err
@@ -246,6 +254,7 @@ func startEncoder(uni *tokenizer.Unigram, log *slog.Logger) (*encoderNode, error
 		Batch:     gpuencoder.BatchConfig{MaxBatchTokens: 256},
 		Registry:  prometheus.NewRegistry(),
 		Logger:    log,
+		Token:     token,
 	})
 	if err != nil {
 		sess.Close()

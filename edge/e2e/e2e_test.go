@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -172,11 +173,34 @@ func TestFaultRun(t *testing.T) {
 	for i := range c.Edges {
 		for _, b := range c.SendBadInputs(ctx, i) {
 			if !b.OK() {
-				t.Errorf("edge %d, %s: status %d (want 4xx) %s: %s", i, b.Name, b.Status, b.Leak, b.Answer)
+				t.Errorf("edge %d, %s: status %d (want %s) %s: %s", i, b.Name, b.Status, wantStatus(b), b.Leak, b.Answer)
 			}
 		}
 	}
+	// The encoders' bad inputs (issue #17) straight to the one left alive: 4xx (431 for an
+	// 8 KB header, 413 for a Content-Length over the limit), and lowercase "bearer" accepted.
+	sent := 0
+	for i := range c.Encoders {
+		for _, b := range c.SendEncoderBadInputs(ctx, i) {
+			sent++
+			if !b.OK() {
+				t.Errorf("encoder %d, %s: status %d (want %s) %s: %s", i, b.Name, b.Status, wantStatus(b), b.Leak, b.Answer)
+			}
+		}
+	}
+	if sent == 0 {
+		t.Error("no encoder was left to send the encoders' bad inputs to")
+	}
+	t.Logf("%d bad inputs to each edge, %d to the encoders left", len(badInputs(c.PeerToken, c.Fingerprint)), sent)
 	if err := c.Alive(ctx); err != nil {
 		t.Fatalf("after the bad inputs: %v", err)
 	}
+}
+
+// wantStatus says what status b had to get.
+func wantStatus(b BadInput) string {
+	if b.Want != 0 {
+		return strconv.Itoa(b.Want)
+	}
+	return "4xx"
 }
