@@ -140,6 +140,17 @@ func (s *csvSplitter) parse() (fields []string, used int, stray string) {
 		if pos < len(text) && text[pos] == '"' {
 			pos++
 			open := li
+			// The common case, a quoted field closed on its line without a quote inside,
+			// is a substring of the line.
+			if j := strings.IndexByte(text[pos:], '"'); j >= 0 && (pos+j+1 == len(text) || text[pos+j+1] == ',') {
+				fields = append(fields, text[pos:pos+j])
+				pos += j + 1
+				if pos == len(text) {
+					break
+				}
+				pos++ // the comma
+				continue
+			}
 		quoted:
 			for {
 				j := strings.IndexByte(text[pos:], '"')
@@ -170,16 +181,16 @@ func (s *csvSplitter) parse() (fields []string, used int, stray string) {
 					field.WriteByte('"') // a literal quote inside a one-line quoted field
 				}
 			}
+			fields = append(fields, field.String())
+			field.Reset()
 		} else {
 			j := strings.IndexByte(text[pos:], ',')
 			if j < 0 {
 				j = len(text) - pos
 			}
-			field.WriteString(text[pos : pos+j])
+			fields = append(fields, text[pos:pos+j])
 			pos += j
 		}
-		fields = append(fields, field.String())
-		field.Reset()
 		if pos == len(text) {
 			break
 		}
