@@ -68,7 +68,9 @@ func runEval(args []string) error {
 			"  --index DIR (with --queries or --pairs): rows searched through that index (`podsearch index`) too, for the\n"+
 			"    queries and test sections: IVF-PQ + re-rank, its BM25 and its hybrid, base and tuned (a query-only adapter\n"+
 			"    is served by an index of base vectors); the whole index is searched.\n"+
-			"Writes PREFIX.json, PREFIX.md and PREFIX-recall.png; --json prints the JSON object on stdout.")
+			"Prints the report on stdout (Markdown, or one JSON object with --json); -o PREFIX also writes PREFIX.json,\n"+
+			"PREFIX.md and PREFIX-recall.png (without -o no file is written). A BEIR document with neither title nor\n"+
+			"text is left out and counted in the report's notes.")
 	pairsDir := fs.String("pairs", "", "pairs folder (eval.jsonl, test.jsonl) from `podsearch pairs`")
 	corpus := fs.String("corpus", "", "corpus JSONL (ingest output, or a BEIR corpus.jsonl): searched by --queries; with --pairs it gives languages and the test episodes' full texts")
 	queries := fs.String("queries", "", "queries file, JSONL: {\"qid\", \"query\", \"relevant\": {\"<id>\": grade}} (grade >= 1 relevant)")
@@ -92,7 +94,7 @@ func runEval(args []string) error {
 	jsonOut := fs.Bool("json", false, "print the report as one JSON object on stdout: top-level metric keys (ndcg@10, recall@30, mrr@30, mrr@5 ...) hold the dense\n"+
 		"metrics of the tuned model (else the base), merged over the sections in the order in-batch, test, queries, beir (a later\n"+
 		"section wins a shared key); \"base\" and \"tuned\" hold the same per model, \"sections\" every section's, \"rows\" every row")
-	prefix := fs.String("o", "eval-report", "output path prefix for PREFIX.json, PREFIX.md and PREFIX-recall.png")
+	prefix := fs.String("o", "", "output path prefix: also write PREFIX.json, PREFIX.md and PREFIX-recall.png (default: stdout only)")
 	tf := addTrainFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -227,9 +229,16 @@ func runEval(args []string) error {
 	}
 	if *beir != "" {
 		names = append(names, "BEIR "+filepath.Base(*beir))
-		docs, qs, err := evaluate.ReadBEIR(*beir, *split)
+		b, err := evaluate.ReadBEIRFolder(*beir, *split)
 		if err != nil {
 			return err
+		}
+		docs, qs := b.Docs, b.Queries
+		if n := len(b.EmptyDocs); n > 0 {
+			ids := b.EmptyDocs[:min(n, 10)]
+			slog.Warn("BEIR documents without text left out", "dir", *beir, "documents", n, "ids", ids)
+			report.Notes = append(report.Notes, fmt.Sprintf("beir %s: %d documents without text left out (ids %s); a judgement of one counts as a miss",
+				filepath.Base(*beir), n, strings.Join(ids, ", ")))
 		}
 		set := evaluate.Set{Section: "beir " + filepath.Base(*beir), Docs: docs, Queries: qs, Metrics: beirMetrics}
 		opts.index = nil // an index is of the --corpus episodes, not of the BEIR folder
@@ -249,16 +258,18 @@ func runEval(args []string) error {
 		}
 	}
 	report.Name = "eval: " + strings.Join(names, ", ")
-	if err := report.Save(*prefix); err != nil {
-		return err
-	}
-	png := *prefix + "-recall.png"
-	if len(report.Curves) > 0 {
-		if err := evaluate.PlotRecall(report.Curves, "Recall@k, base vs tuned", png); err != nil {
+	if *prefix != "" {
+		if err := report.Save(*prefix); err != nil {
 			return err
 		}
+		png := *prefix + "-recall.png"
+		if len(report.Curves) > 0 {
+			if err := evaluate.PlotRecall(report.Curves, "Recall@k, base vs tuned", png); err != nil {
+				return err
+			}
+		}
+		slog.Info("report written", "json", *prefix+".json", "markdown", *prefix+".md", "plot", png)
 	}
-	slog.Info("report written", "json", *prefix+".json", "markdown", *prefix+".md", "plot", png)
 	if *jsonOut {
 		b, err := json.Marshal(report)
 		if err != nil {

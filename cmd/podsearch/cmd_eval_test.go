@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -198,5 +200,66 @@ func TestTrainAndEvalCommands(t *testing.T) {
 	}
 	if err := runEval([]string{"--pairs", pdir, "--adapter", other, "--cache", cache, "-o", filepath.Join(dir, "x")}); err == nil {
 		t.Error("adapter of another model accepted")
+	}
+}
+
+// TestEvalBEIREmptyDocuments runs `podsearch eval --beir --json` with the real encoder on a
+// tiny BEIR folder holding documents without text (as Cranfield does) and no -o: it
+// evaluates (the empty documents left out and counted in the notes), prints the report on
+// stdout and writes no file into the working directory.
+func TestEvalBEIREmptyDocuments(t *testing.T) {
+	if _, err := os.Stat(assets.ModelPath()); err != nil {
+		testenv.SkipOrFailModel(t, "the encoder model")
+	}
+	beir, err := filepath.Abs(filepath.Join("..", "..", "core", "evaluate", "testdata", "beir-empty"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := filepath.Join(t.TempDir(), "cache")
+	wd := t.TempDir()
+	t.Chdir(wd)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout := os.Stdout
+	os.Stdout = w
+	done := make(chan []byte)
+	go func() {
+		b, _ := io.ReadAll(r)
+		done <- b
+	}()
+	err = runEval([]string{"--beir", beir, "--cache", cache, "--curve-k", "5", "--json"})
+	os.Stdout = stdout
+	w.Close()
+	out := <-done
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Notes []string `json:"notes"`
+		Rows  []struct {
+			Retrieval string             `json:"retrieval"`
+			Metrics   map[string]float64 `json:"metrics"`
+		} `json:"rows"`
+	}
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatalf("stdout is not one JSON report: %v\n%s", err, out)
+	}
+	kinds := map[string]bool{}
+	for _, row := range rep.Rows {
+		kinds[row.Retrieval] = true
+		if v, ok := row.Metrics["ndcg@10"]; !ok || v < 0 || v > 1 {
+			t.Errorf("%s row: ndcg@10 = %v", row.Retrieval, row.Metrics["ndcg@10"])
+		}
+	}
+	if !kinds["dense"] || !kinds["bm25"] {
+		t.Errorf("rows %v: want dense and bm25", kinds)
+	}
+	if !slices.ContainsFunc(rep.Notes, func(n string) bool { return strings.Contains(n, "2 documents without text left out (ids 3, 5)") }) {
+		t.Errorf("notes %q do not count the empty documents", rep.Notes)
+	}
+	if ents, err := os.ReadDir(wd); err != nil || len(ents) != 0 {
+		t.Errorf("eval without -o wrote into the working directory: %v %v", ents, err)
 	}
 }

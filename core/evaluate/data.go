@@ -98,9 +98,15 @@ func ReadCorpus(path string) ([]Doc, error) {
 
 // ParseCorpus is ReadCorpus on a reader; name labels errors.
 func ParseCorpus(r io.Reader, name string) ([]Doc, error) {
-	var docs []Doc
+	docs, _, err := parseCorpus(r, name, false)
+	return docs, err
+}
+
+// parseCorpus is ParseCorpus; with skipEmpty a document without text is left out and its id
+// returned in empty instead of being an error.
+func parseCorpus(r io.Reader, name string, skipEmpty bool) (docs []Doc, empty []string, err error) {
 	seen := map[string]bool{}
-	err := readLines(r, name, func(line []byte, _ int) error {
+	err = readLines(r, name, func(line []byte, _ int) error {
 		var c corpusLine
 		if err := json.Unmarshal(line, &c); err != nil {
 			return fmt.Errorf("bad JSON: %w", err)
@@ -115,17 +121,21 @@ func ParseCorpus(r io.Reader, name string) ([]Doc, error) {
 		if d.ID == "" {
 			return errors.New("document without an id")
 		}
-		if strings.TrimSpace(d.Text) == "" {
-			return fmt.Errorf("document %q has no text", d.ID)
-		}
 		if seen[d.ID] {
 			return fmt.Errorf("duplicate document id %q", d.ID)
 		}
 		seen[d.ID] = true
+		if strings.TrimSpace(d.Text) == "" {
+			if !skipEmpty {
+				return fmt.Errorf("document %q has no text", d.ID)
+			}
+			empty = append(empty, d.ID)
+			return nil
+		}
 		docs = append(docs, d)
 		return nil
 	})
-	return docs, err
+	return docs, empty, err
 }
 
 type queryLine struct {
@@ -233,21 +243,52 @@ func first(s []string, n int) []string {
 
 // ReadBEIR reads a BEIR folder: corpus.jsonl, queries.jsonl and qrels/SPLIT.tsv (header line,
 // then query-id, corpus-id, score tab separated). Only queries with a qrel of score >= 1 are
-// kept, as BEIR does.
+// kept, as BEIR does. Documents without text (nor title) are left out; ReadBEIRFolder
+// counts them.
 func ReadBEIR(dir, split string) ([]Doc, []Query, error) {
-	docs, err := ReadCorpus(filepath.Join(dir, "corpus.jsonl"))
+	b, err := ReadBEIRFolder(dir, split)
 	if err != nil {
 		return nil, nil, err
+	}
+	return b.Docs, b.Queries, nil
+}
+
+// BEIR is what ReadBEIRFolder read from a BEIR folder.
+type BEIR struct {
+	// Docs are the documents with text, Queries the queries of the split with a judged
+	// document.
+	Docs    []Doc
+	Queries []Query
+	// EmptyDocs are the ids of the documents left out because they have neither title nor
+	// text (Cranfield has some): nothing can retrieve them, and a judgement of one counts
+	// as a miss.
+	EmptyDocs []string
+}
+
+// ReadBEIRFolder is ReadBEIR, also returning the documents it left out for having no text.
+func ReadBEIRFolder(dir, split string) (*BEIR, error) {
+	cpath := filepath.Join(dir, "corpus.jsonl")
+	cf, err := os.Open(cpath)
+	if err != nil {
+		return nil, err
+	}
+	docs, empty, err := parseCorpus(cf, cpath, true)
+	cf.Close()
+	if err != nil {
+		return nil, err
+	}
+	if len(docs) == 0 {
+		return nil, fmt.Errorf("evaluate: %s holds no document with text", cpath)
 	}
 	qpath := filepath.Join(dir, "qrels", split+".tsv")
 	qf, err := os.Open(qpath)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	defer qf.Close()
 	qrels, err := ParseQrels(qf, qpath)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	var qs []Query
 	tpath := filepath.Join(dir, "queries.jsonl")
@@ -265,12 +306,12 @@ func ReadBEIR(dir, split string) ([]Doc, []Query, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if len(qs) == 0 {
-		return nil, nil, fmt.Errorf("evaluate: %s: no query of split %q has a judged document", dir, split)
+		return nil, fmt.Errorf("evaluate: %s: no query of split %q has a judged document", dir, split)
 	}
-	return docs, qs, nil
+	return &BEIR{Docs: docs, Queries: qs, EmptyDocs: empty}, nil
 }
 
 // ParseQrels reads a BEIR qrels TSV (a header, then query-id, corpus-id, score).

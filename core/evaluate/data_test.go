@@ -1,6 +1,8 @@
 package evaluate
 
 import (
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -146,4 +148,41 @@ func FuzzParseQrels(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		_, _ = ParseQrels(strings.NewReader(s), "fuzz")
 	})
+}
+
+// A BEIR folder with documents of empty text (Cranfield has some) loads: they are left out
+// and counted, a document with a title but no text keeps its title, and the queries judged
+// on an empty document stay (that judgement counts as a miss).
+func TestReadBEIREmptyDocuments(t *testing.T) {
+	b, err := ReadBEIRFolder(filepath.Join("testdata", "beir-empty"), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(b.EmptyDocs, []string{"3", "5"}) {
+		t.Fatalf("empty documents %v, want [3 5]", b.EmptyDocs)
+	}
+	var ids []string
+	for _, d := range b.Docs {
+		ids = append(ids, d.ID)
+		if strings.TrimSpace(d.Text) == "" {
+			t.Errorf("document %s kept without text", d.ID)
+		}
+	}
+	if !slices.Equal(ids, []string{"1", "2", "4", "6", "7"}) {
+		t.Fatalf("documents %v", ids)
+	}
+	if !strings.HasPrefix(b.Docs[3].Text, "approximate solutions of the incompressible laminar boundary layer") {
+		t.Errorf("title-only document text %q", b.Docs[3].Text)
+	}
+	if len(b.Queries) != 4 || b.Queries[1].Relevant["3"] != 1 {
+		t.Fatalf("queries %+v", b.Queries)
+	}
+	docs, qs, err := ReadBEIR(filepath.Join("testdata", "beir-empty"), "test")
+	if err != nil || len(docs) != 5 || len(qs) != 4 {
+		t.Fatalf("ReadBEIR: %d docs, %d queries, %v", len(docs), len(qs), err)
+	}
+	// A plain corpus still refuses a document without text.
+	if _, err := ParseCorpus(strings.NewReader(`{"_id":"3","title":"","text":""}`), "c"); err == nil {
+		t.Fatal("ParseCorpus accepted an empty document")
+	}
 }
