@@ -21,7 +21,10 @@ import (
 	"github.com/podsearch/podsearch/core/assets"
 	"github.com/podsearch/podsearch/core/encoder"
 	"github.com/podsearch/podsearch/core/evaluate"
+	"github.com/podsearch/podsearch/core/evaluate/vcache"
 	"github.com/podsearch/podsearch/core/index"
+	"github.com/podsearch/podsearch/core/ingest"
+	"github.com/podsearch/podsearch/core/vec"
 )
 
 func init() {
@@ -38,9 +41,10 @@ func runDemo(args []string) error {
 			"(10,544 Taddy episodes and 8 RSS feeds) and builds a 2-shard index under\n"+
 			"$PODSEARCH_HOME/demo (progress bar; reused afterwards). It then serves the model fine-tuned\n"+
 			"on the corpus: on first run it makes synthetic pairs and trains a query adapter with the\n"+
-			"defaults of `podsearch pairs` and `podsearch train --corpus` (about a minute and a half on\n"+
-			"2 cores, progress bars; reused afterwards, keyed by the model's and the corpus's\n"+
-			"fingerprints) and builds the tuned index beside the base one. --base serves the base\n"+
+			"defaults of `podsearch pairs` and `podsearch train --corpus` (about a minute on 2 cores:\n"+
+			"the episodes' vectors come from the index, the synthetic queries are encoded; progress\n"+
+			"bars; reused afterwards, keyed by the model's and the corpus's fingerprints) and builds\n"+
+			"the tuned index beside the base one (under a minute). --base serves the base\n"+
 			"model instead; --adapter FILE serves that adapter (and wins over both). Last it starts an\n"+
 			"encoder service on a free loopback port and an edge node on --addr. The cache is\n"+
 			"in-process unless REDIS_URL is set. Needs `make setup` first. Ctrl-C stops both.")
@@ -89,7 +93,7 @@ func runDemo(args []string) error {
 	case *adapterPath != "" && *base:
 		slog.Warn("demo: --adapter wins over --base", "adapter", *adapterPath)
 	case *adapterPath == "" && !*base:
-		p, err := ensureDemoAdapter(context.Background(), dir, corpus, fp, stderrIsTerminal())
+		p, err := ensureDemoAdapter(context.Background(), dir, corpus, filepath.Join(indexDir, vectorsFile), fp, stderrIsTerminal())
 		if err != nil {
 			return fmt.Errorf("demo tuned query model (--base serves the base model): %w", err)
 		}
@@ -148,9 +152,11 @@ func runDemo(args []string) error {
 // the base model modelFP, under dir. The first call makes synthetic pairs and trains the
 // adapter with the defaults of `podsearch pairs` and `podsearch train --corpus`; later calls
 // reuse it. The file is keyed by the corpus's fingerprint (dir is the model's), and an adapter
-// that does not load for modelFP is trained again. progress draws the pairs' progress bar on
-// stderr (encoding and training draw theirs always, throttled when stderr is not a terminal).
-func ensureDemoAdapter(ctx context.Context, dir, corpus, modelFP string, progress bool) (string, error) {
+// that does not load for modelFP is trained again. vectors (may be empty) is the base
+// index's episode vectors file: they seed the vector cache so that training does not encode
+// the episodes again. progress draws the pairs' progress bar on stderr (encoding and
+// training draw theirs always, throttled when stderr is not a terminal).
+func ensureDemoAdapter(ctx context.Context, dir, corpus, vectors, modelFP string, progress bool) (string, error) {
 	cfp, err := fileSHA256(corpus)
 	if err != nil {
 		return "", err
@@ -182,7 +188,13 @@ func ensureDemoAdapter(ctx context.Context, dir, corpus, modelFP string, progres
 		slog.Info("demo: pairs ready", "pairs", gst.String(), "split", split.String())
 	}
 	slog.Info("demo: training the query model on the pairs (first run only)", "to", path)
-	a, info, err := trainAdapterFile(ctx, pairsDir, corpus, path, defaultTrainFlags())
+	tf := defaultTrainFlags()
+	if vectors != "" {
+		if err := seedVectorCache(ctx, *tf.cacheDir, modelFP, corpus, vectors); err != nil {
+			slog.Warn("demo: the index's episode vectors do not seed the vector cache; training encodes the episodes", "err", err)
+		}
+	}
+	a, info, err := trainAdapterFile(ctx, pairsDir, corpus, path, tf)
 	if err != nil {
 		return "", fmt.Errorf("train: %w", err)
 	}
@@ -233,6 +245,46 @@ func trainAdapterFile(ctx context.Context, pairsDir, corpus, out string, tf *tra
 		return nil, nil, err
 	}
 	return a, info, nil
+}
+
+// seedVectorCache stores the episode vectors of vectorsPath (an index's vectors file, in
+// corpus order) in the vector cache in cacheDir under the model fingerprint fp, keyed by the
+// episodes' texts, the key training looks them up by.
+func seedVectorCache(ctx context.Context, cacheDir, fp, corpus, vectorsPath string) error {
+	if cacheDir == "" {
+		return nil
+	}
+	eps, err := ingest.ReadCorpus(corpus)
+	if err != nil {
+		return err
+	}
+	vecs, d, err := vec.ReadFvecs(vectorsPath)
+	if err != nil {
+		return err
+	}
+	if d != encoder.Dim || len(vecs)/d < len(eps) {
+		return fmt.Errorf("%s: %d vectors of width %d for %d episodes of width %d", vectorsPath, len(vecs)/max(d, 1), d, len(eps), encoder.Dim)
+	}
+	byText := make(map[string][]float32, len(eps))
+	texts := make([]string, 0, len(eps))
+	for i, e := range eps {
+		if _, ok := byText[e.Text]; !ok {
+			byText[e.Text] = vec.Row(vecs, d, i)
+			texts = append(texts, e.Text)
+		}
+	}
+	c := &vcache.Cache{Dir: cacheDir}
+	_, hits, err := c.GetOrCompute(ctx, fp, texts, func(_ context.Context, missing []string) ([][]float32, error) {
+		out := make([][]float32, len(missing))
+		for i, t := range missing {
+			out[i] = byText[t]
+		}
+		return out, nil
+	})
+	if err == nil {
+		slog.Info("demo: the index's episode vectors seed the vector cache", "texts", len(texts), "already_cached", hits)
+	}
+	return err
 }
 
 // fileSHA256 returns the hex SHA-256 of the file at path.

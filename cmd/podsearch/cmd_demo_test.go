@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -9,7 +11,9 @@ import (
 	"github.com/podsearch/podsearch/core/adapter"
 	"github.com/podsearch/podsearch/core/assets"
 	"github.com/podsearch/podsearch/core/encoder"
+	"github.com/podsearch/podsearch/core/evaluate/vcache"
 	"github.com/podsearch/podsearch/core/ingest"
+	"github.com/podsearch/podsearch/core/vec"
 	"github.com/podsearch/podsearch/internal/testenv"
 )
 
@@ -48,7 +52,7 @@ func TestEnsureDemoAdapter(t *testing.T) {
 	sess.Close()
 
 	ctx := context.Background()
-	path, err := ensureDemoAdapter(ctx, dir, corpus, fp, false)
+	path, err := ensureDemoAdapter(ctx, dir, corpus, "", fp, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +86,7 @@ func TestEnsureDemoAdapter(t *testing.T) {
 	}
 
 	// Second run: the same file, not rewritten.
-	again, err := ensureDemoAdapter(ctx, dir, corpus, fp, false)
+	again, err := ensureDemoAdapter(ctx, dir, corpus, "", fp, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,5 +109,53 @@ func TestEnsureDemoAdapter(t *testing.T) {
 	}
 	if ofp == cfp {
 		t.Fatalf("two corpora map to one adapter file %s", path)
+	}
+}
+
+// seedVectorCache puts an index's episode vectors into the vector cache keyed by the
+// episodes' texts: a later lookup of those texts computes nothing and gets those vectors.
+func TestSeedVectorCache(t *testing.T) {
+	dir := t.TempDir()
+	eps := []ingest.Episode{
+		{ID: "a", Title: "A", Text: "first episode text", Language: "en"},
+		{ID: "b", Title: "B", Text: "second episode text", Language: "en"},
+		{ID: "c", Title: "C", Text: "first episode text", Language: "en"}, // same text as a
+	}
+	corpus := filepath.Join(dir, "corpus.jsonl")
+	if err := ingest.WriteCorpus(corpus, eps); err != nil {
+		t.Fatal(err)
+	}
+	flat := make([]float32, len(eps)*encoder.Dim)
+	for i := range eps {
+		flat[i*encoder.Dim+i] = 1
+	}
+	var buf bytes.Buffer
+	if err := vec.WriteFvecs(&buf, flat, encoder.Dim); err != nil {
+		t.Fatal(err)
+	}
+	vectors := filepath.Join(dir, vectorsFile)
+	if err := os.WriteFile(vectors, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cacheDir := filepath.Join(dir, "cache")
+	ctx := context.Background()
+	if err := seedVectorCache(ctx, cacheDir, "fp", corpus, vectors); err != nil {
+		t.Fatal(err)
+	}
+	c := &vcache.Cache{Dir: cacheDir}
+	vs, hits, err := c.GetOrCompute(ctx, "fp", []string{"second episode text", "first episode text"},
+		func(context.Context, []string) ([][]float32, error) { return nil, errors.New("encoded again") })
+	if err != nil || hits != 2 {
+		t.Fatalf("lookup after seeding: %d hits, %v", hits, err)
+	}
+	if vs[0][1] != 1 || vs[1][0] != 1 {
+		t.Fatalf("seeded vectors are not the index's: %v, %v", vs[0][:3], vs[1][:3])
+	}
+	// A vectors file that does not match the corpus is refused.
+	if err := os.WriteFile(vectors, buf.Bytes()[:len(buf.Bytes())/3], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := seedVectorCache(ctx, filepath.Join(dir, "cache2"), "fp", corpus, vectors); err == nil {
+		t.Fatal("a vectors file with fewer vectors than episodes seeded the cache")
 	}
 }
