@@ -36,7 +36,8 @@ func benchE2E(args []string) error {
 			"file of edge 0 in place and writes it back, deletes 3 episodes from the index and reloads\n"+
 			"every edge's shards while it runs (the file and index faults only on an index it built\n"+
 			"itself), then copies one query's Redis value over another's key (the edge must refuse it\n"+
-			"and re-encode) and sends malformed and unauthorised requests (4xx that leak nothing);\n"+
+			"and re-encode) and sends malformed and unauthorised requests to the edges and to the\n"+
+			"encoders left alive (4xx that leak nothing; a lowercase \"bearer\" is accepted);\n"+
 			"every request is counted and both edges must stay alive. --json prints one JSON object\n"+
 			"(failed: the failed requests, among its fields) instead of the text report.\n"+
 			"--rate 0 sends as fast as --workers allow (a throughput comparison).")
@@ -210,7 +211,7 @@ func benchE2E(args []string) error {
 		}
 		return float64(a) / float64(b)
 	}
-	fmt.Printf("ratio no-cache / cache: p50 all %.2fx, p99 all %.2fx; no-cache p50 / cache-hit p50 %.2fx; throughput cache / no-cache %.2fx\n",
+	fmt.Fprintf(out, "ratio no-cache / cache: p50 all %.2fx, p99 all %.2fx; no-cache p50 / cache-hit p50 %.2fx; throughput cache / no-cache %.2fx\n",
 		ratio(base.All.P50, cached.All.P50), ratio(base.All.P99, cached.All.P99), ratio(base.All.P50, cached.Hit.P50),
 		cached.Throughput/max(base.Throughput, 1e-9))
 	if err := cres.verdict(); err != nil {
@@ -229,10 +230,13 @@ type e2eResult struct {
 	alive  string
 	poison *e2e.Poison
 	bad    []e2e.BadInput
+	// encBad: the encoders' bad inputs, to the encoders still alive.
+	encBad []e2e.BadInput
 }
 
 // e2eRun starts a fresh system, runs the load (and with faults, the cache-poisoning
-// attempt when redisURL is set, and the malformed requests to both edges) and stops it.
+// attempt when redisURL is set, the malformed requests to both edges and the encoders' to
+// the encoders still alive) and stops it.
 func e2eRun(ctx context.Context, opts e2e.Options, load e2e.LoadOptions, redisURL string, faults bool) (*e2eResult, error) {
 	c, err := e2e.Start(ctx, opts)
 	if err != nil {
@@ -258,16 +262,19 @@ func e2eRun(ctx context.Context, opts e2e.Options, load e2e.LoadOptions, redisUR
 	for i := range c.Edges {
 		res.bad = append(res.bad, c.SendBadInputs(ctx, i)...)
 	}
+	for i := range c.Encoders {
+		res.encBad = append(res.encBad, c.SendEncoderBadInputs(ctx, i)...)
+	}
 	if err := c.Alive(ctx); err != nil && res.alive == "" {
 		res.alive = "after the bad inputs: " + err.Error()
 	}
 	return res, nil
 }
 
-// badNotOK counts the bad inputs not refused cleanly.
+// badNotOK counts the bad inputs (to the edges and the encoders) not answered as they must.
 func (r *e2eResult) badNotOK() int {
 	n := 0
-	for _, b := range r.bad {
+	for _, b := range append(r.bad[:len(r.bad):len(r.bad)], r.encBad...) {
 		if !b.OK() {
 			n++
 		}
@@ -295,6 +302,10 @@ func (r *e2eResult) faultSummary() string {
 		}
 		fmt.Fprintf(&b, "  %-30s %d  %s%s\n", x.Name, x.Status, truncateLine(x.Answer, 80), map[bool]string{true: "", false: "  <-- " + x.Leak}[x.OK()])
 	}
+	fmt.Fprintf(&b, "the encoders' bad inputs (%d, to the encoders left alive; the lowercase bearer one is valid):\n", len(r.encBad))
+	for _, x := range r.encBad {
+		fmt.Fprintf(&b, "  %-45s %d  %s%s\n", x.Name, x.Status, truncateLine(x.Answer, 70), map[bool]string{true: "", false: "  <-- not as it must " + x.Leak}[x.OK()])
+	}
 	return b.String()
 }
 
@@ -312,7 +323,7 @@ func (r *e2eResult) verdict() error {
 		probs = append(probs, "the poisoned cache value was not refused and re-encoded: "+p.Detail)
 	}
 	if n := r.badNotOK(); n > 0 {
-		probs = append(probs, fmt.Sprintf("%d malformed requests not refused with a clean 4xx", n))
+		probs = append(probs, fmt.Sprintf("%d malformed requests not refused with a clean 4xx (or the status they must get)", n))
 	}
 	if len(probs) > 0 {
 		return errors.New(strings.Join(probs, "; "))
@@ -355,10 +366,11 @@ func printE2EJSON(c *e2eResult, base *e2e.Report) error {
 		EdgesAlive    bool           `json:"edges_alive"`
 		Poison        *e2e.Poison    `json:"cache_poisoning,omitempty"`
 		BadInputs     []e2e.BadInput `json:"bad_inputs,omitempty"`
+		EncBadInputs  []e2e.BadInput `json:"encoder_bad_inputs,omitempty"`
 		BadNotRefused int            `json:"bad_inputs_not_refused"`
 		Baseline      *run           `json:"baseline,omitempty"`
 		Error         string         `json:"error,omitempty"`
-	}{run: conv(c.report), EdgesAlive: c.alive == "", Poison: c.poison, BadInputs: c.bad, BadNotRefused: c.badNotOK(), Baseline: conv(base)}
+	}{run: conv(c.report), EdgesAlive: c.alive == "", Poison: c.poison, BadInputs: c.bad, EncBadInputs: c.encBad, BadNotRefused: c.badNotOK(), Baseline: conv(base)}
 	if err := c.verdict(); err != nil {
 		out.Error = err.Error()
 	}
