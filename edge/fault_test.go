@@ -135,3 +135,64 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestSegmentRewrittenInPlace overwrites a served segment file in place with other bytes of
+// the same length (no SIGBUS: the pages are there, their content is not a segment): every
+// query still gets an answer (200, or 503 once the node finds its shards unreadable), the
+// process lives, and once the file is written back the node serves the original answers.
+func TestSegmentRewrittenInPlace(t *testing.T) {
+	fx := loadFixture(t)
+	dir := buildIndex(t, fx, fx.episodes, 1)
+	emb := &goldenEmbedder{fx: fx}
+	n := startNode(t, Config{
+		Open:      IndexOpener(IndexOptions{Dir: dir, Fingerprint: emb.Fingerprint}),
+		Tokenizer: goldenTok(fx), Embedder: emb,
+		HealInterval:   20 * time.Millisecond,
+		RequestTimeout: 30 * time.Second,
+	})
+	segs, _ := filepath.Glob(filepath.Join(dir, "shard-000-*.seg"))
+	if len(segs) != 1 {
+		t.Fatalf("shard 0 files: %v", segs)
+	}
+	orig, err := os.ReadFile(segs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	queries := fx.queries[:6]
+	want := map[string][]string{}
+	for _, q := range queries {
+		want[q.Text] = hitIDs(mustSearch(t, n.base, "q", q.Text, "k", "10", "mode", "hybrid").Results)
+	}
+	for _, fill := range []func(i int) byte{
+		func(int) byte { return 0 },
+		func(int) byte { return 0xff },
+		func(i int) byte { return byte(i*2654435761>>13) ^ byte(i) },
+	} {
+		junk := make([]byte, len(orig))
+		for i := range junk {
+			junk[i] = fill(i)
+		}
+		if err := os.WriteFile(segs[0], junk, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for i, q := range queries {
+			for _, mode := range []string{"dense", "keyword", "hybrid"} {
+				r := get(t, searchURL(n.base, "q", q.Text, "k", "10", "mode", mode))
+				if r.code != 200 && r.code != 503 {
+					t.Errorf("fill %d, %s %q: status %d %.200s", i, mode, q.Text, r.code, r.body)
+				}
+			}
+		}
+		if err := os.WriteFile(segs[0], orig, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the node to serve again", func() bool {
+			return get(t, searchURL(n.base, "q", queries[0].Text, "mode", "dense")).code == 200
+		})
+	}
+	for _, q := range queries {
+		if got := hitIDs(mustSearch(t, n.base, "q", q.Text, "k", "10", "mode", "hybrid").Results); !slices.Equal(got, want[q.Text]) {
+			t.Errorf("%q after the restore: %v, before %v", q.Text, got, want[q.Text])
+		}
+	}
+}
