@@ -285,7 +285,7 @@ func readIndexCorpus(path string) ([]index.Doc, []string, error) {
 	docs := make([]index.Doc, len(eps))
 	texts := make([]string, len(eps))
 	for i, e := range eps {
-		if docs[i], err = index.DocOf(e); err != nil {
+		if docs[i], err = ingest.IndexDoc(e); err != nil {
 			slog.Warn("unparseable date ignored", "err", err)
 		}
 		texts[i] = e.Text

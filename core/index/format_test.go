@@ -8,9 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
-	"time"
-
-	"github.com/podsearch/podsearch/core/ingest"
 )
 
 func buildTestSegment(t testing.TB, cfg Config) (*Segment, []Doc, []float32) {
@@ -251,22 +248,4 @@ func tinySegment(f *testing.F, cfg Config, docs []Doc, vecs []float32) []byte {
 		f.Fatal(err)
 	}
 	return data
-}
-
-// TestDocOf: an episode's fields carry over, an RFC 3339 date becomes UTC, and a bad date is
-// reported while the document stays usable (undated).
-func TestDocOf(t *testing.T) {
-	e := ingest.Episode{ID: "e1", ShowID: "s", ShowTitle: "Show", Title: "T", Language: "en", Text: "T. d", Date: "2023-12-05T08:00:00+01:00"}
-	d, err := DocOf(e)
-	if err != nil || d.ID != "e1" || d.ShowTitle != "Show" || d.Text != "T. d" || !d.Date.Equal(time.Date(2023, 12, 5, 7, 0, 0, 0, time.UTC)) || d.Date.Location() != time.UTC {
-		t.Fatalf("DocOf = %+v, %v", d, err)
-	}
-	e.Date = "yesterday"
-	if d, err := DocOf(e); err == nil || !d.Date.IsZero() || d.ID != "e1" {
-		t.Fatalf("bad date: %+v, %v", d, err)
-	}
-	e.Date = ""
-	if d, err := DocOf(e); err != nil || !d.Date.IsZero() {
-		t.Fatalf("no date: %+v, %v", d, err)
-	}
 }

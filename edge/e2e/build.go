@@ -55,7 +55,7 @@ func BuildIndex(ctx context.Context, dir string, eps []ingest.Episode, shards in
 	docs := make([]index.Doc, len(eps))
 	texts := make([]string, len(eps))
 	for i, e := range eps {
-		docs[i], _ = index.DocOf(e) // a bad date leaves the episode undated
+		docs[i], _ = ingest.IndexDoc(e) // a bad date leaves the episode undated
 		texts[i] = e.Text
 	}
 	var onBatch func(int)

@@ -189,7 +189,7 @@ func demoCorpus(t *testing.T, n, nq int) *corpus {
 	c := &corpus{d: encoder.Dim, metric: index.Cosine}
 	texts := make([]string, len(eps))
 	for i, e := range eps {
-		d, _ := index.DocOf(e) // a bad date leaves the episode undated
+		d, _ := ingest.IndexDoc(e) // a bad date leaves the episode undated
 		c.docs = append(c.docs, d)
 		texts[i] = e.Text
 	}
