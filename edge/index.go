@@ -50,7 +50,7 @@ func IndexOpener(opts IndexOptions) Opener {
 		// Opening reads (checksums) the mapped files: one truncated meanwhile must not
 		// crash the process either.
 		err := guardMapped(func() (err error) {
-			ix, err = index.OpenWith(opts.Dir, fp, index.OpenOptions{Backend: opts.Backend, Shards: opts.Shards})
+			ix, err = index.Open(opts.Dir, fp, index.OpenOptions{Backend: opts.Backend, Shards: opts.Shards})
 			return err
 		})
 		if err != nil {
@@ -114,11 +114,11 @@ func (s *indexSearcher) search(ctx context.Context, q ShardQuery) ([]Hit, error)
 	var err error
 	switch q.Mode {
 	case ModeDense:
-		hits, err = sr.SearchContext(ctx, q.Vector, dense)
+		hits, err = sr.Search(ctx, q.Vector, dense)
 	case ModeKeyword:
 		hits = sr.SearchKeyword(q.Keywords, k, flt)
 	default:
-		hits, err = sr.SearchHybridContext(ctx, q.Vector, q.Keywords, index.HybridOptions{
+		hits, err = sr.SearchHybrid(ctx, q.Vector, q.Keywords, index.HybridOptions{
 			Dense: dense, Fusion: index.Fusion(s.opts.Fusion), DenseWeight: s.opts.DenseWeight,
 		})
 	}

@@ -109,7 +109,7 @@ func TestIndexSearcherThroughTheEdge(t *testing.T) {
 
 	// Adding episodes changes the manifest: a reload serves the new version.
 	before := n.srv.IndexVersion()
-	ix, err := index.Open(dir, goldenFingerprint)
+	ix, err := index.Open(dir, goldenFingerprint, index.OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +197,7 @@ func TestIndexShardsSplitOverTwoNodes(t *testing.T) {
 	// Delete the top hit of shard 1 and reload that node: it is gone from the merged answer.
 	q := fx.queries[0]
 	top := mustSearch(t, b.base, "q", q.Text, "k", "1", "mode", "dense").Results[0].ID
-	ix, err := index.Open(dir, goldenFingerprint)
+	ix, err := index.Open(dir, goldenFingerprint, index.OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

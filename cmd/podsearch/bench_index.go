@@ -266,7 +266,7 @@ func benchIndexTo(w io.Writer, args []string) error {
 				}
 				var searchErr error
 				res := timeQueries(ds, *minSec, func(q []float32) []int32 {
-					hits, err := s.Search(q, opts)
+					hits, err := s.Search(context.Background(), q, opts)
 					if err != nil {
 						searchErr = err
 					}
@@ -719,11 +719,11 @@ func (p *rowPrinter) flush() error { return p.err }
 func sameHits(ds *benchData, a, b *index.Searcher, opts index.SearchOptions) error {
 	for i := 0; i < ds.nq; i++ {
 		q := vec.Row(ds.queries, ds.d, i)
-		ha, err := a.Search(q, opts)
+		ha, err := a.Search(context.Background(), q, opts)
 		if err != nil {
 			return err
 		}
-		hb, err := b.Search(q, opts)
+		hb, err := b.Search(context.Background(), q, opts)
 		if err != nil {
 			return err
 		}

@@ -135,7 +135,7 @@ func runEval(args []string) error {
 	defer enc.Close()
 	report := &evaluate.Report{BaseFingerprint: enc.fingerprint()}
 	if *indexDir != "" {
-		if opts.index, err = index.Open(*indexDir, ""); err != nil {
+		if opts.index, err = index.Open(*indexDir, "", index.OpenOptions{}); err != nil {
 			return err
 		}
 		defer opts.index.Close()

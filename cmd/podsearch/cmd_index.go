@@ -226,7 +226,7 @@ func buildQueryAware(ctx context.Context, dir string, model *index.Model, shards
 	if err := index.CreateSpill(dir, model, shards, docs, flat, extra); err != nil {
 		return err
 	}
-	ix, err := index.Open(dir, "")
+	ix, err := index.Open(dir, "", index.OpenOptions{})
 	if err != nil {
 		return err
 	}
@@ -298,7 +298,7 @@ func updateIndex(dir, corpus, vectors, deleteIDs string, update, compact bool, b
 	if update && corpus == "" {
 		return fmt.Errorf("%w: --update needs --corpus", errUsage)
 	}
-	ix, err := index.Open(dir, "")
+	ix, err := index.Open(dir, "", index.OpenOptions{})
 	if err != nil {
 		return err
 	}

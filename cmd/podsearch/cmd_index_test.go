@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"hash/fnv"
 	"os"
 	"path/filepath"
@@ -77,7 +78,7 @@ func TestIndexCommandWithVectors(t *testing.T) {
 		"--nlist", "4", "-o", out}); err != nil {
 		t.Fatal(err)
 	}
-	ix, err := index.Open(out, "test")
+	ix, err := index.Open(out, "test", index.OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +87,7 @@ func TestIndexCommandWithVectors(t *testing.T) {
 		t.Fatalf("index holds %d episodes in %d shards, want %d in 2", ix.Len(), ix.Shards(), len(res.Episodes))
 	}
 	ep := res.Episodes[7]
-	hits, err := ix.Search(hashedVector(ep.Text, d), index.SearchOptions{K: 5, NProbe: 4})
+	hits, err := ix.Search(context.Background(), hashedVector(ep.Text, d), index.SearchOptions{K: 5, NProbe: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +98,7 @@ func TestIndexCommandWithVectors(t *testing.T) {
 	if err != nil || len(kw) == 0 {
 		t.Fatalf("keyword search for %q: %v %v", ep.Title, kw, err)
 	}
-	if _, err := index.Open(out, "other-model"); err == nil {
+	if _, err := index.Open(out, "other-model", index.OpenOptions{}); err == nil {
 		t.Fatal("index opened with another model's fingerprint")
 	}
 	var rows bytes.Buffer
@@ -138,7 +139,7 @@ func TestIndexCommandWithVectors(t *testing.T) {
 		"--vectors", updVecs, "--compact"}); err != nil {
 		t.Fatal(err)
 	}
-	ix2, err := index.Open(out, "test")
+	ix2, err := index.Open(out, "test", index.OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +147,7 @@ func TestIndexCommandWithVectors(t *testing.T) {
 	if want := len(res.Episodes) - 2 + 5; ix2.Len() != want || ix2.Segments() != 2 {
 		t.Fatalf("after the update: %d episodes in %d segments, want %d in 2", ix2.Len(), ix2.Segments(), want)
 	}
-	hits, err = ix2.Search(hashedVector(fresh[0].Text, d), index.SearchOptions{K: 10, NProbe: 4})
+	hits, err = ix2.Search(context.Background(), hashedVector(fresh[0].Text, d), index.SearchOptions{K: 10, NProbe: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +203,7 @@ func TestIndexCommandQueryAware(t *testing.T) {
 	if err := runIndex([]string{"--corpus", corpus, "--shards", "2", "-o", out, "--target-recall", "0.9"}); err != nil {
 		t.Fatal(err)
 	}
-	ix, err := index.Open(out, "")
+	ix, err := index.Open(out, "", index.OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,11 +227,11 @@ func TestIndexCommandQueryAware(t *testing.T) {
 		t.Fatal(err)
 	}
 	q := vec.Row(vecs, d, 5)
-	implicit, err := ix.Search(q, index.SearchOptions{K: 10})
+	implicit, err := ix.Search(context.Background(), q, index.SearchOptions{K: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
-	explicit, err := ix.Search(q, index.SearchOptions{K: 10, NProbe: op.NProbe, RerankFactor: op.RerankFactor})
+	explicit, err := ix.Search(context.Background(), q, index.SearchOptions{K: 10, NProbe: op.NProbe, RerankFactor: op.RerankFactor})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +243,7 @@ func TestIndexCommandQueryAware(t *testing.T) {
 		langs[e.Language]++
 	}
 	for lang, n := range langs {
-		hits, err := ix.Search(q, index.SearchOptions{K: 10, NProbe: 1, Filter: &index.Filter{Languages: []string{lang}}})
+		hits, err := ix.Search(context.Background(), q, index.SearchOptions{K: 10, NProbe: 1, Filter: &index.Filter{Languages: []string{lang}}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,6 +1,7 @@
 package evaluate
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/podsearch/podsearch/core/index"
@@ -68,12 +69,12 @@ func IndexRows(s Set, ix *index.Searcher, models []ModelQueries, o IndexOptions)
 		dn := make([][]string, len(s.Queries))
 		hy := make([][]string, len(s.Queries))
 		for i, q := range s.Queries {
-			hits, err := ix.Search(m.Vectors[i], dense)
+			hits, err := ix.Search(context.Background(), m.Vectors[i], dense)
 			if err != nil {
 				return nil, fmt.Errorf("evaluate: query %s: %w", q.ID, err)
 			}
 			dn[i] = hitIDs(hits)
-			hits, err = ix.SearchHybrid(m.Vectors[i], q.Text, index.HybridOptions{Dense: dense, DenseWeight: o.HybridWeight})
+			hits, err = ix.SearchHybrid(context.Background(), m.Vectors[i], q.Text, index.HybridOptions{Dense: dense, DenseWeight: o.HybridWeight})
 			if err != nil {
 				return nil, fmt.Errorf("evaluate: query %s: %w", q.ID, err)
 			}

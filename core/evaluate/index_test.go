@@ -63,7 +63,7 @@ func TestIndexRowsMatchExact(t *testing.T) {
 	if err := index.Create(dir, model, 2, ixDocs, flat); err != nil {
 		t.Fatal(err)
 	}
-	ix, err := index.Open(dir, fp)
+	ix, err := index.Open(dir, fp, index.OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

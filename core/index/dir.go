@@ -1,6 +1,7 @@
 package index
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -75,7 +76,7 @@ type Index struct {
 	rmu    sync.RWMutex
 }
 
-// OpenOptions are the settings of OpenWith.
+// OpenOptions are the settings of Open.
 type OpenOptions struct {
 	// Backend runs the scan and re-rank loops of every segment; nil runs them natively in
 	// Go. wasm/scan's Backend runs them in a WebAssembly guest with the same results.
@@ -301,13 +302,9 @@ func (ix *Index) keepShards(shards []int) error {
 var errSubset = errors.New("index: opened with some shards only (OpenOptions.Shards): read-only")
 
 // Open opens the index in dir, memory-mapping and verifying every segment. A non-empty
-// fingerprint must equal the one the index was built with (ErrWrongModel otherwise).
-func Open(dir, fingerprint string) (*Index, error) {
-	return OpenWith(dir, fingerprint, OpenOptions{})
-}
-
-// OpenWith is Open with settings.
-func OpenWith(dir, fingerprint string, opts OpenOptions) (*Index, error) {
+// fingerprint must equal the one the index was built with (ErrWrongModel otherwise); the
+// zero OpenOptions open every shard with the native Go kernel.
+func Open(dir, fingerprint string, opts OpenOptions) (*Index, error) {
 	man, err := readManifest(dir)
 	if err != nil {
 		if os.IsNotExist(err) {
@@ -461,12 +458,12 @@ func (ix *Index) Segments() int {
 func (ix *Index) Len() int { return ix.Searcher().Len() }
 
 // Search is Searcher().Search.
-func (ix *Index) Search(query []float32, opts SearchOptions) ([]Hit, error) {
+func (ix *Index) Search(ctx context.Context, query []float32, opts SearchOptions) ([]Hit, error) {
 	s := ix.Searcher()
 	if s == nil {
 		return nil, errors.New("index: closed")
 	}
-	return s.Search(query, opts)
+	return s.Search(ctx, query, opts)
 }
 
 // Add encodes new episodes into delta segments (one per shard that receives episodes),
@@ -686,10 +683,10 @@ func (ix *Index) SearchKeyword(text string, k int, filter *Filter) ([]Hit, error
 }
 
 // SearchHybrid is Searcher().SearchHybrid.
-func (ix *Index) SearchHybrid(query []float32, text string, opts HybridOptions) ([]Hit, error) {
+func (ix *Index) SearchHybrid(ctx context.Context, query []float32, text string, opts HybridOptions) ([]Hit, error) {
 	s := ix.Searcher()
 	if s == nil {
 		return nil, errors.New("index: closed")
 	}
-	return s.SearchHybrid(query, text, opts)
+	return s.SearchHybrid(ctx, query, text, opts)
 }

@@ -1,6 +1,7 @@
 package index
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -46,7 +47,7 @@ func allResults(t testing.TB, ix *Index, qs []queryCase) [][]Hit {
 	t.Helper()
 	var out [][]Hit
 	for _, q := range qs {
-		d, err := ix.Search(q.vec, q.opts)
+		d, err := ix.Search(context.Background(), q.vec, q.opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -54,11 +55,11 @@ func allResults(t testing.TB, ix *Index, qs []queryCase) [][]Hit {
 		if err != nil {
 			t.Fatal(err)
 		}
-		h1, err := ix.SearchHybrid(q.vec, q.text, HybridOptions{Dense: q.opts})
+		h1, err := ix.SearchHybrid(context.Background(), q.vec, q.text, HybridOptions{Dense: q.opts})
 		if err != nil {
 			t.Fatal(err)
 		}
-		h2, err := ix.SearchHybrid(q.vec, q.text, HybridOptions{Dense: q.opts, Fusion: RRF})
+		h2, err := ix.SearchHybrid(context.Background(), q.vec, q.text, HybridOptions{Dense: q.opts, Fusion: RRF})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -111,7 +112,7 @@ func TestDeleteAddCompactEqualsFreshBuild(t *testing.T) {
 	if err := Create(dirA, model, 3, docs[:cut], vecs[:cut*testDim]); err != nil {
 		t.Fatal(err)
 	}
-	ix, err := Open(dirA, "test-fingerprint")
+	ix, err := Open(dirA, "test-fingerprint", OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +155,7 @@ func TestDeleteAddCompactEqualsFreshBuild(t *testing.T) {
 	if err := Create(dirB, model, 3, final, finalVecs); err != nil {
 		t.Fatal(err)
 	}
-	fresh, err := Open(dirB, "")
+	fresh, err := Open(dirB, "", OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +177,7 @@ func TestDeleteAddCompactEqualsFreshBuild(t *testing.T) {
 		t.Fatalf("%d segments after compaction, want 3", ix.Segments())
 	}
 	equalResults(t, "compacted", allResults(t, ix, qs), want)
-	re, err := Open(dirA, "test-fingerprint")
+	re, err := Open(dirA, "test-fingerprint", OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +188,7 @@ func TestDeleteAddCompactEqualsFreshBuild(t *testing.T) {
 	if err := Create(dirC, model, 1, final, finalVecs); err != nil {
 		t.Fatal(err)
 	}
-	one, err := Open(dirC, "")
+	one, err := Open(dirC, "", OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +206,7 @@ func TestFiltersReturnOnlyMatching(t *testing.T) {
 	if err := Create(dir, model, 2, docs, vecs); err != nil {
 		t.Fatal(err)
 	}
-	ix, err := Open(dir, "test-fingerprint")
+	ix, err := Open(dir, "test-fingerprint", OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +263,7 @@ func TestFiltersReturnOnlyMatching(t *testing.T) {
 		for qi := 0; qi < 10; qi++ {
 			q := docs[qi*31]
 			opts := SearchOptions{K: 10, NProbe: model.NList, Filter: f}
-			dense, err := ix.Search(embedText(q.Text), opts)
+			dense, err := ix.Search(context.Background(), embedText(q.Text), opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -270,7 +271,7 @@ func TestFiltersReturnOnlyMatching(t *testing.T) {
 				t.Fatalf("filter %d: %d dense hits, want %d (%d episodes match)", fi, len(dense), min(10, matching), matching)
 			}
 			kw, _ := ix.SearchKeyword(q.Title, 10, f)
-			hy, err := ix.SearchHybrid(embedText(q.Text), q.Title, HybridOptions{Dense: opts})
+			hy, err := ix.SearchHybrid(context.Background(), embedText(q.Text), q.Title, HybridOptions{Dense: opts})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -303,7 +304,7 @@ func TestHybridAndDense(t *testing.T) {
 	for i := 0; i < len(docs); i += 19 {
 		d := docs[i]
 		q := embedText(d.Text)
-		dense, err := s.Search(q, SearchOptions{K: 10, NProbe: 4})
+		dense, err := s.Search(context.Background(), q, SearchOptions{K: 10, NProbe: 4})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -315,15 +316,15 @@ func TestHybridAndDense(t *testing.T) {
 			}
 		}
 		kw := s.SearchKeyword(d.Title, 10, nil)
-		allDense, _ := s.Search(q, SearchOptions{K: 100, NProbe: 4})
-		hyDense, err := s.SearchHybrid(q, d.Title, HybridOptions{Dense: SearchOptions{K: 5, NProbe: 4}, DenseWeight: 1})
+		allDense, _ := s.Search(context.Background(), q, SearchOptions{K: 100, NProbe: 4})
+		hyDense, err := s.SearchHybrid(context.Background(), q, d.Title, HybridOptions{Dense: SearchOptions{K: 5, NProbe: 4}, DenseWeight: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(allDense) >= 5 && !slices.Equal(ids(hyDense[:4]), ids(allDense[:4])) {
 			t.Fatalf("dense weight 1: hybrid %v, dense %v", ids(hyDense), ids(allDense[:5]))
 		}
-		hyKW, err := s.SearchHybrid(q, d.Title, HybridOptions{Dense: SearchOptions{K: 5, NProbe: 4}, DenseWeight: 1e-9})
+		hyKW, err := s.SearchHybrid(context.Background(), q, d.Title, HybridOptions{Dense: SearchOptions{K: 5, NProbe: 4}, DenseWeight: 1e-9})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -331,7 +332,7 @@ func TestHybridAndDense(t *testing.T) {
 			t.Fatalf("dense weight ~0: hybrid %v, keyword %v", ids(hyKW), ids(kw[:5]))
 		}
 		for _, f := range []Fusion{Convex, RRF} {
-			hy, err := s.SearchHybrid(q, d.Title, HybridOptions{Dense: SearchOptions{K: 10, NProbe: 4}, Fusion: f})
+			hy, err := s.SearchHybrid(context.Background(), q, d.Title, HybridOptions{Dense: SearchOptions{K: 10, NProbe: 4}, Fusion: f})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -348,10 +349,10 @@ func TestHybridAndDense(t *testing.T) {
 	if found*10 < total*9 {
 		t.Fatalf("dense search found the episode from its own text %d of %d times", found, total)
 	}
-	if _, err := s.SearchHybrid(make([]float32, testDim), "x", HybridOptions{Fusion: "max"}); err == nil {
+	if _, err := s.SearchHybrid(context.Background(), make([]float32, testDim), "x", HybridOptions{Fusion: "max"}); err == nil {
 		t.Fatal("unknown fusion accepted")
 	}
-	if _, err := s.Search(make([]float32, 3), SearchOptions{}); err == nil {
+	if _, err := s.Search(context.Background(), make([]float32, 3), SearchOptions{}); err == nil {
 		t.Fatal("query of the wrong width accepted")
 	}
 }
@@ -363,10 +364,10 @@ func TestOpenRefusesWrongModelAndMissingIndex(t *testing.T) {
 	if err := Create(dir, model, 1, docs[:100], vecs[:100*testDim]); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Open(dir, "another-model"); !errors.Is(err, ErrWrongModel) {
+	if _, err := Open(dir, "another-model", OpenOptions{}); !errors.Is(err, ErrWrongModel) {
 		t.Fatalf("wrong model: got %v", err)
 	}
-	if _, err := Open(t.TempDir(), ""); err == nil {
+	if _, err := Open(t.TempDir(), "", OpenOptions{}); err == nil {
 		t.Fatal("empty folder opened")
 	}
 	if err := Create(dir, model, 0, docs, vecs); err == nil {
@@ -384,7 +385,7 @@ func TestSearchDuringUpdates(t *testing.T) {
 	if err := Create(dir, model, 2, docs[:half], vecs[:half*testDim]); err != nil {
 		t.Fatal(err)
 	}
-	ix, err := Open(dir, "")
+	ix, err := Open(dir, "", OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -401,7 +402,7 @@ func TestSearchDuringUpdates(t *testing.T) {
 				default:
 				}
 				d := docs[(g*50+i)%len(docs)]
-				if _, err := ix.SearchHybrid(embedText(d.Text), d.Title, HybridOptions{Dense: SearchOptions{K: 5, NProbe: 2}}); err != nil {
+				if _, err := ix.SearchHybrid(context.Background(), embedText(d.Text), d.Title, HybridOptions{Dense: SearchOptions{K: 5, NProbe: 2}}); err != nil {
 					errs <- err
 					return
 				}
@@ -445,13 +446,13 @@ func TestShardSubsetKeywordScores(t *testing.T) {
 	if err := Create(dir, model, 2, docs[:cut], vecs[:cut*testDim]); err != nil {
 		t.Fatal(err)
 	}
-	ix, err := Open(dir, "")
+	ix, err := Open(dir, "", OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ix.Close()
 	check := func(what string) {
-		part, err := OpenWith(dir, "", OpenOptions{Shards: []int{1}})
+		part, err := Open(dir, "", OpenOptions{Shards: []int{1}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -506,7 +507,7 @@ func TestVersionFollowsManifest(t *testing.T) {
 	if err := Create(dir, model, 2, docs[:50], vecs[:50*testDim]); err != nil {
 		t.Fatal(err)
 	}
-	ix, err := Open(dir, "")
+	ix, err := Open(dir, "", OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -516,7 +517,7 @@ func TestVersionFollowsManifest(t *testing.T) {
 		t.Fatal(err)
 	}
 	v2 := ix.Version()
-	again, err := Open(dir, "")
+	again, err := Open(dir, "", OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

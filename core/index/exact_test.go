@@ -1,6 +1,7 @@
 package index
 
 import (
+	"context"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -26,7 +27,7 @@ func TestExactRerank(t *testing.T) {
 		if err := Create(dir, m, 2, docs, vecs); err != nil {
 			t.Fatal(err)
 		}
-		ix, err := Open(dir, "")
+		ix, err := Open(dir, "", OpenOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -35,7 +36,7 @@ func TestExactRerank(t *testing.T) {
 		check := func(what string) {
 			for qi := 0; qi < len(docs); qi += 29 {
 				q := slices.Clone(vec.Row(vecs, testDim, qi))
-				hits, err := ix.Search(q, opts)
+				hits, err := ix.Search(context.Background(), q, opts)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -124,7 +125,7 @@ func TestRerankCodecsRecall(t *testing.T) {
 			for _, w := range bruteForce(docs, vecs, q, Cosine, 10) {
 				want[w.id] = true
 			}
-			hits, err := s.Search(q, SearchOptions{K: 10, NProbe: m.NList, RerankFactor: 10})
+			hits, err := s.Search(context.Background(), q, SearchOptions{K: 10, NProbe: m.NList, RerankFactor: 10})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,6 +1,7 @@
 package index
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
@@ -36,7 +37,7 @@ var formatConfigs = []Config{
 
 func searchIDs(t testing.TB, s *Searcher, q []float32, opts SearchOptions) []Hit {
 	t.Helper()
-	hits, err := s.Search(q, opts)
+	hits, err := s.Search(context.Background(), q, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +165,7 @@ func FuzzUnmarshalSegment(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Search(make([]float32, seg.model.D), SearchOptions{K: 3, NProbe: 2}); err != nil {
+		if _, err := s.Search(context.Background(), make([]float32, seg.model.D), SearchOptions{K: 3, NProbe: 2}); err != nil {
 			t.Fatal(err)
 		}
 		s.SearchKeyword("beta", 3, nil)
@@ -219,7 +220,7 @@ func FuzzSegmentStructure(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Search(make([]float32, seg.model.D), SearchOptions{K: 3, NProbe: 2, Filter: &Filter{Languages: []string{"en"}}}); err != nil {
+		if _, err := s.Search(context.Background(), make([]float32, seg.model.D), SearchOptions{K: 3, NProbe: 2, Filter: &Filter{Languages: []string{"en"}}}); err != nil {
 			t.Fatal(err)
 		}
 		s.SearchKeyword("beta gamma", 3, nil)

@@ -2,6 +2,7 @@ package index
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -133,7 +134,7 @@ func ChooseOperatingPoint(s *Searcher, queries, base []float32, ids []string, ta
 			}
 			hit := 0
 			for qi := 0; qi < nq; qi++ {
-				hits, err := s.Search(vec.Row(qs, d, qi), SearchOptions{K: k, NProbe: np, RerankFactor: rf})
+				hits, err := s.Search(context.Background(), vec.Row(qs, d, qi), SearchOptions{K: k, NProbe: np, RerankFactor: rf})
 				if err != nil {
 					return OperatingPoint{}, err
 				}

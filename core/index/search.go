@@ -264,14 +264,9 @@ func (f *viewFilter) pass(seg *Segment, p int) bool {
 	return true
 }
 
-// Search returns the opts.K episodes closest to query.
-func (s *Searcher) Search(query []float32, opts SearchOptions) ([]Hit, error) {
-	return s.SearchContext(context.Background(), query, opts)
-}
-
-// SearchContext is Search with a context: a Kernel that runs the scan in bounded steps
-// (the WebAssembly one) stops with ctx's error once ctx is done.
-func (s *Searcher) SearchContext(ctx context.Context, query []float32, opts SearchOptions) ([]Hit, error) {
+// Search returns the opts.K episodes closest to query. A Kernel that runs the scan in
+// bounded steps (the WebAssembly one) stops with ctx's error once ctx is done.
+func (s *Searcher) Search(ctx context.Context, query []float32, opts SearchOptions) ([]Hit, error) {
 	sc := s.getScratch()
 	defer s.scratch.Put(sc)
 	es, err := s.search(ctx, sc, query, opts)
@@ -637,13 +632,9 @@ func (s *Searcher) keyword(text string, k int, filter *Filter) []entry {
 	return h.sorted()
 }
 
-// SearchHybrid fuses a dense search for query with a BM25 search for text.
-func (s *Searcher) SearchHybrid(query []float32, text string, opts HybridOptions) ([]Hit, error) {
-	return s.SearchHybridContext(context.Background(), query, text, opts)
-}
-
-// SearchHybridContext is SearchHybrid with a context (see SearchContext).
-func (s *Searcher) SearchHybridContext(ctx context.Context, query []float32, text string, opts HybridOptions) ([]Hit, error) {
+// SearchHybrid fuses a dense search for query with a BM25 search for text; ctx stops the
+// dense scan as in Search.
+func (s *Searcher) SearchHybrid(ctx context.Context, query []float32, text string, opts HybridOptions) ([]Hit, error) {
 	k := opts.Dense.K
 	if k <= 0 {
 		k = 10

@@ -1,6 +1,7 @@
 package index
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -94,7 +95,7 @@ func TestSIFTRecall(t *testing.T) {
 	for _, rf := range []int{1, 4} {
 		var r1, r10 float64
 		for qi := 0; qi < nq; qi++ {
-			hits, err := sr.Search(s.queries[qi*s.d:(qi+1)*s.d], SearchOptions{K: 10, NProbe: 8, RerankFactor: rf})
+			hits, err := sr.Search(context.Background(), s.queries[qi*s.d:(qi+1)*s.d], SearchOptions{K: 10, NProbe: 8, RerankFactor: rf})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -129,7 +130,7 @@ func BenchmarkSearchSIFT(b *testing.B) {
 			i := 0
 			for b.Loop() {
 				q := s.queries[(i%nq)*s.d : (i%nq+1)*s.d]
-				if _, err := sr.Search(q, SearchOptions{K: 10, NProbe: np}); err != nil {
+				if _, err := sr.Search(context.Background(), q, SearchOptions{K: 10, NProbe: np}); err != nil {
 					b.Fatal(err)
 				}
 				i++

@@ -1,6 +1,7 @@
 package index
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -68,7 +69,7 @@ func noDuplicates(t *testing.T, what string, hits []Hit) {
 // probed and every candidate re-ranked exactly the answer is exact search's.
 func TestSpillFindsMoreAndNeverRepeats(t *testing.T) {
 	dir, docs, vecs, m, st := spilledIndex(t, Config{RerankBits: 32}, 2)
-	ix, err := Open(dir, "test-fingerprint")
+	ix, err := Open(dir, "test-fingerprint", OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +78,7 @@ func TestSpillFindsMoreAndNeverRepeats(t *testing.T) {
 	if err := Create(plainDir, m, 2, docs, vecs); err != nil {
 		t.Fatal(err)
 	}
-	plain, err := Open(plainDir, "test-fingerprint")
+	plain, err := Open(plainDir, "test-fingerprint", OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +100,7 @@ func TestSpillFindsMoreAndNeverRepeats(t *testing.T) {
 			if spilled {
 				x = ix
 			}
-			hits, err := x.Search(q, SearchOptions{K: 10, NProbe: 2, RerankFactor: 8})
+			hits, err := x.Search(context.Background(), q, SearchOptions{K: 10, NProbe: 2, RerankFactor: 8})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -110,7 +111,7 @@ func TestSpillFindsMoreAndNeverRepeats(t *testing.T) {
 				}
 			}
 		}
-		all, err := ix.Search(q, SearchOptions{K: 10, NProbe: m.NList, RerankFactor: len(docs)})
+		all, err := ix.Search(context.Background(), q, SearchOptions{K: 10, NProbe: m.NList, RerankFactor: len(docs)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -131,7 +132,7 @@ func TestSpillFindsMoreAndNeverRepeats(t *testing.T) {
 // answers before and after), and the segment file round-trips them.
 func TestSpillSurvivesUpdatesAndCompaction(t *testing.T) {
 	dir, docs, vecs, _, _ := spilledIndex(t, Config{RerankBytes: 24}, 2)
-	ix, err := Open(dir, "test-fingerprint")
+	ix, err := Open(dir, "test-fingerprint", OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +158,7 @@ func TestSpillSurvivesUpdatesAndCompaction(t *testing.T) {
 		var out [][]Hit
 		for _, text := range texts {
 			for _, np := range []int{1, 3, 8} {
-				hits, err := ix.Search(embedText(text), SearchOptions{K: 15, NProbe: np, RerankFactor: 4})
+				hits, err := ix.Search(context.Background(), embedText(text), SearchOptions{K: 15, NProbe: np, RerankFactor: 4})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -196,7 +197,7 @@ func TestSpillSurvivesUpdatesAndCompaction(t *testing.T) {
 	}
 	equalResults(t, "compacted", stripShard(run("compacted")), before)
 	ix.Close()
-	if ix, err = Open(dir, "test-fingerprint"); err != nil {
+	if ix, err = Open(dir, "test-fingerprint", OpenOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	equalResults(t, "reopened", stripShard(run("reopened")), before)
@@ -206,7 +207,7 @@ func TestSpillSurvivesUpdatesAndCompaction(t *testing.T) {
 // starts that do not cover the entries, are refused as corrupt.
 func TestSpillFormatCorruption(t *testing.T) {
 	dir, _, _, _, _ := spilledIndex(t, Config{RerankBits: 8}, 1)
-	ix, err := Open(dir, "test-fingerprint")
+	ix, err := Open(dir, "test-fingerprint", OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +254,7 @@ func nan() float64 { var z float64; return z / z }
 // a search with zero NProbe and RerankFactor uses.
 func TestOperatingPointRecorded(t *testing.T) {
 	dir, docs, vecs, _, _ := spilledIndex(t, Config{RerankBytes: 24}, 2)
-	ix, err := Open(dir, "test-fingerprint")
+	ix, err := Open(dir, "test-fingerprint", OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,18 +291,18 @@ func TestOperatingPointRecorded(t *testing.T) {
 		t.Fatal(err)
 	}
 	ix.Close()
-	if ix, err = Open(dir, "test-fingerprint"); err != nil {
+	if ix, err = Open(dir, "test-fingerprint", OpenOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if got := ix.Searcher().OperatingPoint(); got != op {
 		t.Fatalf("reopened operating point %+v, want %+v", got, op)
 	}
 	q := embedText(docs[10].Title)
-	implicit, err := ix.Search(q, SearchOptions{K: 10})
+	implicit, err := ix.Search(context.Background(), q, SearchOptions{K: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
-	explicit, err := ix.Search(q, SearchOptions{K: 10, NProbe: op.NProbe, RerankFactor: op.RerankFactor})
+	explicit, err := ix.Search(context.Background(), q, SearchOptions{K: 10, NProbe: op.NProbe, RerankFactor: op.RerankFactor})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,7 +338,7 @@ func TestFiltersFillK(t *testing.T) {
 	if err := Create(dir, m, 2, docs, vecs); err != nil {
 		t.Fatal(err)
 	}
-	ix, err := Open(dir, "test-fingerprint")
+	ix, err := Open(dir, "test-fingerprint", OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,11 +347,11 @@ func TestFiltersFillK(t *testing.T) {
 	q := embedText("news politics history")
 	check := func(what string, flt *Filter, matches int, match func(Doc) bool) {
 		t.Helper()
-		dense, err := ix.Search(q, SearchOptions{K: k, NProbe: 1, Filter: flt})
+		dense, err := ix.Search(context.Background(), q, SearchOptions{K: k, NProbe: 1, Filter: flt})
 		if err != nil {
 			t.Fatal(err)
 		}
-		hybrid, err := ix.SearchHybrid(q, "news", HybridOptions{Dense: SearchOptions{K: k, NProbe: 1, Filter: flt}})
+		hybrid, err := ix.SearchHybrid(context.Background(), q, "news", HybridOptions{Dense: SearchOptions{K: k, NProbe: 1, Filter: flt}})
 		if err != nil {
 			t.Fatal(err)
 		}

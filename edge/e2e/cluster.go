@@ -317,7 +317,7 @@ func (c *Cluster) Reload(ctx context.Context, i int) (string, error) {
 // DeleteEpisodes tombstones ids in the index folder (as `podsearch index` updates do);
 // the edges see it at their next reload.
 func (c *Cluster) DeleteEpisodes(ids []string) error {
-	ix, err := index.Open(c.indexDir, c.Fingerprint)
+	ix, err := index.Open(c.indexDir, c.Fingerprint, index.OpenOptions{})
 	if err != nil {
 		return err
 	}

@@ -79,7 +79,7 @@ func BenchmarkIndexSearch(b *testing.B) {
 			if engine == "wasm" {
 				o.Backend = NewBackend(runtimeT(b), 1)
 			}
-			ix, err := index.OpenWith(dir, "", o)
+			ix, err := index.Open(dir, "", o)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -88,7 +88,7 @@ func BenchmarkIndexSearch(b *testing.B) {
 			opts := index.SearchOptions{K: 10, NProbe: 16, RerankFactor: 4}
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				if _, err := sr.Search(s.query(i%nq), opts); err != nil {
+				if _, err := sr.Search(context.Background(), s.query(i%nq), opts); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -49,11 +49,11 @@ func build(t *testing.T, c *corpus, nBase int, cfg index.Config) string {
 // openBoth opens the index in dir twice: with the native kernel and with the wasm Backend.
 func openBoth(t *testing.T, dir string) (native, wasm *index.Index) {
 	t.Helper()
-	native, err := index.Open(dir, "")
+	native, err := index.Open(dir, "", index.OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	wasm, err = index.OpenWith(dir, "", index.OpenOptions{Backend: NewBackend(runtimeT(t), 2)})
+	wasm, err = index.Open(dir, "", index.OpenOptions{Backend: NewBackend(runtimeT(t), 2)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func openBoth(t *testing.T, dir string) (native, wasm *index.Index) {
 // mutate deletes every 9th of the base episodes and adds the rest of c as a delta segment.
 func mutate(t *testing.T, c *corpus, nBase int, dir string) {
 	t.Helper()
-	ix, err := index.Open(dir, "")
+	ix, err := index.Open(dir, "", index.OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,11 +121,11 @@ func compare(t *testing.T, c *corpus, native, wasm *index.Index) int {
 	for qi := 0; qi < nq; qi++ {
 		q := vec.Row(c.queries, c.d, qi)
 		for si, o := range settings {
-			want, err := native.Searcher().SearchContext(ctx, q, o)
+			want, err := native.Searcher().Search(ctx, q, o)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := wasm.Searcher().SearchContext(ctx, q, o)
+			got, err := wasm.Searcher().Search(ctx, q, o)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -143,11 +143,11 @@ func compare(t *testing.T, c *corpus, native, wasm *index.Index) int {
 		}
 		if qi < len(c.texts) {
 			ho := index.HybridOptions{Dense: settings[0]}
-			want, err := native.Searcher().SearchHybridContext(ctx, q, c.texts[qi], ho)
+			want, err := native.Searcher().SearchHybrid(ctx, q, c.texts[qi], ho)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := wasm.Searcher().SearchHybridContext(ctx, q, c.texts[qi], ho)
+			got, err := wasm.Searcher().SearchHybrid(ctx, q, c.texts[qi], ho)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -284,10 +284,10 @@ func TestIndexKernelContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	for _, ix := range []*index.Index{native, wasm} {
-		if _, err := ix.Searcher().SearchContext(ctx, s.query(0), index.SearchOptions{}); !errors.Is(err, context.Canceled) {
+		if _, err := ix.Searcher().Search(ctx, s.query(0), index.SearchOptions{}); !errors.Is(err, context.Canceled) {
 			t.Fatalf("search with a cancelled context: %v, want context.Canceled", err)
 		}
-		if _, err := ix.Searcher().SearchContext(context.Background(), s.query(0), index.SearchOptions{}); err != nil {
+		if _, err := ix.Searcher().Search(context.Background(), s.query(0), index.SearchOptions{}); err != nil {
 			t.Fatalf("search after a cancelled one: %v", err)
 		}
 	}
@@ -328,22 +328,22 @@ func TestIndexKernelFallsBackToNative(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer small.Close(context.Background())
-	ix, err := index.OpenWith(dir, "", index.OpenOptions{Backend: NewBackend(small, 1)})
+	ix, err := index.Open(dir, "", index.OpenOptions{Backend: NewBackend(small, 1)})
 	if err != nil {
 		t.Fatalf("open with a backend that cannot hold the segments: %v", err)
 	}
 	defer ix.Close()
-	native, err := index.Open(dir, "")
+	native, err := index.Open(dir, "", index.OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer native.Close()
 	for qi := 0; qi < 10; qi++ {
-		got, err := ix.Search(s.query(qi), index.SearchOptions{K: 10})
+		got, err := ix.Search(context.Background(), s.query(qi), index.SearchOptions{K: 10})
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, err := native.Search(s.query(qi), index.SearchOptions{K: 10})
+		want, err := native.Search(context.Background(), s.query(qi), index.SearchOptions{K: 10})
 		if err != nil {
 			t.Fatal(err)
 		}
