@@ -375,8 +375,9 @@ probe:
 	}
 	sc.cands.reset(nc)
 	sc.nextEpoch()
+	pass := scanPass{tables: tables, probes: probes, qq: qq, qc: qc, bias: bias, inv: inv}
 	for vi := range s.views {
-		err := s.scanView(ctx, sc, vi, tables, probes, qq, qc, bias, inv)
+		err := s.scanView(ctx, sc, vi, &pass)
 		if err != nil {
 			return nil, err
 		}
@@ -423,9 +424,24 @@ probe:
 	return sc.final.sorted(), nil
 }
 
+// scanPass is what one query's scan of the probed lists needs, the same for every view.
+type scanPass struct {
+	// tables are the query's lookup tables (and the query) handed to the kernels.
+	tables *QueryTables
+	// probes are the probed lists (entry.key the list number), closest first.
+	probes []entry
+	// qq is |q|^2 (L2 only) and qc[l] is <q, centroid l>: they give a list's distance
+	// offset.
+	qq float32
+	qc []float32
+	// bias and inv undo the 4-bit tables' quantization: dist = bias + sum*inv.
+	bias, inv float32
+}
+
 // scanView scans the probed lists of view vi into the candidate heap: one kernel call for
 // all of the segment's probed lists, then the offsets, filters and tombstones in Go.
-func (s *Searcher) scanView(ctx context.Context, sc *scratch, vi int, t *QueryTables, probes []entry, qq float32, qc []float32, bias, inv float32) error {
+func (s *Searcher) scanView(ctx context.Context, sc *scratch, vi int, p *scanPass) error {
+	t, probes, qq, qc, bias, inv := p.tables, p.probes, p.qq, p.qc, p.bias, p.inv
 	m := s.model
 	v := &s.views[vi]
 	seg := v.Seg
