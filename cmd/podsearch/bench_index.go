@@ -89,7 +89,9 @@ func benchIndexTo(w io.Writer, args []string) error {
 	seed := fs.Uint64("seed", 1, "training seed")
 	scans := fs.String("scan", "native", "scan kernels to run our configurations with: native, wasm or native,wasm (the wasm rows are checked to return the native hits)")
 	configNames := fs.String("configs", "default,pq4+sq8,pq4+tq256,pq4",
-		"our configurations: default (what `podsearch index` builds, at the operating point it chooses on a held-out fifth of --query-sample; its row has default true), or pqB[xM][+sqR|+tqN|+flat][+spillN][+budgetX][+probeP][+soar], B = PQ bits (4 fast-scan, 8), M = sub-quantizers (default d/4 for 4-bit, d/8 for 8-bit), R = scalar re-rank bits, N = transform-quantized re-rank bytes, flat = exact float32 re-rank, spillN = query-guided spilling (needs --query-sample) to at most N lists per episode, budgetX = at most X spilled entries per episode, probeP = lists a sample query counts as probed, soar = SOAR secondary lists")
+		"our configurations: default (what `podsearch index` builds, at the operating point it chooses on a held-out fifth of --query-sample; its row has default true), "+
+			"a factory string as the rows name them and `podsearch index --config` takes (e.g. IVF,PQ128x4fs,TQ224: components IVF[n], PQ[m][x4fs|x8], SQ8|SQ4|TQ[bytes]|RFlat|none; an item starting with IVF starts the next configuration), "+
+			"or pqB[xM][+sqR|+tqN|+flat][+spillN][+budgetX][+probeP][+soar], B = PQ bits (4 fast-scan, 8), M = sub-quantizers (default d/4 for 4-bit, d/8 for 8-bit), R = scalar re-rank bits, N = transform-quantized re-rank bytes, flat = exact float32 re-rank, spillN = query-guided spilling (needs --query-sample) to at most N lists per episode, budgetX = at most X spilled entries per episode, probeP = lists a sample query counts as probed, hardX = guide with the hardest X of the sample, soar = SOAR secondary lists (the +parts may follow a factory string too)")
 	scale := fs.String("scale", "", "comma-separated sizes (e.g. 10000,100000,1000000): run the benchmark at each size, in a child process, over --index DIR's real vectors plus synthetic ones drawn from their distribution (a real vector plus Gaussian noise sized to the real nearest-neighbour spread), searched with the text queries; rows gain peak_rss_mb")
 	scaleSize := fs.Int("scale-size", 0, "one size of --scale (set by --scale for its child processes)")
 	if err := parseFlags(fs, args); err != nil {
@@ -178,9 +180,12 @@ func benchIndexTo(w io.Writer, args []string) error {
 	}
 	usedNList := 0
 	for _, cfg := range configs {
-		cfg.Metric, cfg.NList, cfg.Seed = ds.metric, *nlist, *seed
-		if cfg.RerankBytes < 0 {
-			cfg.RerankBytes = defaultRerankBytes(ds.d)
+		if cfg.Metric != 0 && cfg.Metric != ds.metric {
+			return fmt.Errorf("%w: --configs %s: metric %s, the benchmark's is %s (--metric)", errUsage, cfg.Config, cfg.Metric, ds.metric)
+		}
+		cfg.Metric, cfg.Seed = ds.metric, *seed
+		if cfg.NList == 0 {
+			cfg.NList = *nlist
 		}
 		start := time.Now()
 		model, err := index.Train(ds.base, ds.d, cfg.Config)
@@ -576,77 +581,132 @@ type benchConfig struct {
 	Default bool
 }
 
-// parseConfigs reads "pq4+sq8,pq8x64,pq4+tq256+spill2+soar,..." into configurations:
-// pqB[xM], then optionally a re-rank part (sqR, tqN or flat), then spillN (query-guided
-// spilling to at most N lists per episode), budgetX (at most X spilled entries per episode
-// on average) and soar (SOAR secondary lists, λ 1, to the same bound; 2 lists when spillN
-// is absent).
+// parseConfigs reads --configs into configurations: comma-separated items, each
+//
+//   - "default": what `podsearch index` builds (defaultIndexConfig, spilling as it does);
+//   - a factory string (index.ParseConfig), e.g. IVF270,PQ128x4fs,TQ224: its components are
+//     consecutive items, and an item starting with IVF starts the next one;
+//   - the short form pqB[xM][+sqR|+tqN|+flat] (B PQ bits, M sub-quantizers, then the re-rank:
+//     R scalar bits, N transform-quantized bytes, flat exact float32; none without it),
+//     which stands for the factory string PQ<M>x<B>,SQ<R>|TQ<N>|RFlat|noRerank;
+//
+// and any of them may end in benchmark-only parts: +spillN (query-guided spilling to at most
+// N lists per episode), +budgetX (at most X spilled entries per episode on average), +probeP
+// (lists a sample query counts as probed), +hardX (guide with the hardest X of the sample)
+// and +soar (SOAR secondary lists, λ 1, to the same bound; 2 lists when spillN is absent).
 func parseConfigs(s string) ([]benchConfig, error) {
-	var out []benchConfig
-	for _, f := range strings.Split(s, ",") {
-		f = strings.TrimSpace(f)
-		parts := strings.Split(f, "+")
-		pqPart := parts[0]
-		if f == "default" { // what `podsearch index` builds by default
-			out = append(out, benchConfig{Config: index.Config{Bits: 4, RerankBytes: -1}, Guided: true, Default: true,
-				Spill: index.SpillOptions{MaxLists: defaultSpillLists, Budget: defaultSpillBudget}})
-			continue
+	type group struct {
+		factory, bench []string
+		short          bool
+	}
+	var groups []*group
+	for _, item := range strings.Split(s, ",") {
+		item = strings.TrimSpace(item)
+		parts := strings.Split(item, "+")
+		head := parts[0]
+		short := head == "default" || strings.HasPrefix(head, "pq")
+		if short || strings.HasPrefix(head, "IVF") || len(groups) == 0 || groups[len(groups)-1].short {
+			groups = append(groups, &group{short: short})
 		}
-		cfg := benchConfig{Config: index.Config{RerankBits: -1}}
-		if !strings.HasPrefix(pqPart, "pq") {
-			return nil, fmt.Errorf("%q does not start with pq", f)
+		g := groups[len(groups)-1]
+		g.factory = append(g.factory, head)
+		g.bench = append(g.bench, parts[1:]...)
+	}
+	out := make([]benchConfig, 0, len(groups))
+	for _, g := range groups {
+		name := strings.Join(g.factory, ",")
+		var cfg benchConfig
+		factory, bench := name, g.bench
+		if g.short {
+			var err error
+			if factory, bench, err = shortConfig(name, g.bench); err != nil {
+				return nil, err
+			}
 		}
-		bitsStr, mStr, hasM := strings.Cut(pqPart[2:], "x")
+		if name == "default" {
+			cfg.Guided, cfg.Default = true, true
+			cfg.Spill = index.SpillOptions{MaxLists: defaultSpillLists, Budget: defaultSpillBudget}
+		}
 		var err error
-		if cfg.Bits, err = strconv.Atoi(bitsStr); err != nil {
-			return nil, fmt.Errorf("%q: bad PQ bits", f)
+		if cfg.Config, err = index.ParseConfig(factory); err != nil {
+			return nil, fmt.Errorf("%q: %v", name, err)
 		}
-		if hasM {
-			if cfg.M, err = strconv.Atoi(mStr); err != nil || cfg.M <= 0 {
-				return nil, fmt.Errorf("%q: bad sub-quantizer count", f)
-			}
-		}
-		for i, part := range parts[1:] {
-			switch {
-			case part == "soar":
-				cfg.Spill.SOAR = 1
-				cfg.Spill.MaxLists = max(cfg.Spill.MaxLists, 2)
-			case strings.HasPrefix(part, "probe"):
-				if cfg.Spill.QueryProbe, err = strconv.Atoi(part[5:]); err != nil || cfg.Spill.QueryProbe <= 0 {
-					return nil, fmt.Errorf("%q: probeP needs P >= 1 lists", f)
-				}
-			case strings.HasPrefix(part, "hard"):
-				if cfg.Spill.Hardest, err = strconv.ParseFloat(part[4:], 64); err != nil || cfg.Spill.Hardest <= 0 || cfg.Spill.Hardest > 1 {
-					return nil, fmt.Errorf("%q: hardX needs 0 < X <= 1", f)
-				}
-			case strings.HasPrefix(part, "budget"):
-				if cfg.Spill.Budget, err = strconv.ParseFloat(part[6:], 64); err != nil || cfg.Spill.Budget <= 0 {
-					return nil, fmt.Errorf("%q: budgetX needs X > 0 spilled entries per episode", f)
-				}
-			case strings.HasPrefix(part, "spill"):
-				if cfg.Spill.MaxLists, err = strconv.Atoi(part[5:]); err != nil || cfg.Spill.MaxLists < 2 {
-					return nil, fmt.Errorf("%q: spillN needs N >= 2 lists", f)
-				}
-				cfg.Guided = true
-			case i > 0:
-				return nil, fmt.Errorf("%q: after the re-rank part only spillN and soar", f)
-			case part == "flat":
-				cfg.RerankBits = 32
-			case strings.HasPrefix(part, "tq"):
-				if cfg.RerankBytes, err = strconv.Atoi(part[2:]); err != nil || cfg.RerankBytes <= 0 {
-					return nil, fmt.Errorf("%q: bad re-rank bytes", f)
-				}
-			case strings.HasPrefix(part, "sq"):
-				if cfg.RerankBits, err = strconv.Atoi(part[2:]); err != nil {
-					return nil, fmt.Errorf("%q: bad re-rank bits", f)
-				}
-			default:
-				return nil, fmt.Errorf("%q: re-rank part must be sqR, tqN or flat", f)
-			}
+		if err := cfg.benchParts(bench); err != nil {
+			return nil, fmt.Errorf("%q: %v", name, err)
 		}
 		out = append(out, cfg)
 	}
 	return out, nil
+}
+
+// shortConfig turns the short form pqB[xM][+re-rank] (and "default") into its factory
+// string, and returns the benchmark-only parts after the re-rank one.
+func shortConfig(head string, rest []string) (string, []string, error) {
+	if head == "default" {
+		return defaultIndexConfig, rest, nil
+	}
+	bits, m, _ := strings.Cut(head[2:], "x")
+	if _, err := strconv.Atoi(bits); err != nil {
+		return "", nil, fmt.Errorf("%q: bad PQ bits", head)
+	}
+	factory := "PQ" + m + "x" + bits
+	rerank := "noRerank"
+	if len(rest) > 0 && !isBenchPart(rest[0]) {
+		switch r := rest[0]; {
+		case r == "flat":
+			rerank = "RFlat"
+		case strings.HasPrefix(r, "tq"), strings.HasPrefix(r, "sq"):
+			rerank = strings.ToUpper(r[:2]) + r[2:]
+		default:
+			return "", nil, fmt.Errorf("%q: re-rank part must be sqR, tqN or flat", head+"+"+r)
+		}
+		rest = rest[1:]
+	}
+	return factory + "," + rerank, rest, nil
+}
+
+// benchParts are the names of the benchmark-only parts of a configuration.
+var benchPartNames = []string{"soar", "probe", "hard", "budget", "spill"}
+
+func isBenchPart(p string) bool {
+	for _, b := range benchPartNames {
+		if strings.HasPrefix(p, b) {
+			return true
+		}
+	}
+	return false
+}
+
+// benchParts applies the benchmark-only parts of a configuration (spilling).
+func (cfg *benchConfig) benchParts(parts []string) error {
+	var err error
+	for _, part := range parts {
+		switch {
+		case part == "soar":
+			cfg.Spill.SOAR = 1
+			cfg.Spill.MaxLists = max(cfg.Spill.MaxLists, 2)
+		case strings.HasPrefix(part, "probe"):
+			if cfg.Spill.QueryProbe, err = strconv.Atoi(part[5:]); err != nil || cfg.Spill.QueryProbe <= 0 {
+				return errors.New("probeP needs P >= 1 lists")
+			}
+		case strings.HasPrefix(part, "hard"):
+			if cfg.Spill.Hardest, err = strconv.ParseFloat(part[4:], 64); err != nil || cfg.Spill.Hardest <= 0 || cfg.Spill.Hardest > 1 {
+				return errors.New("hardX needs 0 < X <= 1")
+			}
+		case strings.HasPrefix(part, "budget"):
+			if cfg.Spill.Budget, err = strconv.ParseFloat(part[6:], 64); err != nil || cfg.Spill.Budget <= 0 {
+				return errors.New("budgetX needs X > 0 spilled entries per episode")
+			}
+		case strings.HasPrefix(part, "spill"):
+			if cfg.Spill.MaxLists, err = strconv.Atoi(part[5:]); err != nil || cfg.Spill.MaxLists < 2 {
+				return errors.New("spillN needs N >= 2 lists")
+			}
+			cfg.Guided = true
+		default:
+			return fmt.Errorf("%q: after the re-rank part only spillN, budgetX, probeP, hardX and soar", part)
+		}
+	}
+	return nil
 }
 
 func parseInts(s string) ([]int, error) {

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/podsearch/podsearch/core/index"
 	"github.com/podsearch/podsearch/core/vec"
 
 	"github.com/podsearch/podsearch/internal/testenv"
@@ -19,7 +20,7 @@ func TestParseConfigs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cfgs) != 5 || cfgs[4].RerankBytes != 256 || cfgs[4].M != 64 || cfgs[0].Bits != 4 || cfgs[0].RerankBits != 8 || cfgs[1].M != 16 || cfgs[1].RerankBits != -1 || cfgs[2].RerankBits != 4 || cfgs[3].RerankBits != 32 {
+	if len(cfgs) != 5 || cfgs[4].RerankBytes != 256 || cfgs[4].Rerank != index.RerankTQ || cfgs[4].M != 64 || cfgs[0].Bits != 4 || cfgs[0].Rerank != index.RerankSQ8 || cfgs[1].M != 16 || cfgs[1].Bits != 8 || cfgs[1].Rerank != index.RerankNone || cfgs[2].Rerank != index.RerankSQ4 || cfgs[3].Rerank != index.RerankFlat {
 		t.Fatalf("parsed %+v", cfgs)
 	}
 	sp, err := parseConfigs("default,pq4+tq224+spill4+budget0.5+hard0.3+probe2,pq4+sq8+soar")
@@ -28,10 +29,29 @@ func TestParseConfigs(t *testing.T) {
 	}
 	if !sp[0].Default || !sp[0].Guided || sp[0].Spill.MaxLists != defaultSpillLists || sp[0].Spill.Budget != defaultSpillBudget ||
 		!sp[1].Guided || sp[1].Spill.MaxLists != 4 || sp[1].Spill.Budget != 0.5 || sp[1].Spill.Hardest != 0.3 || sp[1].Spill.QueryProbe != 2 || sp[1].RerankBytes != 224 ||
-		sp[2].Guided || sp[2].Spill.SOAR != 1 || sp[2].Spill.MaxLists != 2 || sp[2].RerankBits != 8 {
+		sp[0].Config != (index.Config{Bits: 4, Rerank: index.RerankTQ}) ||
+		sp[2].Guided || sp[2].Spill.SOAR != 1 || sp[2].Spill.MaxLists != 2 || sp[2].Rerank != index.RerankSQ8 {
 		t.Fatalf("parsed %+v", sp)
 	}
-	for _, bad := range []string{"sq8", "pqx", "pq4+q8", "pq4x0", "pq4+tq0", "pq4+tqx", "", "pq4+spill1", "pq4+budget0", "pq4+spill2+sq8", "pq4+hard2"} {
+	// Factory strings, alone or among short forms, with benchmark-only parts.
+	fc, err := parseConfigs("IVF64,PQ32x4fs,SQ8,pq8x16,PQ16x8,RFlat,l2,IVF,PQ,TQ128+spill4+soar,IVF,PQx4fs,none")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []index.Config{{NList: 64, M: 32, Bits: 4, Rerank: index.RerankSQ8}, {M: 16, Bits: 8, Rerank: index.RerankNone},
+		{M: 16, Bits: 8, Rerank: index.RerankFlat, Metric: index.L2}, {Rerank: index.RerankTQ, RerankBytes: 128}, {Bits: 4, Rerank: index.RerankNone}}
+	if len(fc) != len(want) {
+		t.Fatalf("parsed %d configurations: %+v", len(fc), fc)
+	}
+	for i, c := range fc {
+		if c.Config != want[i] {
+			t.Errorf("configuration %d: %+v, want %+v", i, c.Config, want[i])
+		}
+	}
+	if fc[3].Spill.MaxLists != 4 || fc[3].Spill.SOAR != 1 || !fc[3].Guided || fc[0].Guided {
+		t.Errorf("spilling: %+v", fc)
+	}
+	for _, bad := range []string{"IVF64,IVF,PQ,SQ8,TQ8", "IVF,PQ+sq8", "IVF,PQ,SQ8+spill1", "pq4fs", "pq4+SQ8", "sq8", "pqx", "pq4+q8", "pq4x0", "pq4+tq0", "pq4+tqx", "", "pq4+spill1", "pq4+budget0", "pq4+spill2+sq8", "pq4+hard2"} {
 		if _, err := parseConfigs(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -50,12 +51,15 @@ func runIndex(args []string) error {
 		"(episode vectors pass through the adapter when it was trained on both sides; with --vectors they are taken as given), so edges must query it through an encoder serving the same adapter; the query sample passes through it")
 	vectors := fs.String("vectors", "", "precomputed vectors (.fvecs, corpus order) instead of running the encoder")
 	fingerprint := fs.String("fingerprint", "", "model fingerprint to record with --vectors (default: the --adapter's tuned model, else none)")
-	metric := fs.String("metric", "cosine", "similarity: cosine, ip or l2")
-	nlist := fs.Int("nlist", 0, "inverted lists (default 4*sqrt(n), at most n/39)")
-	m := fs.Int("m", 0, "PQ sub-quantizers (default d/4 for 4-bit, d/8 for 8-bit)")
-	bits := fs.Int("bits", 4, "PQ code bits: 4 (fast-scan) or 8")
-	rerankBits := fs.Int("rerank-bits", 8, "re-rank codes: 8 or 4 bits per dimension (scalar-quantized), 32 for the exact float32 vectors (stored in the segments, read through the memory map for the candidates only), or -1 for none")
-	rerankBytes := fs.Int("rerank-bytes", -1, "re-rank with transform-quantized codes of at most this many bytes per episode (PCA + bits by variance); -1: 7/16 byte per dimension (224 for 512-d: with the PQ codes and the spilled entries about 1/6 of float32); 0: use --rerank-bits")
+	config := fs.String("config", "", "the index model's shape as a FAISS-style factory string, as `bench index` prints it and the manifest records it "+
+		"(e.g. IVF270,PQ128x4fs,TQ224,cosine; components IVF[n], PQ[m][x4fs|x8], SQ8|SQ4|TQ[bytes]|RFlat|none, cosine|ip|l2; "+
+		"components left out take the defaults of the flags below); replaces --metric, --nlist, --m, --bits, --rerank-bits and --rerank-bytes, which it may not be combined with")
+	metric := fs.String("metric", "cosine", "similarity: cosine, ip or l2 (the metric component of --config)")
+	nlist := fs.Int("nlist", 0, "inverted lists (default 4*sqrt(n), at most n/39; IVF<n> in --config)")
+	m := fs.Int("m", 0, "PQ sub-quantizers (default d/4 for 4-bit, d/8 for 8-bit; PQ<m> in --config)")
+	bits := fs.Int("bits", 4, "PQ code bits: 4 (fast-scan) or 8 (PQ<m>x4fs or PQ<m>x8 in --config)")
+	rerankBits := fs.Int("rerank-bits", 8, "re-rank codes: 8 or 4 bits per dimension (scalar-quantized), 32 for the exact float32 vectors (stored in the segments, read through the memory map for the candidates only), or -1 for none (SQ8, SQ4, RFlat, none in --config); used when --rerank-bytes is 0")
+	rerankBytes := fs.Int("rerank-bytes", -1, "re-rank with transform-quantized codes of at most this many bytes per episode (PCA + bits by variance); -1: 7/16 byte per dimension (224 for 512-d: with the PQ codes and the spilled entries about 1/6 of float32); 0: use --rerank-bits (TQ<bytes> or TQ in --config)")
 	querySample := fs.String("query-sample", "", "text queries (JSON Lines with a query field, or plain lines) that stand for what users will ask: they guide spilling and choose the operating point (default: the corpus's own synthetic training queries, as `podsearch pairs` makes them)")
 	sampleSize := fs.Int("sample-size", 12000, "use at most this many sample queries (an even sample); a fifth of them is held out to choose the operating point")
 	spillLists := fs.Int("spill-lists", defaultSpillLists, "lists one episode may be stored in, its own included (query-guided spilling; 1: none)")
@@ -80,7 +84,7 @@ func runIndex(args []string) error {
 	if *shards < 1 || *batch < 1 {
 		return fmt.Errorf("%w: --shards and --batch must be >= 1", errUsage)
 	}
-	met, err := index.ParseMetric(*metric)
+	cfg, err := indexConfig(fs, *config, *metric, *nlist, *m, *bits, *rerankBits, *rerankBytes)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -127,11 +131,8 @@ func runIndex(args []string) error {
 		return err
 	}
 	trainStart := time.Now()
-	if *rerankBytes < 0 {
-		*rerankBytes = defaultRerankBytes(d)
-	}
-	model, err := index.Train(flat, d, index.Config{Metric: met, NList: *nlist, M: *m, Bits: *bits,
-		RerankBits: *rerankBits, RerankBytes: *rerankBytes, Seed: *seed, Fingerprint: fp})
+	cfg.Seed, cfg.Fingerprint = *seed, fp
+	model, err := index.Train(flat, d, cfg)
 	if err != nil {
 		return err
 	}
@@ -146,12 +147,16 @@ func runIndex(args []string) error {
 }
 
 // The defaults of `podsearch index`: transform-quantized re-rank codes of 224 bytes for
-// 512-d vectors (defaultRerankBytes), query-guided spilling of at most 0.77 entries per
+// 512-d vectors (index.DefaultRerankBytes), query-guided spilling of at most 0.77 entries per
 // episode (PQ128x4 codes of 64 bytes: with the spilled entries about 340 bytes per 512-d
 // episode, 1/6 of float32), and an operating
 // point that reaches recall@10 0.95 on held-out sample queries. `bench index` builds its
 // "default" configuration from the same values.
 const (
+	// defaultIndexConfig is the model `podsearch index` trains without --config (the metric
+	// from --metric): 4-bit fast-scan PQ of d/4 sub-quantizers, transform-quantized re-rank
+	// codes of index.DefaultRerankBytes, 224 bytes for 512-d.
+	defaultIndexConfig  = "IVF,PQx4fs,TQ"
 	defaultSpillLists   = 4
 	defaultSpillBudget  = 0.77
 	defaultTargetRecall = 0.95
@@ -161,9 +166,50 @@ const (
 	defaultHardest = 0.3
 )
 
-// defaultRerankBytes is the default transform-quantized re-rank code size for d-dimensional
-// vectors: 7/16 byte per dimension, 224 bytes for 512-d.
-func defaultRerankBytes(d int) int { return max(1, d*7/16) }
+// modelFlags are the flags of `podsearch index` that --config replaces.
+var modelFlags = []string{"metric", "nlist", "m", "bits", "rerank-bits", "rerank-bytes"}
+
+// indexConfig is the index model's configuration: --config's factory string (index.ParseConfig)
+// with the components it leaves out taken from the defaults of the other flags, or those
+// flags themselves; combining --config with any of them is refused.
+func indexConfig(fs *flag.FlagSet, config, metric string, nlist, m, bits, rerankBits, rerankBytes int) (index.Config, error) {
+	if config == "" {
+		met, err := index.ParseMetric(metric)
+		if err != nil {
+			return index.Config{}, err
+		}
+		rerank, rbytes, err := index.RerankOf(rerankBits, rerankBytes)
+		if err != nil {
+			return index.Config{}, err
+		}
+		return index.Config{Metric: met, NList: nlist, M: m, Bits: bits, Rerank: rerank, RerankBytes: rbytes}, nil
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, name := range modelFlags {
+		if set[name] {
+			return index.Config{}, fmt.Errorf("--config replaces --%s: give one or the other", name)
+		}
+	}
+	cfg, err := index.ParseConfig(config)
+	if err != nil {
+		return cfg, err
+	}
+	def, err := indexConfig(fs, "", metric, nlist, m, bits, rerankBits, rerankBytes)
+	if err != nil {
+		return cfg, err
+	}
+	if cfg.Metric == 0 {
+		cfg.Metric = def.Metric
+	}
+	if cfg.Bits == 0 {
+		cfg.Bits = def.Bits
+	}
+	if cfg.Rerank == index.RerankDefault {
+		cfg.Rerank, cfg.RerankBytes = def.Rerank, def.RerankBytes
+	}
+	return cfg, nil
+}
 
 // splitSample splits sample query vectors (rows of d) into the four fifths that guide
 // spilling and the fifth held out to choose the operating point.

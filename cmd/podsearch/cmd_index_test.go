@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"flag"
 	"hash/fnv"
 	"os"
 	"path/filepath"
@@ -249,6 +250,55 @@ func TestIndexCommandQueryAware(t *testing.T) {
 		}
 		if len(hits) != min(10, n) {
 			t.Errorf("language %q (%d episodes): %d hits with one list probed", lang, n, len(hits))
+		}
+	}
+}
+
+// TestIndexConfig: without --config the model flags' defaults are defaultIndexConfig with
+// the cosine metric; --config fills the components it leaves out from them and refuses to be
+// combined with them.
+func TestIndexConfig(t *testing.T) {
+	run := func(args ...string) (index.Config, error) {
+		fs := flag.NewFlagSet("index", flag.ContinueOnError)
+		config := fs.String("config", "", "")
+		metric := fs.String("metric", "cosine", "")
+		nlist, m, bits := fs.Int("nlist", 0, ""), fs.Int("m", 0, ""), fs.Int("bits", 4, "")
+		rbits, rbytes := fs.Int("rerank-bits", 8, ""), fs.Int("rerank-bytes", -1, "")
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		return indexConfig(fs, *config, *metric, *nlist, *m, *bits, *rbits, *rbytes)
+	}
+	def, err := index.ParseConfig(defaultIndexConfig + ",cosine")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want index.Config
+	}{
+		{nil, def},
+		{[]string{"--config", defaultIndexConfig}, def},
+		{[]string{"--config", "IVF100,SQ4"}, index.Config{NList: 100, Bits: 4, Rerank: index.RerankSQ4, Metric: index.Cosine}},
+		{[]string{"--config", "IVF270,PQ128x4fs,TQ224,l2"}, index.Config{NList: 270, M: 128, Bits: 4, Rerank: index.RerankTQ, RerankBytes: 224, Metric: index.L2}},
+		{[]string{"--rerank-bytes", "0"}, index.Config{Bits: 4, Rerank: index.RerankSQ8, Metric: index.Cosine}},
+		{[]string{"--rerank-bytes", "0", "--rerank-bits", "-1", "--bits", "8", "--nlist", "9", "--metric", "ip"}, index.Config{NList: 9, Bits: 8, Rerank: index.RerankNone, Metric: index.InnerProduct}},
+		{[]string{"--rerank-bytes", "100"}, index.Config{Bits: 4, Rerank: index.RerankTQ, RerankBytes: 100, Metric: index.Cosine}},
+	} {
+		got, err := run(tc.args...)
+		if err != nil || got != tc.want {
+			t.Fatalf("%v: %+v, %v; want %+v", tc.args, got, err, tc.want)
+		}
+	}
+	for _, args := range [][]string{
+		{"--config", "IVF100", "--nlist", "100"},
+		{"--config", "SQ8", "--rerank-bits", "8"},
+		{"--config", "IVF,PQ,SQ8,SQ4"},
+		{"--rerank-bits", "6"},
+		{"--metric", "hamming"},
+	} {
+		if c, err := run(args...); err == nil {
+			t.Fatalf("%v accepted: %+v", args, c)
 		}
 	}
 }

@@ -47,7 +47,57 @@ func ParseMetric(s string) (Metric, error) {
 
 func (m Metric) valid() bool { return m >= Cosine && m <= L2 }
 
-// Config chooses how Train builds a Model. Zero fields take the defaults shown.
+// Rerank is how a Model re-ranks the candidates of the PQ scan with finer codes.
+type Rerank uint8
+
+const (
+	// RerankDefault is the zero value: Train uses RerankSQ8.
+	RerankDefault Rerank = iota
+	// RerankSQ8 re-ranks with 8-bit scalar-quantized codes (core/sq), "SQ8".
+	RerankSQ8
+	// RerankSQ4 re-ranks with 4-bit scalar-quantized codes, "SQ4".
+	RerankSQ4
+	// RerankTQ re-ranks with transform-quantized codes of at most Config.RerankBytes bytes
+	// (core/tq: a PCA rotation with the bits spent on the axes of most variance, more
+	// accurate per byte than scalar codes), "TQ<bytes>".
+	RerankTQ
+	// RerankFlat re-ranks with the exact float32 vectors, stored in the segment files and
+	// read through the memory map for the k*factor candidates only (like FAISS's
+	// IndexRefineFlat), "RFlat".
+	RerankFlat
+	// RerankNone does not re-rank: hits are ranked by their PQ distances, "noRerank".
+	RerankNone
+)
+
+func (r Rerank) valid() bool { return r <= RerankNone }
+
+// DefaultRerankBytes is the default transform-quantized re-rank code size for d-dimensional
+// vectors: 7/16 byte per dimension, 224 bytes for 512-d (with the PQ codes and the spilled
+// entries of `podsearch index` about 1/6 of float32).
+func DefaultRerankBytes(d int) int { return max(1, d*7/16) }
+
+// RerankOf reads the re-rank flags of `podsearch index` (--rerank-bits, --rerank-bytes):
+// bytes > 0 is RerankTQ of that many bytes, bytes < 0 RerankTQ of DefaultRerankBytes;
+// bytes 0 leaves the choice to bits: 8 (RerankSQ8), 4 (RerankSQ4), 32 (RerankFlat), -1
+// (RerankNone) or 0 (RerankDefault), which must be one of these either way. It returns the
+// kind and Config.RerankBytes.
+func RerankOf(bits, bytes int) (Rerank, int, error) {
+	kind, ok := map[int]Rerank{0: RerankDefault, 8: RerankSQ8, 4: RerankSQ4, exactBits: RerankFlat, -1: RerankNone}[bits]
+	if !ok {
+		return 0, 0, fmt.Errorf("index: re-rank bits %d, want 8, 4, 32 (exact float32) or -1 (none)", bits)
+	}
+	switch {
+	case bytes > 0:
+		return RerankTQ, bytes, nil
+	case bytes < 0:
+		return RerankTQ, 0, nil
+	}
+	return kind, 0, nil
+}
+
+// Config chooses how Train builds a Model. Zero fields take the defaults shown. The shape
+// of a Config (metric, lists, PQ, re-rank) has a FAISS-style name, Config.String, that
+// ParseConfig reads back.
 type Config struct {
 	// Metric is the similarity (default Cosine).
 	Metric Metric
@@ -59,15 +109,10 @@ type Config struct {
 	M int
 	// Bits is the PQ code width: 4 (the fast-scan layout, default) or 8.
 	Bits int
-	// RerankBits is the width of the copy used to re-rank PQ candidates: 8 (default) or 4
-	// for scalar-quantized codes, 32 for the exact float32 vectors (stored in the segment
-	// files and read through the memory map for the k*factor candidates only, like FAISS's
-	// IndexRefineFlat), or -1 for no re-ranking (PQ distances only).
-	RerankBits int
-	// RerankBytes, when > 0, replaces RerankBits: candidates are re-ranked with
-	// transform-quantized codes of at most this many bytes (core/tq: a PCA rotation with
-	// the bits spent on the axes of most variance), which keeps more accuracy per byte
-	// than scalar codes.
+	// Rerank is how the PQ candidates are re-ranked (default RerankSQ8).
+	Rerank Rerank
+	// RerankBytes is the size of a transform-quantized re-rank code with RerankTQ: at most
+	// this many bytes per vector (default DefaultRerankBytes); ignored otherwise.
 	RerankBytes int
 	// TrainSize bounds the vectors used for training (default 100,000, sampled).
 	TrainSize int
@@ -104,14 +149,17 @@ func (c Config) withDefaults(n, d int) (Config, error) {
 			c.M--
 		}
 	}
-	if c.RerankBits == 0 {
-		c.RerankBits = 8
+	if c.Rerank == RerankDefault {
+		c.Rerank = RerankSQ8
 	}
-	if c.RerankBits != 8 && c.RerankBits != 4 && c.RerankBits != exactBits && c.RerankBits != -1 {
-		return c, fmt.Errorf("index: re-rank bits %d, want 8, 4, 32 (exact float32) or -1 (none)", c.RerankBits)
+	if !c.Rerank.valid() {
+		return c, fmt.Errorf("index: invalid re-rank kind %d", c.Rerank)
 	}
 	if c.RerankBytes < 0 {
 		return c, fmt.Errorf("index: re-rank bytes %d < 0", c.RerankBytes)
+	}
+	if c.Rerank == RerankTQ && c.RerankBytes == 0 {
+		c.RerankBytes = DefaultRerankBytes(d)
 	}
 	if c.TrainSize <= 0 {
 		c.TrainSize = 100_000

@@ -16,7 +16,7 @@ import (
 func TestExactRerank(t *testing.T) {
 	docs, vecs := loadEpisodes(t)
 	for _, metric := range []Metric{Cosine, L2} {
-		m, err := Train(vecs, testDim, Config{Metric: metric, NList: 8, M: 16, Iters: 5, Seed: 3, RerankBits: 32})
+		m, err := Train(vecs, testDim, Config{Metric: metric, NList: 8, M: 16, Iters: 5, Seed: 3, Rerank: RerankFlat})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -105,10 +105,10 @@ func TestRerankCodecsRecall(t *testing.T) {
 		name string
 		cfg  Config
 	}{
-		{"none", Config{RerankBits: -1}},
-		{"sq4", Config{RerankBits: 4}},
-		{"tq32", Config{RerankBytes: 32}},
-		{"exact", Config{RerankBits: 32}},
+		{"none", Config{Rerank: RerankNone}},
+		{"sq4", Config{Rerank: RerankSQ4}},
+		{"tq32", Config{Rerank: RerankTQ, RerankBytes: 32}},
+		{"exact", Config{Rerank: RerankFlat}},
 	} {
 		cfg := c.cfg
 		cfg.Metric, cfg.NList, cfg.M = Cosine, 8, 16

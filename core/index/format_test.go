@@ -27,12 +27,12 @@ func buildTestSegment(t testing.TB, cfg Config) (*Segment, []Doc, []float32) {
 }
 
 var formatConfigs = []Config{
-	{Metric: Cosine, NList: 8, Bits: 4, M: 16, RerankBits: 8},
-	{Metric: L2, NList: 4, Bits: 8, M: 8, RerankBits: 4},
-	{Metric: InnerProduct, NList: 4, Bits: 4, M: 8, RerankBits: -1},
-	{Metric: L2, NList: 4, Bits: 4, M: 8, RerankBits: 32},
-	{Metric: Cosine, NList: 4, Bits: 4, M: 16, RerankBytes: 24},
-	{Metric: L2, NList: 4, Bits: 8, M: 8, RerankBytes: 20},
+	{Metric: Cosine, NList: 8, Bits: 4, M: 16, Rerank: RerankSQ8},
+	{Metric: L2, NList: 4, Bits: 8, M: 8, Rerank: RerankSQ4},
+	{Metric: InnerProduct, NList: 4, Bits: 4, M: 8, Rerank: RerankNone},
+	{Metric: L2, NList: 4, Bits: 4, M: 8, Rerank: RerankFlat},
+	{Metric: Cosine, NList: 4, Bits: 4, M: 16, Rerank: RerankTQ, RerankBytes: 24},
+	{Metric: L2, NList: 4, Bits: 8, M: 8, Rerank: RerankTQ, RerankBytes: 20},
 }
 
 func searchIDs(t testing.TB, s *Searcher, q []float32, opts SearchOptions) []Hit {
@@ -150,7 +150,7 @@ func TestOpenSegmentFromDisk(t *testing.T) {
 func FuzzUnmarshalSegment(f *testing.F) {
 	docs := []Doc{{ID: "a", Text: "alpha beta", Language: "en"}, {ID: "b", Text: "beta gamma", ShowID: "s"}}
 	vecs := []float32{1, 0, 0, 1, 0, 1, 1, 0}
-	for _, cfg := range []Config{{Metric: L2, NList: 1, M: 2, Bits: 8, RerankBits: 4}, {Metric: Cosine, NList: 2, M: 2, Bits: 4}} {
+	for _, cfg := range []Config{{Metric: L2, NList: 1, M: 2, Bits: 8, Rerank: RerankSQ4}, {Metric: Cosine, NList: 2, M: 2, Bits: 4}} {
 		data := tinySegment(f, cfg, docs, vecs)
 		f.Add(data)
 		f.Add(data[:len(data)/2])
@@ -201,7 +201,7 @@ func fixChecksums(data []byte) []byte {
 func FuzzSegmentStructure(f *testing.F) {
 	docs := []Doc{{ID: "a", Text: "alpha beta", Language: "en"}, {ID: "b", Text: "beta gamma", ShowID: "s"}, {ID: "c", Text: "gamma"}}
 	vecs := []float32{1, 0, 0, 1, 0, 1, 1, 0, 1, 1, 0, 0}
-	for _, cfg := range []Config{{Metric: L2, NList: 2, M: 2, Bits: 8, RerankBits: 4}, {Metric: Cosine, NList: 2, M: 2, Bits: 4}} {
+	for _, cfg := range []Config{{Metric: L2, NList: 2, M: 2, Bits: 8, Rerank: RerankSQ4}, {Metric: Cosine, NList: 2, M: 2, Bits: 4}} {
 		data := tinySegment(f, cfg, docs, vecs)
 		f.Add(data, uint16(0), byte(0))
 		f.Add(data, uint16(headerFixed+8), byte(1))

@@ -17,14 +17,18 @@ const ManifestName = "manifest.json"
 // manifest is the JSON document that makes a folder an index. It is replaced atomically
 // (temporary file + rename) on every change, so a reader sees the old or the new state.
 type manifest struct {
-	Format      string        `json:"format"`
-	Version     int           `json:"version"`
-	Fingerprint string        `json:"fingerprint"`
-	ModelID     string        `json:"model_id"`
-	Model       string        `json:"model"`
-	Shards      int           `json:"shards"`
-	NextSeq     int           `json:"next_seq"`
-	Segments    []segmentInfo `json:"segments"`
+	Format      string `json:"format"`
+	Version     int    `json:"version"`
+	Fingerprint string `json:"fingerprint"`
+	ModelID     string `json:"model_id"`
+	Model       string `json:"model"`
+	// Config is the factory string of the model's shape (ParseConfig, Config.String): what
+	// `podsearch index --config` takes to train a model of the same shape again. Indexes
+	// written before it have none.
+	Config   string        `json:"config,omitempty"`
+	Shards   int           `json:"shards"`
+	NextSeq  int           `json:"next_seq"`
+	Segments []segmentInfo `json:"segments"`
 	// Deleted maps a deleted episode id to the sequence number of the newest segment at the
 	// time of deletion: copies in segments up to that number are deleted, a later re-add is
 	// not.

@@ -142,15 +142,19 @@ func Train(vectors []float32, d int, cfg Config) (*Model, error) {
 	if m.PQ, err = pq.Train(resid, d, cfg.M, cfg.Bits, opts); err != nil {
 		return nil, fmt.Errorf("index: product quantizer: %w", err)
 	}
-	switch {
-	case cfg.RerankBytes > 0:
+	switch cfg.Rerank {
+	case RerankTQ:
 		if m.TQ, err = tq.Train(train, d, cfg.RerankBytes); err != nil {
 			return nil, fmt.Errorf("index: re-rank quantizer: %w", err)
 		}
-	case cfg.RerankBits == exactBits:
+	case RerankFlat:
 		m.Exact = true
-	case cfg.RerankBits > 0:
-		if m.SQ, err = sq.Train(train, d, cfg.RerankBits); err != nil {
+	case RerankSQ8, RerankSQ4:
+		bits := 8
+		if cfg.Rerank == RerankSQ4 {
+			bits = 4
+		}
+		if m.SQ, err = sq.Train(train, d, bits); err != nil {
 			return nil, fmt.Errorf("index: re-rank quantizer: %w", err)
 		}
 	}
@@ -240,21 +244,23 @@ func (m *Model) ID() string {
 	return hex.EncodeToString(h.Sum(nil)[:8])
 }
 
-// String describes the model's shape, e.g. "IVF64,PQ32x4fs,SQ8,cosine".
-func (m *Model) String() string {
-	pqs := fmt.Sprintf("PQ%dx%d", m.PQ.M, m.PQ.Bits)
-	if m.PQ.Bits == 4 {
-		pqs += "fs"
+// Config is the model's shape as a Config (metric, lists, PQ, re-rank, fingerprint; the
+// training settings are not kept): training with it again gives a model of the same shape.
+func (m *Model) Config() Config {
+	c := Config{Metric: m.Metric, NList: m.NList, M: m.PQ.M, Bits: m.PQ.Bits, Rerank: RerankNone, Fingerprint: m.Fingerprint}
+	switch {
+	case m.SQ != nil && m.SQ.Bits == 4:
+		c.Rerank = RerankSQ4
+	case m.SQ != nil:
+		c.Rerank = RerankSQ8
+	case m.Exact:
+		c.Rerank = RerankFlat
+	case m.TQ != nil:
+		c.Rerank, c.RerankBytes = RerankTQ, m.TQ.CodeSize()
 	}
-	rr := "noRerank"
-	if m.SQ != nil {
-		rr = fmt.Sprintf("SQ%d", m.SQ.Bits)
-	}
-	if m.Exact {
-		rr = "RFlat"
-	}
-	if m.TQ != nil {
-		rr = fmt.Sprintf("TQ%d", m.TQ.CodeSize())
-	}
-	return fmt.Sprintf("IVF%d,%s,%s,%s", m.NList, pqs, rr, m.Metric)
+	return c
 }
+
+// String describes the model's shape, e.g. "IVF64,PQ32x4fs,SQ8,cosine": its Config's name,
+// which ParseConfig reads.
+func (m *Model) String() string { return m.Config().String() }

@@ -79,7 +79,7 @@ func recallAt(hits []Hit, gt []int32, k int) float64 {
 // fast-scan) with int8 re-ranking must find most true neighbours; PQ alone cannot reach that.
 func TestSIFTRecall(t *testing.T) {
 	s := loadSIFT(t)
-	m, err := Train(s.base, s.d, Config{Metric: L2, NList: 32, Bits: 4, M: 32, RerankBits: 8, Iters: 5, Seed: 1, TrainSize: 3000})
+	m, err := Train(s.base, s.d, Config{Metric: L2, NList: 32, Bits: 4, M: 32, Rerank: RerankSQ8, Iters: 5, Seed: 1, TrainSize: 3000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +112,7 @@ func TestSIFTRecall(t *testing.T) {
 // BenchmarkSearchSIFT times one query at a time on SIFT10K (IVF256, 4-bit PQ, SQ8 re-rank).
 func BenchmarkSearchSIFT(b *testing.B) {
 	s := loadSIFT(b)
-	m, err := Train(s.base, s.d, Config{Metric: L2, Bits: 4, RerankBits: 8, Seed: 1})
+	m, err := Train(s.base, s.d, Config{Metric: L2, Bits: 4, Rerank: RerankSQ8, Seed: 1})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -68,7 +68,7 @@ func noDuplicates(t *testing.T, what string, hits []Hit) {
 // found with few lists probed, an answer never holds an episode twice, and with every list
 // probed and every candidate re-ranked exactly the answer is exact search's.
 func TestSpillFindsMoreAndNeverRepeats(t *testing.T) {
-	dir, docs, vecs, m, st := spilledIndex(t, Config{RerankBits: 32}, 2)
+	dir, docs, vecs, m, st := spilledIndex(t, Config{Rerank: RerankFlat}, 2)
 	ix, err := Open(dir, "test-fingerprint", OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -131,7 +131,7 @@ func TestSpillFindsMoreAndNeverRepeats(t *testing.T) {
 // deleted episode or one twice, compaction keeps every live episode's spilled entries (same
 // answers before and after), and the segment file round-trips them.
 func TestSpillSurvivesUpdatesAndCompaction(t *testing.T) {
-	dir, docs, vecs, _, _ := spilledIndex(t, Config{RerankBytes: 24}, 2)
+	dir, docs, vecs, _, _ := spilledIndex(t, Config{Rerank: RerankTQ, RerankBytes: 24}, 2)
 	ix, err := Open(dir, "test-fingerprint", OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -206,7 +206,7 @@ func TestSpillSurvivesUpdatesAndCompaction(t *testing.T) {
 // TestSpillFormatCorruption: a spilled entry naming an episode out of range, or spill
 // starts that do not cover the entries, are refused as corrupt.
 func TestSpillFormatCorruption(t *testing.T) {
-	dir, _, _, _, _ := spilledIndex(t, Config{RerankBits: 8}, 1)
+	dir, _, _, _, _ := spilledIndex(t, Config{Rerank: RerankSQ8}, 1)
 	ix, err := Open(dir, "test-fingerprint", OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -253,7 +253,7 @@ func nan() float64 { var z float64; return z / z }
 // it was chosen on, is recorded in the manifest, survives reopening and updates, and is what
 // a search with zero NProbe and RerankFactor uses.
 func TestOperatingPointRecorded(t *testing.T) {
-	dir, docs, vecs, _, _ := spilledIndex(t, Config{RerankBytes: 24}, 2)
+	dir, docs, vecs, _, _ := spilledIndex(t, Config{Rerank: RerankTQ, RerankBytes: 24}, 2)
 	ix, err := Open(dir, "test-fingerprint", OpenOptions{})
 	if err != nil {
 		t.Fatal(err)

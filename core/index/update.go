@@ -38,7 +38,7 @@ func CreateSpill(dir string, model *Model, shards int, docs []Doc, vectors []flo
 	}
 	old, _ := readManifest(dir)
 	man := manifest{Format: manifestFormat, Version: formatVersion, Fingerprint: model.Fingerprint,
-		ModelID: model.ID(), Model: model.String(), Shards: shards, NextSeq: 1}
+		ModelID: model.ID(), Model: model.String(), Config: model.Config().String(), Shards: shards, NextSeq: 1}
 	if old != nil {
 		man.NextSeq = old.NextSeq
 	}

@@ -233,12 +233,12 @@ func TestIndexKernelParityDemo(t *testing.T) {
 	nBase := 450
 	for _, cfg := range []index.Config{
 		{NList: 12, Seed: 1},
-		{NList: 12, Seed: 1, RerankBits: 4},
-		{NList: 12, Seed: 1, RerankBits: -1},
-		{NList: 12, Seed: 1, RerankBytes: 128},
+		{NList: 12, Seed: 1, Rerank: index.RerankSQ4},
+		{NList: 12, Seed: 1, Rerank: index.RerankNone},
+		{NList: 12, Seed: 1, Rerank: index.RerankTQ, RerankBytes: 128},
 		{NList: 4, Seed: 1, Bits: 8, M: 16, Iters: 2, TrainSize: 300},
 	} {
-		t.Run(fmt.Sprintf("bits%d-rerank%d-tq%d", max(cfg.Bits, 4), cfg.RerankBits, cfg.RerankBytes), func(t *testing.T) {
+		t.Run(cfg.String(), func(t *testing.T) {
 			checkParity(t, c, nBase, cfg)
 		})
 	}
@@ -360,7 +360,7 @@ func TestKernelRangesInBoundedCalls(t *testing.T) {
 	n := 4000
 	c := siftCorpus(s, n)
 	for _, bits := range []int{4, 8} {
-		cfg := index.Config{Metric: index.L2, NList: 8, Seed: 1, Bits: bits, RerankBits: -1}
+		cfg := index.Config{Metric: index.L2, NList: 8, Seed: 1, Bits: bits, Rerank: index.RerankNone}
 		if bits == 8 {
 			cfg.M, cfg.Iters, cfg.TrainSize = 16, 2, 1000
 		}
