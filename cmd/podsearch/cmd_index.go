@@ -11,19 +11,17 @@ import (
 	"time"
 
 	"github.com/podsearch/podsearch/core/adapter"
-	"github.com/podsearch/podsearch/core/assets"
+	"github.com/podsearch/podsearch/core/corpusembed"
 	"github.com/podsearch/podsearch/core/encoder"
 	"github.com/podsearch/podsearch/core/index"
 	"github.com/podsearch/podsearch/core/ingest"
 	"github.com/podsearch/podsearch/core/pairs"
-	"github.com/podsearch/podsearch/core/tokenizer"
 	"github.com/podsearch/podsearch/core/vec"
 )
 
-// vectorsFile is the episode vectors an index folder keeps beside its segments (corpus
-// order, then the episodes of each --update in order; .fvecs), for retraining and for
-// `podsearch bench index --index DIR`.
-const vectorsFile = "vectors.fvecs"
+// vectorsFile is the episode vectors an index folder keeps beside its segments
+// (index.VectorsFile).
+const vectorsFile = index.VectorsFile
 
 func init() {
 	register(&command{
@@ -339,132 +337,43 @@ func readIndexCorpus(path string) ([]index.Doc, []string, error) {
 	return docs, texts, nil
 }
 
-// updateIndex deletes, adds and compacts, in that order, on the index in dir.
+// updateIndex deletes, adds and compacts, in that order, on the index in dir
+// (index.Update), the added episodes read from corpus and embedded, or taken from vectors.
 func updateIndex(dir, corpus, vectors, deleteIDs string, update, compact bool, batch int, provider, adapterPath string) error {
 	if update && corpus == "" {
 		return fmt.Errorf("%w: --update needs --corpus", errUsage)
 	}
-	ix, err := index.Open(dir, "", index.OpenOptions{})
-	if err != nil {
-		return err
-	}
-	defer ix.Close()
-	if deleteIDs != "" {
-		var ids []string
-		for _, id := range strings.Split(deleteIDs, ",") {
-			if id = strings.TrimSpace(id); id != "" {
-				ids = append(ids, id)
-			}
+	o := index.UpdateOptions{Compact: compact}
+	for _, id := range strings.Split(deleteIDs, ",") {
+		if id = strings.TrimSpace(id); id != "" {
+			o.Delete = append(o.Delete, id)
 		}
-		n, err := ix.Delete(ids)
-		if err != nil {
-			return err
-		}
-		slog.Info("deleted", "episodes", n, "asked", len(ids))
 	}
 	if update {
-		docs, texts, err := readIndexCorpus(corpus)
-		if err != nil {
-			return err
-		}
-		var flat []float32
-		d := ix.Model().D
-		if vectors != "" {
-			var vd int
-			if flat, vd, err = vec.ReadFvecs(vectors); err != nil {
-				return err
+		o.Add = func(d int) ([]index.Doc, []float32, string, error) {
+			docs, texts, err := readIndexCorpus(corpus)
+			if err != nil {
+				return nil, nil, "", err
+			}
+			if vectors == "" {
+				flat, fp, err := embedCorpus(texts, batch, provider, adapterPath)
+				return docs, flat, fp, err
+			}
+			flat, vd, err := vec.ReadFvecs(vectors)
+			if err != nil {
+				return nil, nil, "", err
 			}
 			if vd != d || len(flat)/vd != len(docs) {
-				return fmt.Errorf("%s holds %d vectors of width %d for %d episodes of width %d", vectors, len(flat)/vd, vd, len(docs), d)
+				return nil, nil, "", fmt.Errorf("%s holds %d vectors of width %d for %d episodes of width %d", vectors, len(flat)/vd, vd, len(docs), d)
 			}
-		} else {
-			var fp string
-			if flat, fp, err = embedCorpus(texts, batch, provider, adapterPath); err != nil {
-				return err
-			}
-			if want := ix.Model().Fingerprint; want != "" && fp != want {
-				return fmt.Errorf("%w: the index was built with model %q, the encoder is %q (rebuild the index)", index.ErrWrongModel, want, fp)
-			}
+			return docs, flat, "", nil
 		}
-		if err := ix.Add(docs, flat); err != nil {
-			return err
-		}
-		if err := appendVectors(filepath.Join(dir, vectorsFile), flat, d); err != nil {
-			return fmt.Errorf("the episodes were added, but %s was not extended: %w", vectorsFile, err)
-		}
-		slog.Info("added", "episodes", len(docs), "segments", ix.Segments())
 	}
-	if compact {
-		if err := ix.Compact(); err != nil {
-			return err
-		}
-		slog.Info("compacted", "segments", ix.Segments(), "episodes", ix.Len())
-	}
-	return nil
+	return index.Update(dir, o)
 }
 
-// embedCorpus runs the encoder over texts in batches with a progress bar and returns the
-// vectors row-major and the model fingerprint: the base model's, or with an adapter the
-// tuned model's (the one the query side will name).
+// embedCorpus embeds texts with the encoder (corpusembed.Embed) with a progress bar on
+// stderr, returning the vectors row-major and the model fingerprint.
 func embedCorpus(texts []string, batch int, provider, adapterPath string) ([]float32, string, error) {
-	tok, err := tokenizer.LoadFile(assets.VocabPath())
-	if err != nil {
-		return nil, "", err
-	}
-	sess, err := encoder.Open(encoder.Options{Provider: provider})
-	if err != nil {
-		return nil, "", err
-	}
-	defer sess.Close()
-	var emb encoder.Embedder = sess
-	fp := sess.Fingerprint()
-	if adapterPath != "" {
-		a, err := adapter.LoadFor(adapterPath, sess.Fingerprint())
-		if err != nil {
-			return nil, "", err
-		}
-		if emb, err = adapter.Wrap(sess, a, adapter.Doc); err != nil {
-			return nil, "", err
-		}
-		fp = a.Fingerprint()
-	}
-	bar := ingest.ProgressBar(os.Stderr, len(texts), "embedding")
-	last := 0
-	vecs, err := encoder.EmbedTexts(context.Background(), tok, emb, texts, batch, func(done int) {
-		_ = bar.Add(done - last)
-		last = done
-	})
-	_ = bar.Finish()
-	if err != nil {
-		return nil, "", err
-	}
-	flat := make([]float32, 0, len(vecs)*encoder.Dim)
-	for _, v := range vecs {
-		flat = append(flat, v...)
-	}
-	return flat, fp, nil
-}
-
-// appendVectors appends rows of width d to the .fvecs file at path when it exists (an index
-// built from --vectors elsewhere may have none); a file of another width is refused.
-func appendVectors(path string, rows []float32, d int) error {
-	st, err := os.Stat(path)
-	if os.IsNotExist(err) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if st.Size()%int64(4+4*d) != 0 {
-		return fmt.Errorf("%s is not a file of %d-d vectors (%d bytes)", path, d, st.Size())
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		return err
-	}
-	if err := vec.WriteFvecs(f, rows, d); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return corpusembed.Embed(context.Background(), texts, corpusembed.Options{Batch: batch, Provider: provider, Adapter: adapterPath, Progress: os.Stderr})
 }

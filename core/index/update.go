@@ -3,6 +3,7 @@ package index
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -295,4 +296,90 @@ func (ix *Index) Compact() error {
 	ix.man, ix.segs = man, segs
 	removeUnlisted(ix.dir, &old, &man)
 	return ix.refresh()
+}
+
+// VectorsFile is the file of episode vectors an index folder keeps beside its segments
+// (.fvecs: the build's in corpus order, then the episodes of each Update in order), for
+// retraining and for `podsearch bench index --index DIR`.
+const VectorsFile = "vectors.fvecs"
+
+// UpdateOptions are the changes Update makes to an index folder, in this order.
+type UpdateOptions struct {
+	// Delete are episode ids to tombstone (Index.Delete; unknown ids are ignored).
+	Delete []string
+	// Add, when set, is called after the deletions with the index's vector width and returns
+	// the episodes to add (Index.Add: an id already in the index is replaced), their vectors
+	// (row-major) and the fingerprint of the model that made them, which must be the
+	// index's (ErrWrongModel otherwise; "" skips the check).
+	Add func(d int) (docs []Doc, vectors []float32, fingerprint string, err error)
+	// Compact merges each shard's segments at the end, dropping deleted episodes
+	// (Index.Compact).
+	Compact bool
+}
+
+// Update applies the daily changes of o to the index in dir without a rebuild: deletions,
+// then additions as delta segments (their vectors also appended to the folder's
+// VectorsFile when it has one), then compaction, logging each step (log/slog).
+func Update(dir string, o UpdateOptions) error {
+	ix, err := Open(dir, "", OpenOptions{})
+	if err != nil {
+		return err
+	}
+	defer ix.Close()
+	if len(o.Delete) > 0 {
+		n, err := ix.Delete(o.Delete)
+		if err != nil {
+			return err
+		}
+		slog.Info("deleted", "episodes", n, "asked", len(o.Delete))
+	}
+	if o.Add != nil {
+		model := ix.Model()
+		docs, flat, fp, err := o.Add(model.D)
+		if err != nil {
+			return err
+		}
+		if want := model.Fingerprint; fp != "" && want != "" && fp != want {
+			return fmt.Errorf("%w: the index was built with model %q, the encoder is %q (rebuild the index)", ErrWrongModel, want, fp)
+		}
+		if err := ix.Add(docs, flat); err != nil {
+			return err
+		}
+		if err := appendVectors(filepath.Join(dir, VectorsFile), flat, model.D); err != nil {
+			return fmt.Errorf("the episodes were added, but %s was not extended: %w", VectorsFile, err)
+		}
+		slog.Info("added", "episodes", len(docs), "segments", ix.Segments())
+	}
+	if o.Compact {
+		if err := ix.Compact(); err != nil {
+			return err
+		}
+		slog.Info("compacted", "segments", ix.Segments(), "episodes", ix.Len())
+	}
+	return nil
+}
+
+// appendVectors appends rows of width d to the .fvecs file at path when it exists (an index
+// built from precomputed vectors elsewhere may have none); a file of another width is
+// refused.
+func appendVectors(path string, rows []float32, d int) error {
+	st, err := os.Stat(path)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if st.Size()%int64(4+4*d) != 0 {
+		return fmt.Errorf("%s is not a file of %d-d vectors (%d bytes)", path, d, st.Size())
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return err
+	}
+	if err := vec.WriteFvecs(f, rows, d); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

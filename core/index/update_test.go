@@ -2,7 +2,10 @@ package index
 
 import (
 	"context"
+	"errors"
+	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/podsearch/podsearch/core/vec"
@@ -160,5 +163,52 @@ func TestSearchDuringUpdates(t *testing.T) {
 	}
 	if want := len(docs) - (len(docs)-half+39)/40; ix.Len() != want {
 		t.Fatalf("%d live episodes, want %d", ix.Len(), want)
+	}
+}
+
+// TestUpdate: Update deletes, adds (appending the vectors file) and compacts in that order,
+// and refuses vectors of another model before adding anything.
+func TestUpdate(t *testing.T) {
+	docs, vecs := loadEpisodes(t)
+	n := len(docs) - 20
+	m := trainTestModel(t, vecs)
+	dir := t.TempDir()
+	if err := Create(dir, m, 2, docs[:n], vecs[:n*testDim]); err != nil {
+		t.Fatal(err)
+	}
+	vf, err := os.Create(filepath.Join(dir, VectorsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := vec.WriteFvecs(vf, vecs[:n*testDim], testDim); err != nil {
+		t.Fatal(err)
+	}
+	vf.Close()
+	add := func(fp string) func(int) ([]Doc, []float32, string, error) {
+		return func(d int) ([]Doc, []float32, string, error) {
+			if d != testDim {
+				t.Fatalf("Add called with width %d", d)
+			}
+			return docs[n:], vecs[n*testDim:], fp, nil
+		}
+	}
+	err = Update(dir, UpdateOptions{Add: add("another-model")})
+	if !errors.Is(err, ErrWrongModel) {
+		t.Fatalf("vectors of another model: %v", err)
+	}
+	if err := Update(dir, UpdateOptions{Delete: []string{docs[0].ID, "no-such-id"}, Add: add(m.Fingerprint), Compact: true}); err != nil {
+		t.Fatal(err)
+	}
+	ix, err := Open(dir, "", OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	if ix.Len() != len(docs)-1 || ix.Segments() != 2 {
+		t.Fatalf("after the update: %d episodes in %d segments", ix.Len(), ix.Segments())
+	}
+	got, d, err := vec.ReadFvecs(filepath.Join(dir, VectorsFile))
+	if err != nil || d != testDim || !slices.Equal(got, vecs) {
+		t.Fatalf("vectors file: %d values of width %d, %v", len(got), d, err)
 	}
 }
