@@ -49,9 +49,9 @@ func runIndex(args []string) error {
 		"(episode vectors pass through the adapter when it was trained on both sides; with --vectors they are taken as given), so edges must query it through an encoder serving the same adapter; the query sample passes through it")
 	vectors := fs.String("vectors", "", "precomputed vectors (.fvecs, corpus order) instead of running the encoder")
 	fingerprint := fs.String("fingerprint", "", "model fingerprint to record with --vectors (default: the --adapter's tuned model, else none)")
-	config := fs.String("config", "", "the index model's shape as a FAISS-style factory string, as `bench index` prints it and the manifest records it "+
+	config := fs.String("config", "", "`STR`: the index model's shape as a FAISS-style factory string, as bench index names its rows and the manifest records it "+
 		"(e.g. IVF270,PQ128x4fs,TQ224,cosine; components IVF[n], PQ[m][x4fs|x8], SQ8|SQ4|TQ[bytes]|RFlat|none, cosine|ip|l2; "+
-		"components left out take the defaults of the flags below); replaces --metric, --nlist, --m, --bits, --rerank-bits and --rerank-bytes, which it may not be combined with")
+		"components left out take the defaults of the flags it replaces); for builds, it replaces --metric, --nlist, --m, --bits, --rerank-bits and --rerank-bytes, which it may not be combined with")
 	metric := fs.String("metric", "cosine", "similarity: cosine, ip or l2 (the metric component of --config)")
 	nlist := fs.Int("nlist", 0, "inverted lists (default 4*sqrt(n), at most n/39; IVF<n> in --config)")
 	m := fs.Int("m", 0, "PQ sub-quantizers (default d/4 for 4-bit, d/8 for 8-bit; PQ<m> in --config)")
