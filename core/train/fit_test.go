@@ -8,12 +8,8 @@ import (
 	"testing"
 
 	"github.com/podsearch/podsearch/core/adapter"
-	"github.com/podsearch/podsearch/core/assets"
-	"github.com/podsearch/podsearch/core/encoder"
 	"github.com/podsearch/podsearch/core/evaluate"
 	"github.com/podsearch/podsearch/core/pairs"
-	"github.com/podsearch/podsearch/core/tokenizer"
-	"github.com/podsearch/podsearch/internal/testenv"
 	"github.com/podsearch/podsearch/internal/testmodel"
 )
 
@@ -64,28 +60,12 @@ func TestReadPairsDir(t *testing.T) {
 	}
 }
 
-// realEncoder is the real encoder as an evaluate.Encoder (no cache).
-type realEncoder struct {
-	tok  tokenizer.Tokenizer
-	sess *encoder.Session
-}
-
-func (e realEncoder) Encode(ctx context.Context, _ string, texts []string) ([][]float32, error) {
-	return encoder.EmbedTexts(ctx, e.tok, e.sess, texts, 32, nil)
-}
-
-func (e realEncoder) Fingerprint() string { return e.sess.Fingerprint() }
-
 // TestFitAdapterOnRealPairs fits a low-rank adapter through the real encoder on SciFact
 // (title, paper) pairs with held-out pairs: the adapter is of the encoder's model, MaxPairs
 // is honoured, the training loss falls, and the notes record what happened.
 func TestFitAdapterOnRealPairs(t *testing.T) {
 	d := realPairs(t, 48) // skips without the model or the shared data
-	tok, err := tokenizer.LoadFile(assets.VocabPath())
-	if err != nil {
-		testenv.SkipOrFailModel(t, "the tokenizer vocabulary")
-	}
-	enc := realEncoder{tok: tok, sess: testmodel.Session(t)}
+	enc := testmodel.NewEncoder(t)
 	var ps []evaluate.Pair
 	for i, q := range d.QueryKeys {
 		ps = append(ps, evaluate.Pair{Query: q, EpisodeID: q, Text: q + " document " + string(rune('a'+i%26))})
