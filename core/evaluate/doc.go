@@ -8,9 +8,10 @@
 //
 // Hybrid retrieval can also be measured as a search node does it: CandidateLists takes each
 // side's top candidates and SideLists.Fuse combines them with min-max, z-score, rank or RRF
-// normalisation at a dense weight. Pool, TitleOverlap and SplitStratified are the tools behind
-// the hand-judged query sets (pooling candidates for judging, recording each query's overlap
-// with its relevant titles, and a reproducible dev/test split).
+// normalisation at a dense weight. PoolSystems, Pool, SetTitleOverlaps, SplitStratified and
+// SplitSummary are the tools behind the hand-judged query sets (pooling candidates for
+// judging, recording each query's overlap with its relevant titles, and a reproducible
+// dev/test split). ScoreSearch scores a search as served (through an edge).
 //
 // Run is the eval command's whole protocol: it reads the inputs (a pairs folder, a queries
 // file against a corpus, a BEIR folder), encodes them through an Encoder, optionally trains
