@@ -13,7 +13,9 @@ import (
 // Closed is a closed-loop load: Concurrency clients each POST a body, wait for the answer
 // and send the next, for Warmup (not measured) and then Duration (measured).
 type Closed struct {
-	Concurrency      int
+	// Concurrency is the number of clients.
+	Concurrency int
+	// Warmup is the unmeasured load before the measured Duration.
 	Warmup, Duration time.Duration
 	// Path is the request path on every endpoint (e.g. /v1/embed).
 	Path string

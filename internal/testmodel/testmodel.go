@@ -44,8 +44,8 @@ func Tokenizer(tb testing.TB) *tokenizer.Unigram {
 // Encoder is the real encoder behind the evaluate.Encoder interface (no vector cache), for
 // tests of code that encodes through it.
 type Encoder struct {
-	Tok  tokenizer.Tokenizer
-	Sess *encoder.Session
+	Tok  tokenizer.Tokenizer // the vocabulary's tokenizer
+	Sess *encoder.Session    // the model's session (closed when the test ends)
 }
 
 // NewEncoder opens the real encoder and tokenizer (Session, Tokenizer).
