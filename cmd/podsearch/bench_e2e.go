@@ -18,6 +18,7 @@ import (
 	"github.com/podsearch/podsearch/core/ingest"
 	"github.com/podsearch/podsearch/core/tokenizer"
 	"github.com/podsearch/podsearch/edge/e2e"
+	"github.com/podsearch/podsearch/internal/loadgen"
 )
 
 func init() {
@@ -356,7 +357,7 @@ func printE2EJSON(c *e2eResult, base *e2e.Report) error {
 		for c, n := range r.Codes {
 			codes[strconv.Itoa(c)] = n
 		}
-		msf := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+		msf := loadgen.Millis
 		return &run{Requests: r.Requests, Sent: r.Sent, Failed: r.Failed(), Codes: codes, Partial: r.Partial,
 			Degraded: r.Degraded, BadAnswers: r.BadAnswers, Throughput: r.Throughput, P50HitMS: msf(r.Hit.P50),
 			P50MissMS: msf(r.Miss.P50), P50MS: msf(r.All.P50), P99MS: msf(r.All.P99), Events: r.Events}

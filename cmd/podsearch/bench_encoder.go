@@ -11,19 +11,17 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/valyala/fasthttp"
 
 	"github.com/podsearch/podsearch/core/assets"
 	"github.com/podsearch/podsearch/core/encoder"
 	"github.com/podsearch/podsearch/core/tokenizer"
 	gpuencoder "github.com/podsearch/podsearch/gpu-encoder"
 	"github.com/podsearch/podsearch/gpu-encoder/wire"
+	"github.com/podsearch/podsearch/internal/loadgen"
 )
 
 func init() {
@@ -88,12 +86,12 @@ func benchEncoder(args []string) error {
 	if err != nil {
 		return err
 	}
-	lg := loadGen{concurrency: *concurrency, warmup: *warmup, bodies: bodies, tokens: tokens,
-		ctype: ctype, accept: accept, token: *token}
+	lg := loadgen.Closed{Concurrency: *concurrency, Warmup: *warmup, Path: wire.EmbedPath, Bodies: bodies, Units: tokens,
+		ContentType: ctype, Accept: accept, Token: *token}
 	var rows []encoderBenchRow
 	if *urls != "" {
-		lg.duration = *duration
-		m := lg.run(splitList(*urls), nil)
+		lg.Duration = *duration
+		m := runEncoderLoad(lg, splitList(*urls), nil)
 		rows = append(rows, m.row("service at "+*urls, *concurrency))
 	} else {
 		backends, tk, closeAll, err := sf.open()
@@ -113,7 +111,7 @@ func benchEncoder(args []string) error {
 		} else {
 			*rounds = 1
 		}
-		lg.duration = *duration / time.Duration(*rounds)
+		lg.Duration = *duration / time.Duration(*rounds)
 		services := make([]*benchService, len(configs))
 		for i, c := range configs {
 			sf2 := *sf
@@ -131,7 +129,7 @@ func benchEncoder(args []string) error {
 		for r := range *rounds {
 			for i, svc := range services {
 				slog.Info("bench encoder: measuring", "config", configs[i].name, "round", r+1, "of", *rounds)
-				acc[i].add(lg.run([]string{svc.addr}, svc.reg))
+				acc[i].add(runEncoderLoad(lg, []string{svc.addr}, svc.reg))
 			}
 		}
 		for i, c := range configs {
@@ -229,15 +227,6 @@ func benchBodies(texts []string, tok tokenizer.Tokenizer, encoding string) (bodi
 	return bodies, wire.ContentTypeJSON, wire.ContentTypeJSON, tokens, nil
 }
 
-type loadGen struct {
-	concurrency      int
-	duration, warmup time.Duration
-	bodies           [][]byte
-	tokens           []int
-	ctype, accept    string
-	token            string
-}
-
 // benchService is an encoder service run in-process on a loopback port.
 type benchService struct {
 	srv  *gpuencoder.Server
@@ -267,43 +256,28 @@ func (b *benchService) stop() {
 	_ = b.srv.Shutdown(ctx)
 }
 
-// measurement is what one or more measured slices of load produced.
+// measurement is what one or more measured slices of load produced, with the in-process
+// service's batch counters over the measured time.
 type measurement struct {
-	lats                        []time.Duration
-	reqs, errs, throttled, toks int64
-	secs                        float64
-	server                      serverCounters // deltas over the measured time (in-process only)
-	firstErr                    string
+	loadgen.Measurement
+	server serverCounters // deltas over the measured time (in-process only)
 }
 
 func (m *measurement) add(o measurement) {
-	m.lats = append(m.lats, o.lats...)
-	m.reqs += o.reqs
-	m.errs += o.errs
-	m.throttled += o.throttled
-	m.toks += o.toks
-	m.secs += o.secs
+	m.Measurement.Add(o.Measurement)
 	m.server.batches += o.server.batches
 	m.server.seqs += o.server.seqs
 	m.server.padded += o.server.padded
 	m.server.tokens += o.server.tokens
-	if m.firstErr == "" {
-		m.firstErr = o.firstErr
-	}
 }
 
 func (m *measurement) row(name string, concurrency int) encoderBenchRow {
-	slices.Sort(m.lats)
-	pct := func(p float64) float64 {
-		if len(m.lats) == 0 {
-			return 0
-		}
-		return float64(m.lats[int(p*float64(len(m.lats)-1))].Microseconds()) / 1000
-	}
-	r := encoderBenchRow{Config: name, Concurrency: concurrency, Seconds: m.secs, Requests: m.reqs, Errors: m.errs,
-		Throttled: m.throttled, P50ms: pct(0.50), P90ms: pct(0.90), P99ms: pct(0.99)}
-	if m.secs > 0 {
-		r.ReqPerSec, r.TokensPerS = float64(m.reqs)/m.secs, float64(m.toks)/m.secs
+	loadgen.Sort(m.Lats)
+	pct := func(p float64) float64 { return loadgen.Millis(loadgen.Quantile(m.Lats, p, loadgen.Lower)) }
+	r := encoderBenchRow{Config: name, Concurrency: concurrency, Seconds: m.Seconds, Requests: m.Requests, Errors: m.Errors,
+		Throttled: m.Throttled, P50ms: pct(0.50), P90ms: pct(0.90), P99ms: pct(0.99)}
+	if m.Seconds > 0 {
+		r.ReqPerSec, r.TokensPerS = float64(m.Requests)/m.Seconds, float64(m.Units)/m.Seconds
 	}
 	if m.server.batches > 0 {
 		r.MeanBatch = m.server.seqs / m.server.batches
@@ -311,94 +285,20 @@ func (m *measurement) row(name string, concurrency int) encoderBenchRow {
 	if m.server.tokens > 0 {
 		r.Padding = m.server.padded / m.server.tokens
 	}
-	if m.firstErr != "" {
-		slog.Warn("bench encoder: requests failed", "config", name, "errors", m.errs, "first", m.firstErr)
+	if m.FirstErr != "" {
+		slog.Warn("bench encoder: requests failed", "config", name, "errors", m.Errors, "first", m.FirstErr)
 	}
 	return r
 }
 
-// run drives the endpoints (one per client, round robin) for warmup + duration and measures
-// the duration part.
-func (lg loadGen) run(endpoints []string, reg *prometheus.Registry) measurement {
-	clients := make([]*fasthttp.HostClient, len(endpoints))
-	for i, ep := range endpoints {
-		clients[i] = &fasthttp.HostClient{Addr: strings.TrimPrefix(ep, "http://"), MaxConns: lg.concurrency + 4,
-			ReadTimeout: time.Minute, WriteTimeout: time.Minute}
-	}
-	var measuring atomic.Bool
-	var reqs, errs, throttled, toks atomic.Int64
-	var firstErr atomic.Value
-	lats := make([][]time.Duration, lg.concurrency)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for c := range lg.concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-			defer fasthttp.ReleaseRequest(req)
-			defer fasthttp.ReleaseResponse(resp)
-			hc := clients[c%len(clients)]
-			for k := c * 7; ; k++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				q := k % len(lg.bodies)
-				req.Reset()
-				req.SetRequestURI("http://" + hc.Addr + wire.EmbedPath)
-				req.Header.SetMethod(fasthttp.MethodPost)
-				req.Header.SetContentType(lg.ctype)
-				req.Header.Set("Accept", lg.accept)
-				if lg.token != "" {
-					req.Header.Set("Authorization", "Bearer "+lg.token)
-				}
-				req.SetBodyRaw(lg.bodies[q])
-				start := time.Now()
-				err := hc.DoTimeout(req, resp, time.Minute)
-				el := time.Since(start)
-				if !measuring.Load() {
-					continue
-				}
-				switch {
-				case err != nil:
-					errs.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-				case resp.StatusCode() == fasthttp.StatusTooManyRequests:
-					throttled.Add(1)
-				case resp.StatusCode() != fasthttp.StatusOK:
-					errs.Add(1)
-					firstErr.CompareAndSwap(nil, fmt.Sprintf("status %d: %s", resp.StatusCode(), resp.Body()))
-				default:
-					reqs.Add(1)
-					toks.Add(int64(lg.tokens[q]))
-					lats[c] = append(lats[c], el)
-				}
-			}
-		}()
-	}
-	time.Sleep(lg.warmup)
-	before := batchStats(reg)
-	measuring.Store(true)
-	start := time.Now()
-	time.Sleep(lg.duration)
-	measuring.Store(false)
-	m := measurement{secs: time.Since(start).Seconds()}
-	after := batchStats(reg)
-	close(stop)
-	wg.Wait()
-	for _, l := range lats {
-		m.lats = append(m.lats, l...)
-	}
-	m.reqs, m.errs, m.throttled, m.toks = reqs.Load(), errs.Load(), throttled.Load(), toks.Load()
+// runEncoderLoad runs lg against the endpoints and, for an in-process service (reg not
+// nil), reads its batch counters over the measured time.
+func runEncoderLoad(lg loadgen.Closed, endpoints []string, reg *prometheus.Registry) measurement {
+	var before, after serverCounters
+	lg.Before = func() { before = batchStats(reg) }
+	lg.After = func() { after = batchStats(reg) }
+	m := measurement{Measurement: lg.Run(endpoints)}
 	m.server = serverCounters{after.batches - before.batches, after.seqs - before.seqs, after.padded - before.padded, after.tokens - before.tokens}
-	if e, ok := firstErr.Load().(string); ok {
-		m.firstErr = e
-	}
-	for _, hc := range clients {
-		hc.CloseIdleConnections()
-	}
 	return m
 }
 

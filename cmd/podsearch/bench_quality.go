@@ -56,15 +56,13 @@ func benchQualityTo(w io.Writer, args []string) error {
 			return err
 		}
 		for _, mode := range splitList(*modes) {
-			mean := metrics.NewMean(ms)
-			for _, q := range qs {
-				ids, err := edgeSearch(context.Background(), client, *edge, q.Text, mode)
-				if err != nil {
-					return fmt.Errorf("query %s: %w", q.ID, err)
-				}
-				mean.Add(ids, q.Relevant)
+			n, values, err := evaluate.ScoreSearch(qs, ms, func(text string) ([]string, error) {
+				return edgeSearch(context.Background(), client, *edge, text, mode)
+			})
+			if err != nil {
+				return err
 			}
-			row := qualityRow{Queries: strings.TrimSuffix(filepath.Base(file), ".jsonl"), Mode: mode, N: mean.N(), Metrics: mean.Values()}
+			row := qualityRow{Queries: strings.TrimSuffix(filepath.Base(file), ".jsonl"), Mode: mode, N: n, Metrics: values}
 			if *asJSON {
 				b, err := json.Marshal(row)
 				if err != nil {

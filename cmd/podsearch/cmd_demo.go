@@ -20,10 +20,10 @@ import (
 	"github.com/podsearch/podsearch/core/adapter"
 	"github.com/podsearch/podsearch/core/assets"
 	"github.com/podsearch/podsearch/core/encoder"
-	"github.com/podsearch/podsearch/core/evaluate"
 	"github.com/podsearch/podsearch/core/evaluate/vcache"
 	"github.com/podsearch/podsearch/core/index"
 	"github.com/podsearch/podsearch/core/ingest"
+	"github.com/podsearch/podsearch/core/train"
 	"github.com/podsearch/podsearch/core/vec"
 )
 
@@ -214,30 +214,16 @@ func defaultTrainFlags() *trainFlags {
 // present, gives a held-out loss), against corpus's full episode texts when corpus is not
 // empty, and saves it to out (atomically). It returns the adapter and what happened.
 func trainAdapterFile(ctx context.Context, pairsDir, corpus, out string, tf *trainFlags) (*adapter.Adapter, map[string]any, error) {
-	trainPairs, err := readPairs(filepath.Join(pairsDir, "train.jsonl"), nil)
+	trainPairs, evalPairs, err := train.ReadPairsDir(pairsDir, corpus)
 	if err != nil {
 		return nil, nil, err
-	}
-	var evalPairs []evaluate.Pair
-	if p := filepath.Join(pairsDir, "eval.jsonl"); fileExists(p) {
-		if evalPairs, err = readPairs(p, nil); err != nil {
-			return nil, nil, err
-		}
-	}
-	if corpus != "" {
-		docs, err := evaluate.ReadCorpus(corpus)
-		if err != nil {
-			return nil, nil, err
-		}
-		n := evaluate.UseDocTexts(trainPairs, docs) + evaluate.UseDocTexts(evalPairs, docs)
-		slog.Info("training against the corpus texts", "pairs", n)
 	}
 	enc, err := openVecEncoder(tf)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer enc.Close()
-	a, info, err := fitAdapter(ctx, enc, tf, trainPairs, evalPairs)
+	a, info, err := train.FitAdapter(ctx, enc, trainPairs, evalPairs, tf.adapterOptions())
 	if err != nil {
 		return nil, nil, err
 	}

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"unicode/utf8"
 
@@ -85,11 +84,11 @@ func runPool(args []string) error {
 	defer enc.Close()
 	var ad *adapter.Adapter
 	if *adapterPath != "" {
-		if ad, err = adapter.LoadFor(*adapterPath, enc.fingerprint()); err != nil {
+		if ad, err = adapter.LoadFor(*adapterPath, enc.Fingerprint()); err != nil {
 			return err
 		}
 	}
-	systems, letters, err := poolSystems(context.Background(), enc, docs, qs, ad, *depth, *weight)
+	systems, letters, err := evaluate.PoolSystems(context.Background(), enc, docs, qs, ad, *depth, *weight)
 	if err != nil {
 		return err
 	}
@@ -129,60 +128,6 @@ func runPool(args []string) error {
 		return os.WriteFile(*mapPath, append(b, '\n'), 0o644)
 	}
 	return nil
-}
-
-// poolSystems ranks every query with BM25, dense base, hybrid base and, given an adapter,
-// dense and hybrid tuned (core/evaluate's exact search and fusion).
-func poolSystems(ctx context.Context, enc *vecEncoder, docs []evaluate.Doc, qs []evaluate.Query, ad *adapter.Adapter, depth int, weight float64) ([]evaluate.System, []string, error) {
-	dtexts := make([]string, len(docs))
-	for i, d := range docs {
-		dtexts[i] = d.Text
-	}
-	qtexts := make([]string, len(qs))
-	for i, q := range qs {
-		qtexts[i] = q.Text
-	}
-	dv, err := enc.encode(ctx, "corpus", dtexts)
-	if err != nil {
-		return nil, nil, err
-	}
-	qv, err := enc.encode(ctx, "queries", qtexts)
-	if err != nil {
-		return nil, nil, err
-	}
-	kw := evaluate.BM25(docs, qs)
-	systems := []evaluate.System{{Name: "bm25", Ranked: evaluate.RankSparse(kw, len(docs), depth)}}
-	letters := []string{"B"}
-	add := func(name, dl, hl string, q, d [][]float32) error {
-		dense, err := evaluate.Search(q, d, depth)
-		if err != nil {
-			return err
-		}
-		hybrid, err := evaluate.Hybrid(q, d, kw, weight, depth)
-		if err != nil {
-			return err
-		}
-		systems = append(systems, evaluate.System{Name: "dense " + name, Ranked: dense}, evaluate.System{Name: "hybrid " + name, Ranked: hybrid})
-		letters = append(letters, dl, hl)
-		return nil
-	}
-	if err := add(evaluate.Base, "D", "H", qv, dv); err != nil {
-		return nil, nil, err
-	}
-	if ad != nil {
-		tq, err := ad.ApplyAll(qv, false)
-		if err != nil {
-			return nil, nil, err
-		}
-		td, err := ad.ApplyAll(dv, true)
-		if err != nil {
-			return nil, nil, err
-		}
-		if err := add(evaluate.Tuned, "T", "h", tq, td); err != nil {
-			return nil, nil, err
-		}
-	}
-	return systems, letters, nil
 }
 
 // printPool writes one query's candidates, one line each.
@@ -242,22 +187,8 @@ func writeSplit(path string, docs []evaluate.Doc, devPath, testPath string) erro
 	if err := evaluate.CheckJudged(qs, docs); err != nil {
 		return err
 	}
-	title := make(map[string]string, len(docs))
-	for _, d := range docs {
-		title[d.ID] = d.Title
-	}
-	for i, q := range qs {
-		if q.Language == "" || q.Kind == "" {
-			return fmt.Errorf("%s: query %s needs a lang and a kind", path, q.ID)
-		}
-		var titles []string
-		for id, g := range q.Relevant {
-			if g >= 1 {
-				titles = append(titles, title[id])
-			}
-		}
-		o := evaluate.TitleOverlap(q.Text, titles)
-		qs[i].TitleOverlap = &o
+	if err := evaluate.SetTitleOverlaps(qs, docs, path); err != nil {
+		return err
 	}
 	dev, test := evaluate.SplitStratified(qs)
 	for _, h := range []struct {
@@ -268,29 +199,7 @@ func writeSplit(path string, docs []evaluate.Doc, devPath, testPath string) erro
 			return err
 		}
 	}
-	stats := func(qs []evaluate.Query) string {
-		zero, sum := 0, 0.0
-		by := map[string]int{}
-		for _, q := range qs {
-			if *q.TitleOverlap == 0 {
-				zero++
-			}
-			sum += *q.TitleOverlap
-			by["lang="+q.Language]++
-			by["kind="+q.Kind]++
-		}
-		keys := make([]string, 0, len(by))
-		for k := range by {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		parts := make([]string, len(keys))
-		for i, k := range keys {
-			parts[i] = fmt.Sprintf("%s:%d", k, by[k])
-		}
-		return fmt.Sprintf("%d queries, %d with no title overlap, mean overlap %.3f; %s", len(qs), zero, sum/float64(max(1, len(qs))), strings.Join(parts, " "))
-	}
-	fmt.Printf("all:  %s\ndev:  %s\ntest: %s\n", stats(qs), stats(dev), stats(test))
+	fmt.Printf("all:  %s\ndev:  %s\ntest: %s\n", evaluate.SplitSummary(qs), evaluate.SplitSummary(dev), evaluate.SplitSummary(test))
 	return nil
 }
 

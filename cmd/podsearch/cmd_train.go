@@ -12,10 +12,8 @@ import (
 	"github.com/podsearch/podsearch/core/adapter"
 	"github.com/podsearch/podsearch/core/assets"
 	"github.com/podsearch/podsearch/core/encoder"
-	"github.com/podsearch/podsearch/core/evaluate"
 	"github.com/podsearch/podsearch/core/evaluate/vcache"
 	"github.com/podsearch/podsearch/core/ingest"
-	"github.com/podsearch/podsearch/core/pairs"
 	"github.com/podsearch/podsearch/core/tokenizer"
 	"github.com/podsearch/podsearch/core/train"
 )
@@ -77,6 +75,12 @@ func (f *trainFlags) config() train.Config {
 		WeightDecay: *f.decay, Scale: *f.scale, Seed: *f.seed}
 }
 
+// adapterOptions are the settings of train.FitAdapter (its progress bar on stderr).
+func (f *trainFlags) adapterOptions() train.AdapterOptions {
+	return train.AdapterOptions{Kind: adapter.Kind(*f.kind), Rank: *f.rank, BothSides: *f.both, Config: f.config(),
+		MaxPairs: *f.maxPairs, Progress: os.Stderr}
+}
+
 // vecEncoder turns texts into vectors with the real encoder, through the on-disk cache.
 type vecEncoder struct {
 	tok   tokenizer.Tokenizer
@@ -105,12 +109,21 @@ func newVecEncoder(provider, cacheDir string, batch int) (*vecEncoder, error) {
 
 func (e *vecEncoder) Close() error { return e.sess.Close() }
 
-func (e *vecEncoder) fingerprint() string { return e.sess.Fingerprint() }
+// Fingerprint is the encoder model's fingerprint.
+func (e *vecEncoder) Fingerprint() string { return e.sess.Fingerprint() }
 
-// encode returns one vector per text (cached per text and model fingerprint). Texts are encoded
-// shortest first so batches hold similar lengths (less padding), then put back in order.
+// fingerprint and encode keep bench_queries.go's calls (another part of the refactor owns it).
+func (e *vecEncoder) fingerprint() string { return e.Fingerprint() }
+
 func (e *vecEncoder) encode(ctx context.Context, what string, texts []string) ([][]float32, error) {
-	vs, hits, err := e.cache.GetOrCompute(ctx, e.fingerprint(), texts, func(ctx context.Context, texts []string) ([][]float32, error) {
+	return e.Encode(ctx, what, texts)
+}
+
+// Encode returns one vector per text (cached per text and model fingerprint): the
+// evaluate.Encoder of the eval, train and pool commands. Texts are encoded shortest first so
+// batches hold similar lengths (less padding), then put back in order.
+func (e *vecEncoder) Encode(ctx context.Context, what string, texts []string) ([][]float32, error) {
+	vs, hits, err := e.cache.GetOrCompute(ctx, e.Fingerprint(), texts, func(ctx context.Context, texts []string) ([][]float32, error) {
 		order := make([]int, len(texts))
 		for i := range order {
 			order[i] = i
@@ -137,139 +150,6 @@ func (e *vecEncoder) encode(ctx context.Context, what string, texts []string) ([
 	}
 	return vs, err
 }
-
-// pairLinks maps pairs to distinct document texts and distinct query texts: d holds the
-// keys, episode links and groups (no vectors yet), texts the documents, queries the
-// distinct query texts and qOf each pair's query index. A pair's document is its own text
-// (core/pairs takes the query out of it); batches still never hold two pairs of one episode.
-func pairLinks(ps []evaluate.Pair) (d train.Data, texts, queries []string, qOf []int) {
-	d = train.Data{QueryKeys: make([]string, len(ps)), EpisodeOf: make([]int, len(ps)), EpisodeGroup: make([]int, len(ps))}
-	textIdx, queryIdx, groups := map[string]int{}, map[string]int{}, map[string]int{}
-	qOf = make([]int, len(ps))
-	for i, p := range ps {
-		j, ok := textIdx[p.Text]
-		if !ok {
-			j = len(texts)
-			textIdx[p.Text] = j
-			texts = append(texts, p.Text)
-		}
-		d.EpisodeOf[i] = j
-		g, ok := groups[p.EpisodeID]
-		if !ok {
-			g = len(groups)
-			groups[p.EpisodeID] = g
-		}
-		d.EpisodeGroup[i] = g
-		q, ok := queryIdx[p.Query]
-		if !ok {
-			q = len(queries)
-			queryIdx[p.Query] = q
-			queries = append(queries, p.Query)
-		}
-		qOf[i] = q
-		d.QueryKeys[i] = p.Query
-	}
-	return d, texts, queries, qOf
-}
-
-// pairData encodes pairs (each distinct query and document text once) into training data.
-func (e *vecEncoder) pairData(ctx context.Context, what string, ps []evaluate.Pair) (train.Data, error) {
-	d, texts, queries, qOf := pairLinks(ps)
-	var err error
-	if d.Episodes, err = e.encode(ctx, what+" documents", texts); err != nil {
-		return train.Data{}, err
-	}
-	uv, err := e.encode(ctx, what+" queries", queries)
-	if err != nil {
-		return train.Data{}, err
-	}
-	d.Queries = make([][]float32, len(ps))
-	for i := range ps {
-		d.Queries[i] = uv[qOf[i]]
-	}
-	return d, nil
-}
-
-// readPairs reads a pairs file written by `podsearch pairs`.
-func readPairs(path string, lang func(string) string) ([]evaluate.Pair, error) {
-	ps, err := pairs.ReadPairs(path)
-	if err != nil {
-		return nil, err
-	}
-	if len(ps) == 0 {
-		return nil, fmt.Errorf("%s: no pairs", path)
-	}
-	return evaluate.FromPairs(ps, lang), nil
-}
-
-// fitAdapter trains a new adapter on the training pairs and reports what happened; eval
-// pairs (may be nil) give a held-out loss before and after.
-func fitAdapter(ctx context.Context, e *vecEncoder, f *trainFlags, trainPairs, evalPairs []evaluate.Pair) (*adapter.Adapter, map[string]any, error) {
-	if *f.maxPairs > 0 && len(trainPairs) > *f.maxPairs {
-		trainPairs = trainPairs[:*f.maxPairs]
-	}
-	data, err := e.pairData(ctx, "train", trainPairs)
-	if err != nil {
-		return nil, nil, err
-	}
-	a, err := adapter.New(adapter.Config{Kind: adapter.Kind(*f.kind), Dim: encoder.Dim, Rank: *f.rank,
-		BothSides: *f.both, Seed: *f.seed}, e.fingerprint())
-	if err != nil {
-		return nil, nil, err
-	}
-	cfg := f.config()
-	info := map[string]any{"pairs": len(trainPairs), "documents": len(data.Episodes), "kind": *f.kind,
-		"both_sides": *f.both, "epochs": cfg.Epochs, "batch_size": cfg.BatchSize, "lr": cfg.LearningRate,
-		"weight_decay": cfg.WeightDecay, "scale": cfg.Scale, "seed": cfg.Seed}
-	if a.Kind == adapter.LowRank {
-		info["rank"] = a.Rank
-	}
-	var evalData train.Data
-	if len(evalPairs) > 0 {
-		if evalData, err = e.pairData(ctx, "eval", evalPairs); err != nil {
-			return nil, nil, err
-		}
-		before, err := train.Loss(a, evalData, cfg.BatchSize, cfg.Scale, 99)
-		if err != nil {
-			return nil, nil, err
-		}
-		info["eval_loss_before"] = round4(before)
-	}
-	trainBefore, err := train.Loss(a, data, cfg.BatchSize, cfg.Scale, 99)
-	if err != nil {
-		return nil, nil, err
-	}
-	bar := ingest.ProgressBar(os.Stderr, 1, "training")
-	cfg.Progress = func(step, total int, _ float64) {
-		bar.ChangeMax(total)
-		_ = bar.Set(step)
-	}
-	res, err := train.Train(ctx, a, data, cfg)
-	_ = bar.Finish()
-	if err != nil {
-		return nil, nil, err
-	}
-	trainAfter, err := train.Loss(a, data, cfg.BatchSize, cfg.Scale, 99)
-	if err != nil {
-		return nil, nil, err
-	}
-	info["train_loss_before"], info["train_loss_after"] = round4(trainBefore), round4(trainAfter)
-	info["steps"], info["seconds"] = res.Steps, round4(res.Seconds)
-	info["pairs_per_second"], info["steps_per_second"] = round4(res.PairsPerSecond), round4(res.StepsPerSecond)
-	if len(evalPairs) > 0 {
-		after, err := train.Loss(a, evalData, cfg.BatchSize, cfg.Scale, 99)
-		if err != nil {
-			return nil, nil, err
-		}
-		info["eval_loss_after"] = round4(after)
-	}
-	slog.Info("training done", "steps", res.Steps, "seconds", round4(res.Seconds), "pairs_per_second", round4(res.PairsPerSecond),
-		"train_loss_before", round4(trainBefore), "train_loss_after", round4(trainAfter))
-	a.Notes = info
-	return a, info, nil
-}
-
-func round4(v float64) float64 { return float64(int64(v*1e4+0.5)) / 1e4 }
 
 func runTrain(args []string) error {
 	fs := newFlagSet("train", "--pairs DIR -o ADAPTER [--mode adapter|full] [flags]",

@@ -8,12 +8,16 @@
 //
 // Hybrid retrieval can also be measured as a search node does it: CandidateLists takes each
 // side's top candidates and SideLists.Fuse combines them with min-max, z-score, rank or RRF
-// normalisation at a dense weight. Pool, TitleOverlap and SplitStratified are the tools behind
-// the hand-judged query sets (pooling candidates for judging, recording each query's overlap
-// with its relevant titles, and a reproducible dev/test split).
+// normalisation at a dense weight. PoolSystems, Pool, SetTitleOverlaps, SplitStratified and
+// SplitSummary are the tools behind the hand-judged query sets (pooling candidates for
+// judging, recording each query's overlap with its relevant titles, and a reproducible
+// dev/test split). ScoreSearch scores a search as served (through an edge).
 //
-// The math takes vectors ([][]float32); encoding texts is the caller's job (the eval and train
-// commands do it and cache the vectors with core/evaluate/vcache), so everything here is
+// Run is the eval command's whole protocol: it reads the inputs (a pairs folder, a queries
+// file against a corpus, a BEIR folder), encodes them through an Encoder, optionally trains
+// an adapter on pseudo-queries first (Options.Adapt), and returns the Report. The math below
+// it takes vectors ([][]float32); encoding texts is the Encoder's job (the commands give the
+// real encoder behind the vector cache, core/evaluate/vcache), so everything else here is
 // testable without the model.
 //
 // Why these dependencies: gonum.org/v1/gonum/blas/blas32 gives a blocked, parallel float32

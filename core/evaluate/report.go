@@ -53,7 +53,7 @@ func (r *Report) MarshalJSON() ([]byte, error) {
 		top = t
 	}
 	for k, v := range top {
-		out[k] = round(v)
+		out[k] = Round4(v)
 	}
 	for model, m := range head {
 		out[model] = roundAll(m)
@@ -97,12 +97,13 @@ func (r *Report) MarshalJSON() ([]byte, error) {
 	return json.Marshal(out)
 }
 
-func round(v float64) float64 { return float64(int64(v*1e4+0.5)) / 1e4 }
+// Round4 rounds v to 4 decimals, as reports and training notes show numbers.
+func Round4(v float64) float64 { return float64(int64(v*1e4+0.5)) / 1e4 }
 
 func roundAll(m map[string]float64) map[string]float64 {
 	out := make(map[string]float64, len(m))
 	for k, v := range m {
-		out[k] = round(v)
+		out[k] = Round4(v)
 	}
 	return out
 }

@@ -13,7 +13,8 @@
 // as W = I + D and only D decays.
 //
 // The encoder is frozen, so every query and episode vector is computed once, before training
-// (the caller does that and caches them); training is then pure linear algebra on those
+// (FitAdapter does that through an evaluate.Encoder, which caches them; PairData and
+// ReadPairsDir are its steps for the train command); training is then pure linear algebra on those
 // vectors, in float64 with gonum's matrix multiply, and fully deterministic for a seed.
 //
 // Why gonum: gonum.org/v1/gonum/mat is the maintained numeric library for Go; its blocked,

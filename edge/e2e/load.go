@@ -17,6 +17,8 @@ import (
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/podsearch/podsearch/internal/loadgen"
 )
 
 // LoadOptions configures Run.
@@ -144,7 +146,7 @@ func (r *Report) String() string {
 		if r.Uncached && l.name != "all" {
 			l.name = strings.Fields(l.name)[0] + " (encoded)"
 		}
-		fmt.Fprintf(&b, "  %-20s n=%-5d p50 %7.2f ms  p99 %7.2f ms  max %7.2f ms\n", l.name, l.l.N, ms(l.l.P50), ms(l.l.P99), ms(l.l.Max))
+		fmt.Fprintf(&b, "  %-20s n=%-5d p50 %7.2f ms  p99 %7.2f ms  max %7.2f ms\n", l.name, l.l.N, loadgen.Millis(l.l.P50), loadgen.Millis(l.l.P99), loadgen.Millis(l.l.Max))
 	}
 	for _, e := range r.Events {
 		fmt.Fprintf(&b, "  fault at %5.2fs: %s", e.At.Seconds(), e.What)
@@ -164,8 +166,6 @@ func (r *Report) String() string {
 	}
 	return b.String()
 }
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // Run sends the load to the cluster's edges and counts every answer. Repeats alternate
 // between the edges when the cluster shares a Redis tier (hits come from the edge's own
@@ -197,14 +197,7 @@ func Run(ctx context.Context, c *Cluster, sharedCache bool, o LoadOptions) (*Rep
 		return nil, err
 	}
 	g := &generator{o: o, edges: c.Edges, shared: sharedCache, rng: rand.New(rand.NewPCG(o.Seed, 0x9e3779b97f4a7c15))}
-	opts := []func(*vegeta.Attacker){vegeta.Timeout(o.Timeout), vegeta.KeepAlive(true), vegeta.Redirects(vegeta.NoFollow)}
-	rate := vegeta.Rate{Freq: o.Rate, Per: time.Second}
-	if o.Rate <= 0 {
-		opts = append(opts, vegeta.Workers(uint64(o.Workers)), vegeta.MaxWorkers(uint64(o.Workers)))
-	} else {
-		opts = append(opts, vegeta.MaxWorkers(uint64(max(o.Workers, 4*o.Rate))))
-	}
-	atk := vegeta.NewAttacker(opts...)
+	atk := loadgen.NewAttacker(loadgen.AttackOptions{Rate: o.Rate, Workers: o.Workers, Duration: o.Duration, Timeout: o.Timeout, Name: "e2e"})
 
 	start := time.Now()
 	fr := &faultRun{}
@@ -217,18 +210,7 @@ func Run(ctx context.Context, c *Cluster, sharedCache bool, o LoadOptions) (*Rep
 			fr.run(fctx, c, o.Faults, o.Queries[0], o.Duration, start)
 		}()
 	}
-	var results []*vegeta.Result
-	ch := atk.Attack(g.target, rate, o.Duration, "e2e")
-	done := ctx.Done()
-	for res := range ch {
-		results = append(results, res)
-		select {
-		case <-done:
-			atk.Stop()
-			done = nil
-		default:
-		}
-	}
+	results := atk.Run(ctx, g.target)
 	stopFaults()
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
@@ -448,12 +430,13 @@ func summarize(results []*vegeta.Result, valid map[string]bool, deleted []string
 	return r
 }
 
+// quantiles summarises latencies (sorted in place) by loadgen's Upper rule.
 func quantiles(d []time.Duration) Latency {
 	if len(d) == 0 {
 		return Latency{}
 	}
-	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
-	q := func(p float64) time.Duration { return d[min(len(d)-1, int(p*float64(len(d))))] }
+	loadgen.Sort(d)
+	q := func(p float64) time.Duration { return loadgen.Quantile(d, p, loadgen.Upper) }
 	return Latency{N: len(d), P50: q(0.50), P99: q(0.99), Max: d[len(d)-1]}
 }
 

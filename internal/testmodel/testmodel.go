@@ -3,6 +3,7 @@
 package testmodel
 
 import (
+	"context"
 	"errors"
 	"io/fs"
 	"testing"
@@ -39,3 +40,24 @@ func Tokenizer(tb testing.TB) *tokenizer.Unigram {
 	}
 	return tok
 }
+
+// Encoder is the real encoder behind the evaluate.Encoder interface (no vector cache), for
+// tests of code that encodes through it.
+type Encoder struct {
+	Tok  tokenizer.Tokenizer // the vocabulary's tokenizer
+	Sess *encoder.Session    // the model's session (closed when the test ends)
+}
+
+// NewEncoder opens the real encoder and tokenizer (Session, Tokenizer).
+func NewEncoder(tb testing.TB) Encoder {
+	tb.Helper()
+	return Encoder{Tok: Tokenizer(tb), Sess: Session(tb)}
+}
+
+// Encode embeds texts, 32 per encoder call.
+func (e Encoder) Encode(ctx context.Context, _ string, texts []string) ([][]float32, error) {
+	return encoder.EmbedTexts(ctx, e.Tok, e.Sess, texts, 32, nil)
+}
+
+// Fingerprint is the model's fingerprint.
+func (e Encoder) Fingerprint() string { return e.Sess.Fingerprint() }

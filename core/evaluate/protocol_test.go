@@ -1,0 +1,46 @@
+package evaluate
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/podsearch/podsearch/internal/testmodel"
+)
+
+// TestRunBEIREmptyDocuments runs the protocol with the real encoder on a tiny BEIR folder
+// holding documents without text (as Cranfield does): the empty documents are left out and
+// counted in the notes, and the section has dense and BM25 rows (no adapter: base only) and
+// base Recall@k curves.
+func TestRunBEIREmptyDocuments(t *testing.T) {
+	enc := testmodel.NewEncoder(t)
+	sess := enc.Sess
+	r, err := Run(context.Background(), enc, Inputs{BEIR: "testdata/beir-empty", Split: "test"},
+		Options{Keyword: true, HybridWeight: 0.3, CurveK: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Name != "eval: BEIR beir-empty" || r.BaseFingerprint != sess.Fingerprint() || r.TunedFingerprint != "" {
+		t.Errorf("report %q, base %q, tuned %q", r.Name, r.BaseFingerprint, r.TunedFingerprint)
+	}
+	kinds := map[string]bool{}
+	for _, row := range r.Rows {
+		kinds[row.Retrieval+" "+row.Model] = true
+		if row.Section != "beir beir-empty" {
+			t.Errorf("row of section %q", row.Section)
+		}
+		if v, ok := row.Metrics["ndcg@10"]; !ok || v < 0 || v > 1 {
+			t.Errorf("%s row: ndcg@10 = %v", row.Retrieval, row.Metrics["ndcg@10"])
+		}
+	}
+	if !kinds["dense base"] || !kinds["bm25 -"] || !kinds["hybrid w0.3 base"] || kinds["dense tuned"] {
+		t.Errorf("rows %v: want dense, bm25 and hybrid, base only", kinds)
+	}
+	if len(r.Curves) != 2 || len(r.Curves[0].Recall) != 5 {
+		t.Errorf("curves %+v: want dense base and bm25 up to k=5", r.Curves)
+	}
+	if !slices.ContainsFunc(r.Notes, func(n string) bool { return strings.Contains(n, "2 documents without text left out (ids 3, 5)") }) {
+		t.Errorf("notes %q do not count the empty documents", r.Notes)
+	}
+}
