@@ -75,7 +75,7 @@ func (d *Data) check() error {
 }
 
 // Shard is one shard's codes in a guest memory with a pool of scan instances over it. It is
-// safe for concurrent use; Close it (or let a Swappable do it) when done.
+// safe for concurrent use; Close it when done.
 type Shard struct {
 	data     Data // Codes and SQCodes are nil: the guest memory holds them
 	mem      *wasmhost.Memory

@@ -14,7 +14,6 @@ import (
 	"github.com/podsearch/podsearch/core/vec"
 	"github.com/podsearch/podsearch/internal/testenv"
 	wasmhost "github.com/podsearch/podsearch/wasm/host"
-	"github.com/podsearch/podsearch/wasm/host/swaptest"
 	"github.com/podsearch/podsearch/wasm/scanref"
 )
 
@@ -291,66 +290,6 @@ func TestConcurrentQueriesOneCopy(t *testing.T) {
 		}(w)
 	}
 	wg.Wait()
-}
-
-// TestShardSwapUnderLoad swaps between two shards (different codes) while queries run:
-// every query succeeds and matches the native answer of the version it leased.
-func TestShardSwapUnderLoad(t *testing.T) {
-	s := loadSIFT(t)
-	ctx := context.Background()
-	rt := runtimeT(t)
-	half := s.data8.N / 2
-	versions := []Data{s.data8, {N: half, M: s.data8.M, Bits: 8, Codes: s.data8.Codes[:half*s.data8.M],
-		SQ: s.sq, SQCodes: s.data8.SQCodes[:half*s.d]}}
-	tabs := make([]*Tables, 8)
-	want := make([][][]Result, len(versions))
-	var sc scanref.Scanner
-	for v := range versions {
-		for qi := range tabs {
-			if v == 0 {
-				tabs[qi] = Prepare(s.pq8, s.sq, InnerProduct, s.query(qi))
-			}
-			r, err := NativeSearch(&sc, &versions[v], tabs[qi], 10, 100)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want[v] = append(want[v], r)
-		}
-	}
-	open := func(v int) *shardVersion {
-		sh, err := New(ctx, rt, versions[v], 2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return &shardVersion{Shard: sh, v: v}
-	}
-	sw := wasmhost.NewSwappable(open(0))
-	calls, failures := swaptest.Run(t, 4, 6, 8, func(_, i int) error {
-		l, ok := sw.Acquire()
-		if !ok {
-			return errors.New("Acquire failed before Close")
-		}
-		defer l.Release()
-		cur := l.Value()
-		qi := i % len(tabs)
-		got, err := cur.Search(ctx, tabs[qi], 10, 100)
-		if err == nil && !slices.Equal(got, want[cur.v][qi]) {
-			err = fmt.Errorf("query %d on version %d differs from native", qi, cur.v)
-		}
-		return err
-	}, func(s int) error { return sw.Swap(ctx, open(s%2)) })
-	if err := sw.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if failures != 0 {
-		t.Fatalf("%d of %d queries failed across 6 swaps", failures, calls)
-	}
-	t.Logf("%d queries across 6 swaps, none failed", calls)
-}
-
-type shardVersion struct {
-	*Shard
-	v int
 }
 
 // flakyCtx reports cancellation from its n-th Err call on: a deadline that passes in the
