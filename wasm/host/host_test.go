@@ -6,7 +6,6 @@ import (
 	"errors"
 	"testing"
 	"time"
-
 )
 
 //go:embed testdata/misbehave.wasm
