@@ -75,8 +75,8 @@ type Options struct {
 	NoCache bool
 	// CacheBytes is the size of the in-process cache tier (cache default when 0).
 	CacheBytes uint64
-	// CacheSecret, when set, authenticates the Redis tier's values with HMAC-SHA256 (the
-	// same on every edge and the warm-up job).
+	// CacheSecret, when not empty, authenticates the Redis tier's values with HMAC-SHA256
+	// (the same on every edge and the warm-up job).
 	CacheSecret []byte
 	// CacheBreakerCooldown is how long the Redis tier is bypassed after it failed (cache
 	// default when 0).
@@ -195,8 +195,10 @@ func (n *Node) embedder(ctx context.Context, opts Options, reg *prometheus.Regis
 	if opts.NoCache {
 		return p, nil
 	}
-	ccfg := cache.Config{MemoryBytes: opts.CacheBytes, Secret: opts.CacheSecret, BreakerCooldown: opts.CacheBreakerCooldown,
-		Registerer: reg, Logger: n.log}
+	ccfg := cache.Config{MemoryBytes: opts.CacheBytes, BreakerCooldown: opts.CacheBreakerCooldown, Registerer: reg, Logger: n.log}
+	if len(opts.CacheSecret) > 0 {
+		ccfg.Secret = opts.CacheSecret
+	}
 	if opts.RedisURL != "" {
 		rc, err := cache.OpenRedis(opts.RedisURL)
 		if err != nil {
