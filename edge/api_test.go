@@ -15,6 +15,10 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/podsearch/podsearch/internal/testmodel"
+	wasmhost "github.com/podsearch/podsearch/wasm/host"
+	wasmtok "github.com/podsearch/podsearch/wasm/tokenize"
 )
 
 func TestBadInputsAre4xx(t *testing.T) {
@@ -184,34 +188,12 @@ func TestReloadAuthAndSwap(t *testing.T) {
 	}
 
 	// Reload while queries run: none fails, later ones see v2, the old shards get closed.
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	var failures, served atomic.Int64
-	for w := 0; w < 4; w++ {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				req := fasthttp.AcquireRequest()
-				resp := fasthttp.AcquireResponse()
-				req.SetRequestURI(searchURL(n.base, "q", fx.queries[w].Text, "mode", "dense"))
-				if err := client.Do(req, resp); err != nil || resp.StatusCode() != 200 {
-					failures.Add(1)
-				}
-				served.Add(1)
-				fasthttp.ReleaseRequest(req)
-				fasthttp.ReleaseResponse(resp)
-			}
-		})
-	}
-	time.Sleep(50 * time.Millisecond)
-	r := do(t, "POST", reload, nil, "Authorization", "Bearer s3cret-admin")
-	time.Sleep(50 * time.Millisecond)
-	close(stop)
-	wg.Wait()
+	var r reply
+	served, failures := searchUnderLoad(n.base, fx.queries[:4], func() {
+		time.Sleep(50 * time.Millisecond)
+		r = do(t, "POST", reload, nil, "Authorization", "Bearer s3cret-admin")
+		time.Sleep(50 * time.Millisecond)
+	})
 	if r.code != 200 {
 		t.Fatalf("authorised reload: %d %s", r.code, r.body)
 	}
@@ -223,8 +205,8 @@ func TestReloadAuthAndSwap(t *testing.T) {
 	if rr.Previous != "v1" || rr.IndexVersion != "v2" {
 		t.Errorf("reload answered %+v", rr)
 	}
-	if failures.Load() != 0 {
-		t.Errorf("%d of %d queries failed during the reload", failures.Load(), served.Load())
+	if failures != 0 {
+		t.Errorf("%d of %d queries failed during the reload", failures, served)
 	}
 	if v := mustSearch(t, n.base, "q", "history", "mode", "keyword").IndexVersion; v != "v2" {
 		t.Errorf("index version %q after reload", v)
@@ -678,6 +660,104 @@ func TestReloadSwapsTokenizerModule(t *testing.T) {
 	}
 	if !gens[0].closed.Load() || gens[1].closed.Load() {
 		t.Errorf("closed: old %v, current %v", gens[0].closed.Load(), gens[1].closed.Load())
+	}
+}
+
+// searchUnderLoad runs dense searches of the given queries (one worker each) on the node at
+// base until during returns, and counts the searches and the failed ones.
+func searchUnderLoad(base string, queries []goldenLine, during func()) (served, failures int64) {
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var nFail, nServed atomic.Int64
+	for _, q := range queries {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				req := fasthttp.AcquireRequest()
+				resp := fasthttp.AcquireResponse()
+				req.SetRequestURI(searchURL(base, "q", q.Text, "mode", "dense"))
+				if err := client.Do(req, resp); err != nil || resp.StatusCode() != 200 {
+					nFail.Add(1)
+				}
+				nServed.Add(1)
+				fasthttp.ReleaseRequest(req)
+				fasthttp.ReleaseResponse(resp)
+			}
+		})
+	}
+	during()
+	close(stop)
+	wg.Wait()
+	return nServed.Load(), nFail.Load()
+}
+
+// closeTracked is a wasm tokenizer that records its Close.
+type closeTracked struct {
+	*wasmtok.Tokenizer
+	closed atomic.Bool
+}
+
+func (c *closeTracked) Close(ctx context.Context) error {
+	c.closed.Store(true)
+	return c.Tokenizer.Close(ctx)
+}
+
+// TestReloadSwapsWasmModuleUnderLoad reloads a node whose tokenizer is the wasm guest pool
+// (as serve-edge runs it) while queries run: every reload swaps in a new module instance
+// pool, no query fails, and every old pool is closed once drained.
+func TestReloadSwapsWasmModuleUnderLoad(t *testing.T) {
+	fx := loadFixture(t)
+	uni := testmodel.Tokenizer(t)
+	rt, err := wasmhost.Shared()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var gens []*closeTracked
+	cfg := goldenConfig(fx, &goldenEmbedder{fx: fx}, fx.episodes, "v1")
+	cfg.Tokenizer = nil
+	cfg.OpenTokenizer = func(ctx context.Context) (Tokenizer, error) {
+		wt, err := wasmtok.New(ctx, rt, uni, 2)
+		if err != nil {
+			return nil, err
+		}
+		c := &closeTracked{Tokenizer: wt}
+		mu.Lock()
+		gens = append(gens, c)
+		mu.Unlock()
+		return c, nil
+	}
+	cfg.AdminToken = "t"
+	n := startNode(t, cfg)
+	const reloads = 5
+	served, failures := searchUnderLoad(n.base, fx.queries[:4], func() {
+		for range reloads {
+			time.Sleep(20 * time.Millisecond)
+			if r := do(t, "POST", n.base+"/admin/reload", nil, "Authorization", "Bearer t"); r.code != 200 {
+				t.Errorf("reload: %d %s", r.code, r.body)
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	})
+	if failures != 0 || served == 0 {
+		t.Errorf("%d of %d queries failed across %d reloads", failures, served, reloads)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(gens) != reloads+1 {
+		t.Fatalf("%d tokenizer generations, want %d", len(gens), reloads+1)
+	}
+	for i, g := range gens[:reloads] {
+		if !g.closed.Load() {
+			t.Errorf("tokenizer generation %d still open after its reload", i)
+		}
+	}
+	if gens[reloads].closed.Load() {
+		t.Error("the current tokenizer was closed")
 	}
 }
 

@@ -14,6 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/podsearch/podsearch/core/assets"
+	"github.com/podsearch/podsearch/core/encoder"
+	"github.com/podsearch/podsearch/core/index"
+	"github.com/podsearch/podsearch/core/ingest"
+	"github.com/podsearch/podsearch/core/tokenizer"
 	"github.com/podsearch/podsearch/internal/testenv"
 )
 
@@ -23,6 +28,11 @@ import (
 // short queries with their reference token ids and embeddings. goldenTokenizer and
 // goldenEmbedder replay those reference outputs, so the tests need neither the model nor
 // ONNX Runtime, only the shared data.
+//
+// Without the shared data (a fresh clone), the fixture is built from the bundled demo
+// corpus instead (demoFixture): its first demoEpisodes episodes and the demoQueries, whose
+// token ids and embeddings the real tokenizer and model (`make setup`) compute once; the
+// tests then replay those outputs the same way.
 
 type goldenLine struct {
 	Text      string    `json:"text"`
@@ -43,17 +53,102 @@ var (
 	fixtureErr  error
 )
 
-// loadFixture reads the golden outputs and the source episodes (once per test binary).
+// loadFixture reads the golden outputs and the source episodes, or without the shared
+// data builds the demo corpus fixture (once per test binary).
 func loadFixture(t testing.TB) *fixture {
 	t.Helper()
-	golden := testenv.Shared(t, "golden/use-lite/use-lite-golden.jsonl")
-	taddy := testenv.Shared(t, "data/podcasts/taddy_sample/episodes.jsonl")
-	rss := testenv.Shared(t, "data/podcasts/rss_feeds/episodes.jsonl")
-	fixtureOnce.Do(func() { fixtureData, fixtureErr = buildFixture(golden, taddy, rss) })
+	golden, okGolden := testenv.SharedPath("golden/use-lite/use-lite-golden.jsonl")
+	taddy, okTaddy := testenv.SharedPath("data/podcasts/taddy_sample/episodes.jsonl")
+	rss, okRSS := testenv.SharedPath("data/podcasts/rss_feeds/episodes.jsonl")
+	build := func() (*fixture, error) { return buildFixture(golden, taddy, rss) }
+	if !okGolden || !okTaddy || !okRSS {
+		if os.Getenv("PODSEARCH_REQUIRE_SHARED") == "1" {
+			t.Fatalf("shared data %s is required (PODSEARCH_REQUIRE_SHARED=1) but absent", golden)
+		}
+		for _, p := range []string{assets.VocabPath(), assets.ModelPath(), assets.RuntimeLibraryPath()} {
+			if _, err := os.Stat(p); err != nil {
+				testenv.SkipOrFailModel(t, p)
+			}
+		}
+		build = demoFixture
+	}
+	fixtureOnce.Do(func() { fixtureData, fixtureErr = build() })
 	if fixtureErr != nil {
 		t.Fatal(fixtureErr)
 	}
 	return fixtureData
+}
+
+// demoEpisodes is the number of demo corpus episodes in the demo fixture.
+const demoEpisodes = 240
+
+// demoQueries are the demo fixture's short queries (already normalised).
+var demoQueries = []string{
+	"history of jazz", "healthy eating during the holidays", "true crime murder investigation",
+	"startup founders and venture capital", "climate change and the energy transition",
+	"football transfer news", "meditation and mindfulness", "learning a new language",
+	"artificial intelligence and machine learning", "world war two history",
+	"personal finance and investing", "parenting teenagers", "comedy improv",
+	"space exploration and nasa", "mental health and anxiety", "cooking italian food",
+	"election politics and democracy", "running a marathon", "book reviews and novels",
+	"film and movie reviews", "travel in europe", "nutrition and weight loss",
+	"cryptocurrency and bitcoin", "music production and songwriting", "the bible and faith",
+	"small business marketing", "video games", "relationships and dating",
+}
+
+// demoFixture builds the fixture from the bundled demo corpus, with the token ids and
+// embeddings of the real tokenizer and model.
+func demoFixture() (*fixture, error) {
+	eps, err := ingest.DemoCorpus()
+	if err != nil {
+		return nil, err
+	}
+	uni, err := tokenizer.LoadFile(assets.VocabPath())
+	if err != nil {
+		return nil, err
+	}
+	sess, err := encoder.Open(encoder.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer sess.Close()
+	fx := &fixture{ids: map[string][]int32{}, vecs: map[string][]float32{}}
+	var texts []string
+	for _, e := range eps {
+		if len(fx.episodes) == demoEpisodes {
+			break
+		}
+		if e.Title == "" || e.Description == "" {
+			continue
+		}
+		d, _ := index.DocOf(e) // a bad date leaves the episode undated
+		fx.episodes = append(fx.episodes, Episode{ID: e.ID, Title: e.Title, ShowID: e.ShowID, ShowTitle: e.ShowTitle,
+			Language: e.Language, Date: d.Date, Text: e.Description})
+		texts = append(texts, e.Text)
+	}
+	for _, q := range demoQueries {
+		if Normalize(q) != q {
+			return nil, fmt.Errorf("demo query %q is not normalised", q)
+		}
+		fx.queries = append(fx.queries, goldenLine{Text: q})
+		texts = append(texts, q)
+	}
+	vecs, err := encoder.EmbedTexts(context.Background(), uni, sess, texts, 32, nil)
+	if err != nil {
+		return nil, err
+	}
+	for i, text := range texts {
+		ids := encoder.Clip(uni.Encode(text))
+		fx.ids[text] = ids
+		fx.vecs[idsKey(ids)] = vecs[i]
+		if i < len(fx.episodes) {
+			fx.episodes[i].Vector = vecs[i]
+		} else {
+			q := &fx.queries[i-len(fx.episodes)]
+			q.IDs, q.Embedding = ids, vecs[i]
+		}
+	}
+	return fx, nil
 }
 
 func eachLine(path string, each func([]byte) error) error {

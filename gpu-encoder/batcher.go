@@ -121,13 +121,12 @@ type batcher struct {
 	backends []encoder.Embedder
 	m        *metrics
 
-	mu           sync.Mutex
-	buckets      [][]item
-	queued       int
-	queuedTokens int
-	wake         chan struct{}
-	closing      bool
-	running      int // batches taken and not finished
+	mu      sync.Mutex
+	buckets [][]item
+	queued  int
+	wake    chan struct{}
+	closing bool
+	running int // batches taken and not finished
 
 	seqsPerSec atomic.Uint64 // float64 bits: smoothed model throughput, for Retry-After
 	wg         sync.WaitGroup
@@ -181,7 +180,6 @@ func (b *batcher) submit(j *job) error {
 		bi := b.bucketOf(len(s))
 		b.buckets[bi] = append(b.buckets[bi], item{j: j, idx: i})
 		b.queued++
-		b.queuedTokens += len(s)
 	}
 	b.m.queueDepth.Set(float64(b.queued))
 	b.broadcast()
@@ -355,7 +353,6 @@ func (b *batcher) takeLocked(pick int, now time.Time) []item {
 
 func (b *batcher) removedLocked(it item) {
 	b.queued--
-	b.queuedTokens -= it.len()
 }
 
 // run embeds one batch on backend be and delivers the vectors. Sequences whose job died

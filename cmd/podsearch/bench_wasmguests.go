@@ -16,6 +16,7 @@ import (
 	"github.com/podsearch/podsearch/core/sq"
 	"github.com/podsearch/podsearch/core/tokenizer"
 	"github.com/podsearch/podsearch/core/vec"
+	"github.com/podsearch/podsearch/internal/scanbench"
 	wasmhost "github.com/podsearch/podsearch/wasm/host"
 	wasmscan "github.com/podsearch/podsearch/wasm/scan"
 	"github.com/podsearch/podsearch/wasm/scanref"
@@ -216,36 +217,36 @@ func readJSONLTexts(path string) ([]string, error) {
 // scanEngine runs one search pipeline; the three engines implement it.
 type scanEngine struct {
 	name   string
-	search func(t *wasmscan.Tables, query []float32, k, cands int) ([]wasmscan.Result, error)
+	search func(t *scanbench.Tables, query []float32, k, cands int) ([]wasmscan.Result, error)
 	close  func() error
 }
 
-func scanEngines(ctx context.Context, rt *wasmhost.Runtime, data *wasmscan.Data, metric wasmscan.Metric) ([]scanEngine, error) {
+func scanEngines(ctx context.Context, rt *wasmhost.Runtime, data *wasmscan.Data, metric scanbench.Metric) ([]scanEngine, error) {
 	var sc scanref.Scanner
 	shard, err := wasmscan.New(ctx, rt, *data, 1)
 	if err != nil {
 		return nil, err
 	}
-	goGuest, err := wasmscan.NewGoGuest(ctx, rt, *data)
+	goGuest, err := scanbench.NewGoGuest(ctx, rt, *data)
 	if err != nil {
 		_ = shard.Close(ctx)
 		return nil, err
 	}
 	return []scanEngine{
-		{name: "native Go", search: func(t *wasmscan.Tables, _ []float32, k, cands int) ([]wasmscan.Result, error) {
-			return wasmscan.NativeSearch(&sc, data, t, k, cands)
+		{name: "native Go", search: func(t *scanbench.Tables, _ []float32, k, cands int) ([]wasmscan.Result, error) {
+			return scanbench.NativeSearch(&sc, data, t, k, cands)
 		}, close: func() error { return nil }},
-		{name: "Go in wasm", search: func(t *wasmscan.Tables, q []float32, k, cands int) ([]wasmscan.Result, error) {
+		{name: "Go in wasm", search: func(t *scanbench.Tables, q []float32, k, cands int) ([]wasmscan.Result, error) {
 			return goGuest.Search(ctx, t, q, metric, k, cands)
 		}, close: func() error { return goGuest.Close(ctx) }},
-		{name: "C SIMD in wasm", search: func(t *wasmscan.Tables, _ []float32, k, cands int) ([]wasmscan.Result, error) {
-			return shard.Search(ctx, t, k, cands)
+		{name: "C SIMD in wasm", search: func(t *scanbench.Tables, _ []float32, k, cands int) ([]wasmscan.Result, error) {
+			return scanbench.Search(ctx, shard, data, t, k, cands)
 		}, close: func() error { return shard.Close(ctx) }},
 	}, nil
 }
 
 // runEngines checks every engine against the first (native) on all queries, then times each.
-func runEngines(engines []scanEngine, tabs []*wasmscan.Tables, queries [][]float32, k, cands int, dur time.Duration) ([]float64, [][][]wasmscan.Result, error) {
+func runEngines(engines []scanEngine, tabs []*scanbench.Tables, queries [][]float32, k, cands int, dur time.Duration) ([]float64, [][][]wasmscan.Result, error) {
 	results := make([][][]wasmscan.Result, len(engines))
 	for e, eng := range engines {
 		for qi, t := range tabs {
@@ -283,11 +284,11 @@ type wasmBenchData struct {
 	base, queries []float32
 	d             int
 	gt            [][]int32
-	metric        wasmscan.Metric
+	metric        scanbench.Metric
 }
 
 func loadWasmBenchSIFT(dir string) (*wasmBenchData, error) {
-	ds := &wasmBenchData{name: "SIFT10K", metric: wasmscan.L2}
+	ds := &wasmBenchData{name: "SIFT10K", metric: scanbench.L2}
 	var err error
 	if ds.base, ds.d, err = vec.ReadFvecs(filepath.Join(dir, "siftsmall_base.fvecs")); err != nil {
 		return nil, fmt.Errorf("bench wasm: %w (give --sift or --fvecs)", err)
@@ -312,7 +313,7 @@ func loadWasmBenchFvecs(path string, holdout, k int) (*wasmBenchData, error) {
 	if holdout < 1 || n-holdout < 1000 {
 		return nil, fmt.Errorf("%w: --holdout %d leaves %d of %d vectors (want >= 1000)", errUsage, holdout, n-holdout, n)
 	}
-	ds := &wasmBenchData{name: filepath.Base(path), queries: all[:holdout*d], base: all[holdout*d:], d: d, metric: wasmscan.InnerProduct}
+	ds := &wasmBenchData{name: filepath.Base(path), queries: all[:holdout*d], base: all[holdout*d:], d: d, metric: scanbench.InnerProduct}
 	nb := n - holdout
 	for qi := 0; qi < holdout; qi++ {
 		q := vec.Row(ds.queries, d, qi)
@@ -385,9 +386,9 @@ func benchWasmScan(ctx context.Context, rt *wasmhost.Runtime, ds *wasmBenchData,
 			}
 		}
 		data := &wasmscan.Data{N: nt, M: m, Bits: bits, Codes: tiled}
-		tabs := make([]*wasmscan.Tables, nq)
+		tabs := make([]*scanbench.Tables, nq)
 		for i := range tabs {
-			tabs[i] = wasmscan.Prepare(q, nil, metric, queries[i])
+			tabs[i] = scanbench.Prepare(q, nil, metric, queries[i])
 		}
 		engines, err := scanEngines(ctx, rt, data, metric)
 		if err != nil {
@@ -416,9 +417,9 @@ func benchWasmScan(ctx context.Context, rt *wasmhost.Runtime, ds *wasmBenchData,
 		return nil, err
 	}
 	data := &wasmscan.Data{N: n, M: m4, Bits: 4, Codes: packed, SQ: sqq, SQCodes: sqCodes}
-	tabs := make([]*wasmscan.Tables, nq)
+	tabs := make([]*scanbench.Tables, nq)
 	for i := range tabs {
-		tabs[i] = wasmscan.Prepare(pq4, sqq, metric, queries[i])
+		tabs[i] = scanbench.Prepare(pq4, sqq, metric, queries[i])
 	}
 	engines, err := scanEngines(ctx, rt, data, metric)
 	if err != nil {

@@ -14,20 +14,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
-	"github.com/podsearch/podsearch/cache"
-	"github.com/podsearch/podsearch/core/assets"
 	"github.com/podsearch/podsearch/core/index"
 	"github.com/podsearch/podsearch/core/ingest"
-	"github.com/podsearch/podsearch/core/tokenizer"
 	"github.com/podsearch/podsearch/edge"
-	"github.com/podsearch/podsearch/gpu-encoder/pool"
-	wasmhost "github.com/podsearch/podsearch/wasm/host"
-	"github.com/podsearch/podsearch/wasm/modules"
-	wasmscan "github.com/podsearch/podsearch/wasm/scan"
-	wasmtok "github.com/podsearch/podsearch/wasm/tokenize"
+	"github.com/podsearch/podsearch/edge/node"
 )
 
 func init() {
@@ -125,98 +115,39 @@ func runServeEdge(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	// The wasm guests' metrics (tokenizer and scan pools) on the edge's /metrics.
-	if err := wasmhost.RegisterMetrics(reg); err != nil {
-		return err
+	opts := node.Options{
+		Index: edge.IndexOptions{Dir: *indexDir, Shards: shards, NProbe: *nprobe, RerankFactor: *rerank,
+			Fusion: *fusion, DenseWeight: *denseWeight, Backend: backend},
+		Edge: edge.Config{
+			Peers:             splitList(*peers),
+			PeerToken:         *peerToken,
+			PeerOpen:          *peerOpen,
+			PeerTimeout:       *peerTimeout,
+			AdminToken:        *adminToken,
+			RateLimit:         *rateLimit,
+			RateBurst:         *rateBurst,
+			TrustForwardedFor: *trustXFF,
+			RequestTimeout:    *reqTimeout,
+			DrainDelay:        *drainDelay,
+			MaxK:              *maxK,
+			Fusion:            *fusion,
+			DenseWeight:       *denseWeight,
+			DefaultK:          min(10, *maxK),
+			DefaultMode:       edge.Mode(*defaultMode),
+			Logger:            log,
+		},
+		Encoders:           splitList(*encoders),
+		EncoderToken:       *encoderToken,
+		EncoderFloat16:     *float16,
+		CacheBytes:         uint64(*cacheMB) << 20,
+		CacheSecret:        []byte(*cacheSecret),
+		RedisURL:           *redisURL,
+		Tokenizer:          *tok,
+		TokenizerInstances: *tokInstances,
+		TokenizerModule:    *tokModule,
+		VocabPath:          *vocab,
 	}
-	cfg := edge.Config{
-		Peers:             splitList(*peers),
-		PeerToken:         *peerToken,
-		PeerOpen:          *peerOpen,
-		PeerTimeout:       *peerTimeout,
-		AdminToken:        *adminToken,
-		RateLimit:         *rateLimit,
-		RateBurst:         *rateBurst,
-		TrustForwardedFor: *trustXFF,
-		RequestTimeout:    *reqTimeout,
-		DrainDelay:        *drainDelay,
-		MaxK:              *maxK,
-		Fusion:            *fusion,
-		DenseWeight:       *denseWeight,
-		DefaultK:          min(10, *maxK),
-		DefaultMode:       edge.Mode(*defaultMode),
-		Registry:          reg,
-		Logger:            log,
-	}
-	iopts := edge.IndexOptions{Dir: *indexDir, Shards: shards, NProbe: *nprobe, RerankFactor: *rerank,
-		Fusion: *fusion, DenseWeight: *denseWeight, Backend: backend}
-
-	if eps := splitList(*encoders); len(eps) > 0 {
-		fp, err := edge.IndexFingerprint(*indexDir)
-		if err != nil {
-			return err
-		}
-		vocabPath := *vocab
-		if vocabPath == "" {
-			vocabPath = assets.VocabPath()
-		}
-		// The tokenizer is (re)loaded with the shards: start and every reload.
-		cfg.OpenTokenizer = func(ctx context.Context) (edge.Tokenizer, error) {
-			uni, err := tokenizer.LoadFile(vocabPath)
-			if err != nil {
-				return nil, err
-			}
-			if *tok == "native" {
-				return edge.NativeTokenizer(uni), nil
-			}
-			rt, err := wasmhost.Shared()
-			if err != nil {
-				return nil, fmt.Errorf("wasm runtime: %w", err)
-			}
-			bin := modules.Tokenizer
-			if *tokModule != "" {
-				if bin, err = os.ReadFile(*tokModule); err != nil {
-					return nil, err
-				}
-			}
-			wt, err := wasmtok.NewFromModule(ctx, rt, bin, uni, *tokInstances)
-			if err != nil {
-				return nil, fmt.Errorf("wasm tokenizer: %w", err)
-			}
-			return wt, nil
-		}
-		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		p, err := pool.New(pctx, pool.Config{Endpoints: eps, Token: *encoderToken, Fingerprint: fp, Float16: *float16, Logger: log})
-		cancel()
-		if err != nil {
-			return err
-		}
-		defer p.Close()
-		ccfg := cache.Config{MemoryBytes: uint64(*cacheMB) << 20, Registerer: reg, Logger: log}
-		if *cacheSecret != "" {
-			ccfg.Secret = []byte(*cacheSecret)
-		}
-		if *redisURL != "" {
-			rc, err := cache.OpenRedis(*redisURL)
-			if err != nil {
-				return fmt.Errorf("-redis: %w", err)
-			}
-			defer rc.Close()
-			ccfg.Redis = rc
-			log.Info("query cache: in-process + Redis", "redis", cache.RedactURL(*redisURL), "authenticated", *cacheSecret != "")
-		} else {
-			log.Info("query cache: in-process only (no -redis)")
-		}
-		c, err := cache.New(p, ccfg)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		cfg.Embedder = c
-		iopts.Fingerprint = c.Fingerprint
-	} else {
+	if len(opts.Encoders) == 0 {
 		log.Warn("no -encoder: this node answers keyword queries only")
 	}
 	if *corpus != "" {
@@ -224,17 +155,9 @@ func runServeEdge(args []string) error {
 		if err != nil {
 			return fmt.Errorf("-corpus: %w", err)
 		}
-		iopts.Descriptions = make(map[string]string, len(eps))
-		for _, e := range eps {
-			d := e.Description
-			if len(d) > 2000 {
-				d = d[:2000]
-			}
-			iopts.Descriptions[e.ID] = strings.ToValidUTF8(d, "")
-		}
+		opts.Index.Descriptions = node.Descriptions(eps)
 	}
-	cfg.Open = edge.IndexOpener(iopts)
-	srv, err := edge.New(cfg)
+	srv, err := node.New(ctx, opts)
 	if err != nil {
 		if errors.Is(err, index.ErrWrongModel) {
 			return fmt.Errorf("%w (the index and the encoder pool must serve the same model)", err)
@@ -279,15 +202,9 @@ func runServeEdge(args []string) error {
 // scanBackend returns the index scan Backend a -scan flag names: nil for native, the wasm
 // scan guest with instances instances per segment for wasm.
 func scanBackend(name string, instances int) (index.Backend, error) {
-	switch name {
-	case "native":
-		return nil, nil
-	case "wasm":
-		rt, err := wasmhost.Shared()
-		if err != nil {
-			return nil, fmt.Errorf("wasm runtime: %w", err)
-		}
-		return wasmscan.NewBackend(rt, instances), nil
+	b, err := node.ScanBackend(name, instances)
+	if errors.Is(err, node.ErrUnknownScan) {
+		return nil, fmt.Errorf("%w: -scan must be wasm or native, not %q", errUsage, name)
 	}
-	return nil, fmt.Errorf("%w: -scan must be wasm or native, not %q", errUsage, name)
+	return b, err
 }

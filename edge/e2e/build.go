@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/podsearch/podsearch/core/encoder"
 	"github.com/podsearch/podsearch/core/index"
 	"github.com/podsearch/podsearch/core/ingest"
 	"github.com/podsearch/podsearch/core/tokenizer"
+	"github.com/podsearch/podsearch/edge/node"
 )
 
 // ReadJSONLEpisodes reads the first n records (all when n <= 0) of a JSON Lines episode
@@ -84,15 +84,5 @@ func BuildIndex(ctx context.Context, dir string, eps []ingest.Episode, shards in
 }
 
 // Descriptions maps episode ids to their descriptions (cut to 2,000 bytes), for result
-// snippets.
-func Descriptions(eps []ingest.Episode) map[string]string {
-	m := make(map[string]string, len(eps))
-	for _, e := range eps {
-		d := e.Description
-		if len(d) > 2000 {
-			d = d[:2000]
-		}
-		m[e.ID] = strings.ToValidUTF8(d, "")
-	}
-	return m
-}
+// snippets, as serve-edge -corpus does (node.Descriptions).
+func Descriptions(eps []ingest.Episode) map[string]string { return node.Descriptions(eps) }

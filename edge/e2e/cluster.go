@@ -19,19 +19,14 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 
-	"github.com/podsearch/podsearch/cache"
 	"github.com/podsearch/podsearch/core/assets"
 	"github.com/podsearch/podsearch/core/encoder"
 	"github.com/podsearch/podsearch/core/index"
 	"github.com/podsearch/podsearch/core/tokenizer"
 	"github.com/podsearch/podsearch/edge"
+	"github.com/podsearch/podsearch/edge/node"
 	gpuencoder "github.com/podsearch/podsearch/gpu-encoder"
-	"github.com/podsearch/podsearch/gpu-encoder/pool"
-	wasmhost "github.com/podsearch/podsearch/wasm/host"
-	wasmscan "github.com/podsearch/podsearch/wasm/scan"
-	wasmtok "github.com/podsearch/podsearch/wasm/tokenize"
 )
 
 // Options configures a Cluster.
@@ -100,12 +95,9 @@ type encoderNode struct {
 }
 
 type edgeNode struct {
-	srv    *edge.Server
+	node   *node.Node
+	srv    *edge.Server // node.Server
 	ln     net.Listener
-	pool   *pool.Pool
-	cache  *cache.Cache
-	redis  redis.UniversalClient
-	tok    *wasmtok.Tokenizer
 	served chan error
 }
 
@@ -173,67 +165,34 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		for s := i; s < nShards; s += 2 {
 			shards = append(shards, s)
 		}
-		reg := prometheus.NewRegistry()
-		if err := wasmhost.RegisterMetrics(reg); err != nil { // as serve-edge
-			return c, err
-		}
-		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		n.pool, err = pool.New(pctx, pool.Config{Endpoints: encAddrs, Fingerprint: c.Fingerprint, Token: opts.EncoderToken,
-			HealthInterval: 250 * time.Millisecond, Logger: opts.Logger})
-		cancel()
-		if err != nil {
-			return c, fmt.Errorf("encoder pool: %w", err)
-		}
-		var emb encoder.Embedder = n.pool
-		if !opts.NoCache {
-			ccfg := cache.Config{Registerer: reg, Logger: opts.Logger, BreakerCooldown: time.Second}
-			if opts.RedisURL != "" {
-				if n.redis, err = cache.OpenRedis(opts.RedisURL); err != nil {
-					return c, err
-				}
-				ccfg.Redis = n.redis
-			}
-			if n.cache, err = cache.New(n.pool, ccfg); err != nil {
-				return c, err
-			}
-			emb = n.cache
-		}
-		var tok edge.Tokenizer = edge.NativeTokenizer(uni)
-		if opts.WasmTokenizer {
-			rt, err := wasmhost.Shared()
-			if err != nil {
-				return c, fmt.Errorf("wasm runtime: %w", err)
-			}
-			if n.tok, err = wasmtok.New(ctx, rt, uni, 2); err != nil {
-				return c, fmt.Errorf("wasm tokenizer: %w", err)
-			}
-			tok = n.tok
-		}
-		var backend index.Backend
-		if opts.WasmScan {
-			rt, err := wasmhost.Shared()
-			if err != nil {
-				return c, fmt.Errorf("wasm runtime: %w", err)
-			}
-			backend = wasmscan.NewBackend(rt, 2)
-		}
 		var peers []string
 		for j, u := range c.Edges {
 			if j != i {
 				peers = append(peers, u)
 			}
 		}
-		n.srv, err = edge.New(edge.Config{
-			Open: edge.IndexOpener(edge.IndexOptions{Dir: opts.IndexDir, Shards: shards,
-				Fingerprint: emb.Fingerprint, Descriptions: opts.Descriptions, Backend: backend}),
-			Tokenizer: tok, Embedder: emb, Peers: peers, PeerToken: opts.PeerToken, AdminToken: opts.AdminToken,
-			PeerTimeout: opts.PeerTimeout, RequestTimeout: opts.RequestTimeout,
-			Registry: reg, Logger: opts.Logger,
-		})
-		if err != nil {
+		nopts := node.Options{
+			Index: edge.IndexOptions{Dir: opts.IndexDir, Shards: shards, Descriptions: opts.Descriptions},
+			Edge: edge.Config{Peers: peers, PeerToken: opts.PeerToken, AdminToken: opts.AdminToken,
+				PeerTimeout: opts.PeerTimeout, RequestTimeout: opts.RequestTimeout,
+				Registry: prometheus.NewRegistry(), Logger: opts.Logger},
+			Encoders: encAddrs, EncoderToken: opts.EncoderToken, EncoderHealthInterval: 250 * time.Millisecond,
+			NoCache: opts.NoCache, RedisURL: opts.RedisURL, CacheBreakerCooldown: time.Second,
+			Tokenizer: node.TokenizerNative, TokenizerInstances: 2, StaticTokenizer: true,
+		}
+		if opts.WasmTokenizer {
+			nopts.Tokenizer = node.TokenizerWasm
+		}
+		if opts.WasmScan {
+			if nopts.Index.Backend, err = node.ScanBackend(node.ScanWasm, 2); err != nil {
+				return c, err
+			}
+		}
+		if n.node, err = node.New(ctx, nopts); err != nil {
 			return c, err
 		}
-		go func() { n.served <- n.srv.Serve(n.ln) }()
+		n.srv = n.node.Server
+		go func() { n.served <- n.node.Serve(n.ln) }()
 	}
 	for _, u := range c.Edges {
 		if err := waitReady(ctx, u+"/readyz"); err != nil {
@@ -360,23 +319,11 @@ func (c *Cluster) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, n := range c.edges {
-		if n.srv != nil {
-			_ = n.srv.Shutdown(ctx)
+		if n.node != nil {
+			_ = n.node.Shutdown(ctx)
 			<-n.served
 		} else {
 			n.ln.Close()
-		}
-		if n.cache != nil {
-			_ = n.cache.Close()
-		}
-		if n.redis != nil {
-			_ = n.redis.Close()
-		}
-		if n.pool != nil {
-			n.pool.Close()
-		}
-		if n.tok != nil {
-			_ = n.tok.Close(ctx)
 		}
 	}
 	for i, en := range c.encoders {

@@ -4,11 +4,8 @@ import (
 	"context"
 	_ "embed"
 	"errors"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/podsearch/podsearch/wasm/host/swaptest"
 )
 
 //go:embed testdata/misbehave.wasm
@@ -202,106 +199,4 @@ func TestMemoryLimit(t *testing.T) {
 	if _, err := rt.Compile(context.Background(), "garbage", []byte("not wasm")); err == nil {
 		t.Fatal("garbage compiled")
 	}
-}
-
-// poolResource adapts a pool and its memory to Closer for Swappable.
-type poolResource struct {
-	p   *Pool
-	mem *Memory
-	tag uint64
-}
-
-func (r *poolResource) Close(ctx context.Context) error {
-	return errors.Join(r.p.Close(ctx), r.mem.Close(ctx))
-}
-
-func TestSwapUnderLoadFailsNothing(t *testing.T) {
-	rt := sharedRuntime(t)
-	ctx := context.Background()
-	m, err := rt.Compile(ctx, "misbehave", misbehaveWasm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	newRes := func(tag uint64) *poolResource {
-		mem, err := rt.NewMemory(ctx, 2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		// The tag is the memory's content: it tells which version answered.
-		if err := mem.Write(64, []byte{byte(tag)}); err != nil {
-			t.Fatal(err)
-		}
-		p, err := rt.NewPool(ctx, m, PoolConfig{Size: 2, Memory: mem})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return &poolResource{p: p, mem: mem, tag: tag}
-	}
-	s := NewSwappable(newRes(1))
-	calls, failures := swaptest.Run(t, 4, 5, 4, func(_, _ int) error {
-		l, ok := s.Acquire()
-		if !ok {
-			return errors.New("Acquire failed before Close")
-		}
-		defer l.Release()
-		r := l.Value()
-		return r.p.Do(ctx, func(in *Instance) error {
-			got, err := in.Call(ctx, "store", 128, r.tag) // a write then a read
-			if err == nil && got != r.tag {
-				err = errors.New("wrong version answered")
-			}
-			return err
-		})
-	}, func(v int) error { return s.Swap(ctx, newRes(uint64(v)+1)) })
-	if err := s.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := s.Acquire(); ok {
-		t.Fatal("Acquire after Close succeeded")
-	}
-	if failures != 0 || calls == 0 {
-		t.Fatalf("%d failed of %d calls across 5 swaps", failures, calls)
-	}
-}
-
-// TestSwapWaitsForLeases: a swap whose old version is still leased returns at its deadline
-// with an error, and the old version is closed once the lease ends.
-func TestSwapWaitsForLeases(t *testing.T) {
-	ctx := context.Background()
-	oldV, newV := &countingCloser{}, &countingCloser{}
-	s := NewSwappable[*countingCloser](oldV)
-	l, ok := s.Acquire()
-	if !ok || l.Value() != oldV {
-		t.Fatal("Acquire did not lease the first version")
-	}
-	cctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
-	defer cancel()
-	if err := s.Swap(cctx, newV); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("swap with a held lease returned %v, want the deadline", err)
-	}
-	if l2, ok := s.Acquire(); !ok || l2.Value() != newV {
-		t.Fatal("the new version does not serve after the swap")
-	} else {
-		l2.Release()
-	}
-	if oldV.closed.Load() != 0 {
-		t.Fatal("the old version closed while leased")
-	}
-	l.Release()
-	for i := 0; oldV.closed.Load() == 0; i++ {
-		if i > 5000 {
-			t.Fatal("the old version was never closed after its lease ended")
-		}
-		time.Sleep(time.Millisecond)
-	}
-	if err := s.Close(ctx); err != nil || newV.closed.Load() != 1 {
-		t.Fatalf("Close: %v, closed %d", err, newV.closed.Load())
-	}
-}
-
-type countingCloser struct{ closed atomic.Int32 }
-
-func (c *countingCloser) Close(context.Context) error {
-	c.closed.Add(1)
-	return nil
 }

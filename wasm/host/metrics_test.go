@@ -15,6 +15,7 @@ func TestRegisterMetricsOnAnotherRegistry(t *testing.T) {
 		}
 	}
 	metricCalls.WithLabelValues("metrics-test").Inc()
+	metricInstances.WithLabelValues("metrics-test").Inc()
 	fams, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -24,9 +25,22 @@ func TestRegisterMetricsOnAnotherRegistry(t *testing.T) {
 		names = append(names, f.GetName())
 	}
 	got := strings.Join(names, " ")
-	for _, want := range []string{"podsearch_wasm_calls_total", "podsearch_wasm_swaps_total"} {
+	for _, want := range []string{"podsearch_wasm_calls_total", "podsearch_wasm_instances_created_total"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("registry has %q, not %s", got, want)
+		}
+	}
+}
+
+func TestMetricsStayOffTheDefaultRegistry(t *testing.T) {
+	metricCalls.WithLabelValues("metrics-test").Inc()
+	fams, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if strings.HasPrefix(f.GetName(), "podsearch_wasm_") {
+			t.Errorf("%s is on the default registry", f.GetName())
 		}
 	}
 }

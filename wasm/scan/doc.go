@@ -6,8 +6,7 @@
 // Memory: each Shard owns one host-created linear memory holding its codes once; every warm
 // instance serving the shard imports that memory and works in its own scratch region (query
 // tables, candidate list, top-k heap, shadow stack). N instances of a shard therefore cost N
-// small scratch regions, not N copies of the codes, and run concurrently. Swap shards with
-// wasmhost.Swappable[*Shard].
+// small scratch regions, not N copies of the codes, and run concurrently.
 //
 // Backend plugs the same kernel into core/index (index.OpenOptions.Backend): each segment's
 // codes go into a guest memory of their own and the guest writes the sums and distances of

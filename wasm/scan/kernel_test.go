@@ -296,7 +296,11 @@ func TestIndexKernelContext(t *testing.T) {
 // scanCalls is the number of scan guest calls made so far in this process.
 func scanCalls(t *testing.T) float64 {
 	t.Helper()
-	mfs, err := prometheus.DefaultGatherer.Gather()
+	reg := prometheus.NewRegistry()
+	if err := wasmhost.RegisterMetrics(reg); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,7 +53,9 @@ func (d *Data) blocks() int {
 	return (d.N + pq.BlockSize - 1) / pq.BlockSize
 }
 
-func (d *Data) check() error {
+// Check reports whether the codes (and re-rank codes) have the sizes N, M, Bits and SQ
+// say; New refuses data that fails it.
+func (d *Data) Check() error {
 	switch {
 	case d.N <= 0 || d.N >= math.MaxInt32:
 		return fmt.Errorf("wasmscan: shard of %d vectors", d.N)
@@ -75,7 +77,7 @@ func (d *Data) check() error {
 }
 
 // Shard is one shard's codes in a guest memory with a pool of scan instances over it. It is
-// safe for concurrent use; Close it (or let a Swappable do it) when done.
+// safe for concurrent use; Close it when done.
 type Shard struct {
 	data     Data // Codes and SQCodes are nil: the guest memory holds them
 	mem      *wasmhost.Memory
@@ -94,7 +96,7 @@ type slot struct {
 // New copies data into a new guest memory and starts instances scan instances on it
 // (default 1). The caller may drop data's slices afterwards: the shard keeps one copy.
 func New(ctx context.Context, rt *wasmhost.Runtime, data Data, instances int) (*Shard, error) {
-	if err := data.check(); err != nil {
+	if err := data.Check(); err != nil {
 		return nil, err
 	}
 	if instances <= 0 {

@@ -14,7 +14,6 @@ import (
 	"github.com/podsearch/podsearch/core/vec"
 	"github.com/podsearch/podsearch/internal/testenv"
 	wasmhost "github.com/podsearch/podsearch/wasm/host"
-	"github.com/podsearch/podsearch/wasm/host/swaptest"
 	"github.com/podsearch/podsearch/wasm/scanref"
 )
 
@@ -113,83 +112,6 @@ func equalResults(t testing.TB, what string, got, want []Result) {
 	}
 }
 
-func TestScanParitySIFT(t *testing.T) {
-	s := loadSIFT(t)
-	ctx := context.Background()
-	var sc scanref.Scanner
-	for _, tc := range []struct {
-		name string
-		pq   *pq.Quantizer
-		data Data
-	}{{"8-bit", s.pq8, s.data8}, {"4-bit", s.pq4, s.data4}} {
-		sh := newShard(t, tc.data, 2)
-		for _, metric := range []Metric{InnerProduct, L2} {
-			for qi := 0; qi < 6; qi++ {
-				tab := Prepare(tc.pq, s.sq, metric, s.query(qi))
-				what := fmt.Sprintf("%s metric %d query %d", tc.name, metric, qi)
-				for _, k := range []int{1, 10, 100} {
-					var got, want []Result
-					var err error
-					if tc.data.Bits == 8 {
-						got, err = sh.Scan8(ctx, tab.LUT, k)
-						if err == nil {
-							want, err = sc.Scan8(tc.data.Codes, tc.data.N, tc.data.M, tab.LUT, k, 0)
-						}
-					} else {
-						got, err = sh.FastScan4(ctx, tab.QLUT, k)
-						if err == nil {
-							want, err = sc.FastScan4(tc.data.Codes, tc.data.N, tc.data.M, tab.QLUT, k, 0)
-						}
-					}
-					if err != nil {
-						t.Fatal(err)
-					}
-					if len(got) != k {
-						t.Fatalf("%s: %d results for k=%d", what, len(got), k)
-					}
-					equalResults(t, fmt.Sprintf("%s k=%d scan", what, k), got, want)
-				}
-				got, err := sh.Search(ctx, tab, 10, 200)
-				if err != nil {
-					t.Fatal(err)
-				}
-				want, err := NativeSearch(&sc, &tc.data, tab, 10, 200)
-				if err != nil {
-					t.Fatal(err)
-				}
-				equalResults(t, what+" search", got, want)
-			}
-		}
-	}
-}
-
-// TestSearchRecallSIFT checks the pipeline finds the true neighbours (ground truth of the
-// data set), so parity is not parity of garbage.
-func TestSearchRecallSIFT(t *testing.T) {
-	s := loadSIFT(t)
-	gt, err := vec.ReadIvecs(testenv.Shared(t, "data/ann/sift10k/siftsmall_groundtruth.ivecs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sh := newShard(t, s.data4, 1)
-	hits, total := 0, 0
-	for qi := 0; qi < 50; qi++ {
-		res, err := sh.Search(context.Background(), Prepare(s.pq4, s.sq, L2, s.query(qi)), 10, 400)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range res {
-			if slices.Contains(gt[qi][:10], int32(r.ID)) {
-				hits++
-			}
-		}
-		total += 10
-	}
-	if recall := float64(hits) / float64(total); recall < 0.9 {
-		t.Fatalf("recall@10 %.3f on SIFT10K, want >= 0.9", recall)
-	}
-}
-
 func TestRerankParity(t *testing.T) {
 	s := loadSIFT(t)
 	sh := newShard(t, s.data8, 1)
@@ -199,17 +121,21 @@ func TestRerankParity(t *testing.T) {
 		cands = append(cands, uint32((i*7919)%s.data8.N)) // repeats included
 	}
 	for qi := 0; qi < 10; qi++ {
-		for _, metric := range []Metric{InnerProduct, L2} {
-			tab := Prepare(s.pq8, s.sq, metric, s.query(qi))
-			got, err := sh.Rerank(context.Background(), tab.Rerank, cands, 50)
+		q := s.query(qi)
+		for _, metric := range []struct {
+			name   string
+			guest  *RerankQuery
+			native *sq.Query
+		}{{"inner product", PrepareIP(s.sq, q), s.sq.PrepareIP(q)}, {"L2", PrepareL2(s.sq, q), s.sq.PrepareL2(q)}} {
+			got, err := sh.Rerank(context.Background(), metric.guest, cands, 50)
 			if err != nil {
 				t.Fatal(err)
 			}
-			want, err := sc.Rerank(s.data8.SQCodes, s.sq.CodeSize(), tab.Native, cands, 50)
+			want, err := sc.Rerank(s.data8.SQCodes, s.sq.CodeSize(), metric.native, cands, 50)
 			if err != nil {
 				t.Fatal(err)
 			}
-			equalResults(t, fmt.Sprintf("rerank metric %d query %d", metric, qi), got, want)
+			equalResults(t, fmt.Sprintf("rerank %s query %d", metric.name, qi), got, want)
 		}
 	}
 }
@@ -257,102 +183,6 @@ func FuzzFastScan4Parity(f *testing.F) {
 	})
 }
 
-func TestConcurrentQueriesOneCopy(t *testing.T) {
-	s := loadSIFT(t)
-	sh := newShard(t, s.data4, 3)
-	// One copy of the codes whatever the number of instances: the memory is the codes plus
-	// small per-instance scratch, far below two copies.
-	codeBytes := uint64(len(s.data4.Codes) + len(s.data4.SQCodes))
-	if size := sh.mem.Size(); size > codeBytes+uint64(len(sh.slots))*256<<10+256<<10 {
-		t.Fatalf("shard memory %d bytes for %d bytes of codes and %d instances", size, codeBytes, len(sh.slots))
-	}
-	var wg sync.WaitGroup
-	for w := 0; w < 4; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			var sc scanref.Scanner
-			for qi := w; qi < 40; qi += 4 {
-				tab := Prepare(s.pq4, s.sq, InnerProduct, s.query(qi))
-				got, err := sh.Search(context.Background(), tab, 10, 100)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				want, err := NativeSearch(&sc, &s.data4, tab, 10, 100)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				if !slices.Equal(got, want) {
-					t.Errorf("query %d: concurrent wasm search differs from native", qi)
-				}
-			}
-		}(w)
-	}
-	wg.Wait()
-}
-
-// TestShardSwapUnderLoad swaps between two shards (different codes) while queries run:
-// every query succeeds and matches the native answer of the version it leased.
-func TestShardSwapUnderLoad(t *testing.T) {
-	s := loadSIFT(t)
-	ctx := context.Background()
-	rt := runtimeT(t)
-	half := s.data8.N / 2
-	versions := []Data{s.data8, {N: half, M: s.data8.M, Bits: 8, Codes: s.data8.Codes[:half*s.data8.M],
-		SQ: s.sq, SQCodes: s.data8.SQCodes[:half*s.d]}}
-	tabs := make([]*Tables, 8)
-	want := make([][][]Result, len(versions))
-	var sc scanref.Scanner
-	for v := range versions {
-		for qi := range tabs {
-			if v == 0 {
-				tabs[qi] = Prepare(s.pq8, s.sq, InnerProduct, s.query(qi))
-			}
-			r, err := NativeSearch(&sc, &versions[v], tabs[qi], 10, 100)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want[v] = append(want[v], r)
-		}
-	}
-	open := func(v int) *shardVersion {
-		sh, err := New(ctx, rt, versions[v], 2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return &shardVersion{Shard: sh, v: v}
-	}
-	sw := wasmhost.NewSwappable(open(0))
-	calls, failures := swaptest.Run(t, 4, 6, 8, func(_, i int) error {
-		l, ok := sw.Acquire()
-		if !ok {
-			return errors.New("Acquire failed before Close")
-		}
-		defer l.Release()
-		cur := l.Value()
-		qi := i % len(tabs)
-		got, err := cur.Search(ctx, tabs[qi], 10, 100)
-		if err == nil && !slices.Equal(got, want[cur.v][qi]) {
-			err = fmt.Errorf("query %d on version %d differs from native", qi, cur.v)
-		}
-		return err
-	}, func(s int) error { return sw.Swap(ctx, open(s%2)) })
-	if err := sw.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if failures != 0 {
-		t.Fatalf("%d of %d queries failed across 6 swaps", failures, calls)
-	}
-	t.Logf("%d queries across 6 swaps, none failed", calls)
-}
-
-type shardVersion struct {
-	*Shard
-	v int
-}
-
 // flakyCtx reports cancellation from its n-th Err call on: a deadline that passes in the
 // middle of a request, deterministically.
 type flakyCtx struct {
@@ -372,20 +202,26 @@ func TestDeadlineTrapAndRecovery(t *testing.T) {
 	s := loadSIFT(t)
 	sh := newShard(t, s.data8, 1)
 	ctx := context.Background()
-	tab := Prepare(s.pq8, s.sq, L2, s.query(0))
-	want, err := sh.Search(ctx, tab, 10, 100)
+	lut := make([]float32, s.pq8.M*s.pq8.Ksub())
+	s.pq8.L2LUT(s.query(0), lut)
+	want, err := sh.Scan8(ctx, lut, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A deadline already passed: nothing runs.
 	dead, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := sh.Search(dead, tab, 10, 100); !errors.Is(err, context.Canceled) {
-		t.Fatalf("search with a cancelled context: %v", err)
+	if _, err := sh.Scan8(dead, lut, 10); !errors.Is(err, context.Canceled) {
+		t.Fatalf("scan with a cancelled context: %v", err)
 	}
-	// A deadline passing between two bounded guest calls stops the request there.
-	if _, err := sh.Search(&flakyCtx{Context: ctx, n: 3}, tab, 10, 100); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("search whose deadline passes mid-scan: %v", err)
+	// A deadline passing between two bounded guest calls stops the request there: the
+	// re-rank of every vector takes several calls.
+	cands := make([]uint32, s.data8.N)
+	for i := range cands {
+		cands[i] = uint32(i)
+	}
+	if _, err := sh.Rerank(&flakyCtx{Context: ctx, n: 3}, PrepareL2(s.sq, s.query(0)), cands, 10); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("re-rank whose deadline passes mid-request: %v", err)
 	}
 	// A guest trap (an out-of-bounds read) is an error, and the pool recovers.
 	err = sh.do(ctx, func(c *call) error {
@@ -396,11 +232,22 @@ func TestDeadlineTrapAndRecovery(t *testing.T) {
 	if !errors.As(err, &te) {
 		t.Fatalf("out-of-bounds scan returned %v, want a TrapError", err)
 	}
-	got, err := sh.Search(ctx, tab, 10, 100)
+	got, err := sh.Scan8(ctx, lut, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
 	equalResults(t, "after recovery", got, want)
+}
+
+// TestShardMemoryIsOneCopy: one copy of the codes whatever the number of instances: the
+// memory is the codes plus small per-instance scratch, far below two copies.
+func TestShardMemoryIsOneCopy(t *testing.T) {
+	s := loadSIFT(t)
+	sh := newShard(t, s.data4, 3)
+	codeBytes := uint64(len(s.data4.Codes) + len(s.data4.SQCodes))
+	if size := sh.mem.Size(); size > codeBytes+uint64(len(sh.slots))*256<<10+256<<10 {
+		t.Fatalf("shard memory %d bytes for %d bytes of codes and %d instances", size, codeBytes, len(sh.slots))
+	}
 }
 
 func TestBadInput(t *testing.T) {
@@ -421,7 +268,11 @@ func TestBadInput(t *testing.T) {
 		}
 	}
 	sh := newShard(t, s.data8, 1)
-	tab := Prepare(s.pq8, s.sq, InnerProduct, s.query(0))
+	tab := struct {
+		LUT    []float32
+		Rerank *RerankQuery
+	}{make([]float32, s.pq8.M*s.pq8.Ksub()), PrepareIP(s.sq, s.query(0))}
+	s.pq8.InnerProductLUT(s.query(0), -1, tab.LUT)
 	if _, err := sh.Scan8(ctx, tab.LUT, 0); err == nil {
 		t.Error("k=0 accepted")
 	}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -15,7 +14,6 @@ import (
 	"github.com/podsearch/podsearch/core/tokenizer"
 	"github.com/podsearch/podsearch/internal/testenv"
 	wasmhost "github.com/podsearch/podsearch/wasm/host"
-	"github.com/podsearch/podsearch/wasm/host/swaptest"
 	"github.com/podsearch/podsearch/wasm/modules"
 )
 
@@ -181,43 +179,5 @@ func TestLimitsAndErrors(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
-	}
-}
-
-// TestModuleSwapUnderLoad replaces the tokenizer module while requests run: none fails.
-func TestModuleSwapUnderLoad(t *testing.T) {
-	u := native(t)
-	rt, err := wasmhost.Shared()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	first, err := New(ctx, rt, u, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := NewHot(first)
-	want := u.Encode("a podcast about the history of jazz")
-	calls, failures := swaptest.Run(t, 3, 3, 4, func(_, _ int) error {
-		got, err := s.Encode(ctx, "a podcast about the history of jazz")
-		if err == nil && !slices.Equal(got, want) {
-			err = fmt.Errorf("during a swap: %v, want %v", got, want)
-		}
-		return err
-	}, func(int) error {
-		next, err := New(ctx, rt, u, 1)
-		if err != nil {
-			return err
-		}
-		return s.Swap(ctx, next)
-	})
-	if err := s.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if failures != 0 || calls == 0 {
-		t.Fatalf("%d failed of %d calls across 3 swaps", failures, calls)
-	}
-	if _, err := s.Encode(ctx, "after close"); err == nil {
-		t.Fatal("Encode after Close succeeded")
 	}
 }

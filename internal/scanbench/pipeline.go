@@ -1,4 +1,4 @@
-package wasmscan
+package scanbench
 
 import (
 	"context"
@@ -7,8 +7,12 @@ import (
 
 	"github.com/podsearch/podsearch/core/pq"
 	"github.com/podsearch/podsearch/core/sq"
+	wasmscan "github.com/podsearch/podsearch/wasm/scan"
 	"github.com/podsearch/podsearch/wasm/scanref"
 )
+
+// Result is one hit: a vector's position in the shard and its distance.
+type Result = wasmscan.Result
 
 // Metric is the distance a search ranks by.
 type Metric int
@@ -26,7 +30,7 @@ type Tables struct {
 	LUT  []float32
 	QLUT []uint8
 	// Rerank and Native are the same re-rank query for the guest and for sq; nil without SQ.
-	Rerank *RerankQuery
+	Rerank *wasmscan.RerankQuery
 	Native *sq.Query
 }
 
@@ -44,9 +48,9 @@ func Prepare(pqq *pq.Quantizer, sqq *sq.Quantizer, metric Metric, query []float3
 	}
 	if sqq != nil {
 		if metric == L2 {
-			t.Rerank, t.Native = PrepareL2(sqq, query), sqq.PrepareL2(query)
+			t.Rerank, t.Native = wasmscan.PrepareL2(sqq, query), sqq.PrepareL2(query)
 		} else {
-			t.Rerank, t.Native = PrepareIP(sqq, query), sqq.PrepareIP(query)
+			t.Rerank, t.Native = wasmscan.PrepareIP(sqq, query), sqq.PrepareIP(query)
 		}
 	}
 	return t
@@ -54,50 +58,54 @@ func Prepare(pqq *pq.Quantizer, sqq *sq.Quantizer, metric Metric, query []float3
 
 // Search scans the shard for its cands best PQ candidates and, when the shard has re-rank
 // codes, re-ranks them to the k best; without re-rank codes it returns the k best PQ
-// candidates. One instance serves the whole request.
-func (s *Shard) Search(ctx context.Context, t *Tables, k, cands int) ([]Result, error) {
+// candidates. data is what sh was built from. It is the C guest's side of NativeSearch:
+// the same results, bit for bit.
+func Search(ctx context.Context, sh *wasmscan.Shard, data *wasmscan.Data, t *Tables, k, cands int) ([]Result, error) {
 	if err := checkK(k); err != nil {
 		return nil, err
 	}
-	if s.data.SQ == nil || cands < k {
+	if data.SQ == nil || cands < k {
 		cands = k
 	}
 	if err := checkK(cands); err != nil {
 		return nil, err
 	}
 	var out []Result
-	err := s.do(ctx, func(c *call) error {
-		var err error
-		if s.data.Bits == 4 {
-			err = c.fastScan4(t.QLUT, cands)
-		} else {
-			err = c.scan8(t.LUT, cands)
-		}
-		if err != nil {
-			return err
-		}
-		if out, err = c.topkFinish(cands); err != nil || s.data.SQ == nil {
-			return err
-		}
-		if t.Rerank == nil {
-			return errors.New("wasmscan: tables prepared without the re-rank quantizer")
-		}
-		ids := make([]uint32, len(out))
-		for i, r := range out {
-			ids[i] = r.ID
-		}
-		if err := c.rerank(t.Rerank, ids, k); err != nil {
-			return err
-		}
-		out, err = c.topkFinish(k)
-		return err
-	})
-	return out, err
+	var err error
+	if data.Bits == 4 {
+		out, err = sh.FastScan4(ctx, t.QLUT, cands)
+	} else {
+		out, err = sh.Scan8(ctx, t.LUT, cands)
+	}
+	if err != nil || data.SQ == nil {
+		return out, err
+	}
+	if t.Rerank == nil {
+		return nil, errors.New("scanbench: tables prepared without the re-rank quantizer")
+	}
+	return sh.Rerank(ctx, t.Rerank, resultIDs(out), k)
 }
 
-// NativeSearch is Shard.Search on the native Go path (scanref over data in Go memory): the
+// resultIDs are the positions of rs.
+func resultIDs(rs []Result) []uint32 {
+	ids := make([]uint32, len(rs))
+	for i, r := range rs {
+		ids[i] = r.ID
+	}
+	return ids
+}
+
+// checkK refuses a k the kernels cannot return.
+func checkK(k int) error {
+	if k <= 0 || k > wasmscan.MaxK {
+		return fmt.Errorf("scanbench: k=%d outside 1..%d", k, wasmscan.MaxK)
+	}
+	return nil
+}
+
+// NativeSearch is Search on the native Go path (scanref over data in Go memory): the
 // reference the guest must equal, and the "native" side of benchmarks.
-func NativeSearch(sc *scanref.Scanner, data *Data, t *Tables, k, cands int) ([]Result, error) {
+func NativeSearch(sc *scanref.Scanner, data *wasmscan.Data, t *Tables, k, cands int) ([]Result, error) {
 	if data.SQ == nil || cands < k {
 		cands = k
 	}
@@ -109,14 +117,10 @@ func NativeSearch(sc *scanref.Scanner, data *Data, t *Tables, k, cands int) ([]R
 	case 8:
 		out, err = sc.Scan8(data.Codes, data.N, data.M, t.LUT, cands, 0)
 	default:
-		err = fmt.Errorf("wasmscan: %d-bit codes", data.Bits)
+		err = fmt.Errorf("scanbench: %d-bit codes", data.Bits)
 	}
 	if err != nil || data.SQ == nil {
 		return out, err
 	}
-	ids := make([]uint32, len(out))
-	for i, r := range out {
-		ids[i] = r.ID
-	}
-	return sc.Rerank(data.SQCodes, data.SQ.CodeSize(), t.Native, ids, k)
+	return sc.Rerank(data.SQCodes, data.SQ.CodeSize(), t.Native, resultIDs(out), k)
 }

@@ -21,10 +21,10 @@ type Episode struct {
 }
 
 // MemorySearcher is an exact, brute-force Searcher over episodes held in memory: every
-// query scores every episode that passes the filters. It is meant for tests and very small
-// corpora (a few thousand episodes); production shards are core/index's IVF-PQ + BM25
-// files. Keyword scores are BM25 (k1 0.9, b 0.4) over lower-cased words; hybrid scores are
-// a convex combination of min-max normalised dense and keyword scores, dense weight 0.3.
+// query scores every episode that passes the filters. Keyword scores are BM25 (k1 0.9,
+// b 0.4) over lower-cased words; hybrid scores are a convex combination of min-max
+// normalised dense and keyword scores, dense weight 0.3. It is a test double: those
+// scores differ from the production shards' (core/index's IVF-PQ + BM25, IndexOpener).
 type MemorySearcher struct {
 	version, fingerprint string
 	eps                  []Episode

@@ -1,4 +1,4 @@
-package wasmscan
+package scanbench
 
 import (
 	"context"
@@ -9,22 +9,23 @@ import (
 
 	wasmhost "github.com/podsearch/podsearch/wasm/host"
 	"github.com/podsearch/podsearch/wasm/modules"
+	wasmscan "github.com/podsearch/podsearch/wasm/scan"
 )
 
 // GoGuest runs the native Go pipeline compiled to WebAssembly (modules.GoScan) over its own
 // copy of a shard's data. It exists to compare Go-in-wasm with the C kernel and native Go in
-// benchmarks; serving uses Shard. One call at a time.
+// benchmarks; serving uses wasmscan.Shard. One call at a time.
 type GoGuest struct {
 	pool                         *wasmhost.Pool
 	in                           *wasmhost.Instance
-	data                         Data
+	data                         wasmscan.Data
 	codes, sqCodes, table, query uint32
 	cands, out                   uint32
 }
 
 // NewGoGuest instantiates the Go scan guest and copies data into it.
-func NewGoGuest(ctx context.Context, rt *wasmhost.Runtime, data Data) (*GoGuest, error) {
-	if err := data.check(); err != nil {
+func NewGoGuest(ctx context.Context, rt *wasmhost.Runtime, data wasmscan.Data) (*GoGuest, error) {
+	if err := data.Check(); err != nil {
 		return nil, err
 	}
 	mod, err := rt.Compile(ctx, "goscan", modules.GoScan)
@@ -51,14 +52,17 @@ func (g *GoGuest) alloc(ctx context.Context, b []byte, n int) (uint32, error) {
 		return 0, err
 	}
 	if b != nil && !g.in.Memory().Write(uint32(p), b) {
-		return 0, errors.New("wasmscan: Go guest buffer out of range")
+		return 0, errors.New("scanbench: Go guest buffer out of range")
 	}
 	return uint32(p), nil
 }
 
+// floatBytes is v in little-endian bytes, as the guest reads floats.
 func floatBytes(v []float32) []byte {
-	b := make([]byte, 4*len(v))
-	putFloats(b, v)
+	b := make([]byte, 0, 4*len(v))
+	for _, x := range v {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
+	}
 	return b
 }
 
@@ -71,10 +75,10 @@ func (g *GoGuest) load(ctx context.Context) error {
 	if g.table, err = g.alloc(ctx, nil, 4*d.M*256); err != nil {
 		return err
 	}
-	if g.cands, err = g.alloc(ctx, nil, 4*MaxK); err != nil {
+	if g.cands, err = g.alloc(ctx, nil, 4*wasmscan.MaxK); err != nil {
 		return err
 	}
-	if g.out, err = g.alloc(ctx, nil, 8*MaxK); err != nil {
+	if g.out, err = g.alloc(ctx, nil, 8*wasmscan.MaxK); err != nil {
 		return err
 	}
 	if d.SQ == nil {
@@ -96,7 +100,7 @@ func (g *GoGuest) load(ctx context.Context) error {
 	}
 	st, err := g.in.Call(ctx, "sq_init", uint64(d.SQ.D), uint64(lo), uint64(sc))
 	if err == nil && int32(st) != 0 {
-		err = errors.New("wasmscan: Go guest rejected the re-rank quantizer")
+		err = errors.New("scanbench: Go guest rejected the re-rank quantizer")
 	}
 	return err
 }
@@ -105,12 +109,12 @@ func (g *GoGuest) results(n uint64, err error) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if int32(n) < 0 || n > MaxK {
-		return nil, fmt.Errorf("wasmscan: Go guest failed (%d)", int32(n))
+	if int32(n) < 0 || n > wasmscan.MaxK {
+		return nil, fmt.Errorf("scanbench: Go guest failed (%d)", int32(n))
 	}
 	raw, ok := g.in.Memory().Read(g.out, uint32(8*n))
 	if !ok {
-		return nil, errors.New("wasmscan: Go guest results out of range")
+		return nil, errors.New("scanbench: Go guest results out of range")
 	}
 	out := make([]Result, n)
 	for i := range out {
@@ -119,7 +123,7 @@ func (g *GoGuest) results(n uint64, err error) ([]Result, error) {
 	return out, nil
 }
 
-// Search runs the Shard.Search pipeline in the Go guest; query is the raw query vector (the
+// Search runs the Search pipeline in the Go guest; query is the raw query vector (the
 // guest prepares its own re-rank query) and t its tables.
 func (g *GoGuest) Search(ctx context.Context, t *Tables, query []float32, metric Metric, k, cands int) ([]Result, error) {
 	d := g.data
