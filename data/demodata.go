@@ -2,7 +2,7 @@
 // real Taddy sample export (10,544 episodes, JSON Lines) and 8 real podcast RSS feeds, all
 // gzip-compressed, so that podsearch can build a demo index with nothing but its binary.
 //
-// The package only hands out the files; package ingest reads them (ingest.ReadDemo).
+// The package only hands out the files; package core/ingest/demo reads them (demo.Batches).
 package demodata
 
 import (

@@ -16,8 +16,8 @@ import (
 
 	"github.com/podsearch/podsearch/core/assets"
 	"github.com/podsearch/podsearch/core/encoder"
-	"github.com/podsearch/podsearch/core/index"
 	"github.com/podsearch/podsearch/core/ingest"
+	"github.com/podsearch/podsearch/core/ingest/demo"
 	"github.com/podsearch/podsearch/core/tokenizer"
 	"github.com/podsearch/podsearch/internal/testenv"
 )
@@ -99,7 +99,7 @@ var demoQueries = []string{
 // demoFixture builds the fixture from the bundled demo corpus, with the token ids and
 // embeddings of the real tokenizer and model.
 func demoFixture() (*fixture, error) {
-	eps, err := ingest.DemoCorpus()
+	eps, err := demo.Corpus()
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +121,7 @@ func demoFixture() (*fixture, error) {
 		if e.Title == "" || e.Description == "" {
 			continue
 		}
-		d, _ := index.DocOf(e) // a bad date leaves the episode undated
+		d, _ := ingest.IndexDoc(e) // a bad date leaves the episode undated
 		fx.episodes = append(fx.episodes, Episode{ID: e.ID, Title: e.Title, ShowID: e.ShowID, ShowTitle: e.ShowTitle,
 			Language: e.Language, Date: d.Date, Text: e.Description})
 		texts = append(texts, e.Text)

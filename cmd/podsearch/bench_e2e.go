@@ -16,6 +16,7 @@ import (
 	"github.com/podsearch/podsearch/core/assets"
 	"github.com/podsearch/podsearch/core/encoder"
 	"github.com/podsearch/podsearch/core/ingest"
+	"github.com/podsearch/podsearch/core/ingest/demo"
 	"github.com/podsearch/podsearch/core/tokenizer"
 	"github.com/podsearch/podsearch/edge/e2e"
 	"github.com/podsearch/podsearch/internal/loadgen"
@@ -105,7 +106,7 @@ func benchE2E(args []string) error {
 	if dir == "" {
 		if eps == nil {
 			fmt.Fprintln(os.Stderr, "reading the bundled demo corpus...")
-			if eps, err = ingest.DemoCorpus(); err != nil {
+			if eps, err = demo.Corpus(); err != nil {
 				return err
 			}
 		}

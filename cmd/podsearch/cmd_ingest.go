@@ -9,6 +9,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/podsearch/podsearch/core/ingest"
+	democorpus "github.com/podsearch/podsearch/core/ingest/demo"
 )
 
 func init() {
@@ -108,7 +109,7 @@ func runIngest(args []string) error {
 		batches = append(batches, b)
 	}
 	if *demo {
-		bs, err := ingest.ReadDemo()
+		bs, err := democorpus.Batches()
 		if err != nil {
 			return err
 		}

@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/podsearch/podsearch/core/ingest"
+	"github.com/podsearch/podsearch/core/ingest/demo"
 	"github.com/podsearch/podsearch/internal/testenv"
 )
 
@@ -28,7 +28,7 @@ func TestPodcastQuerySets(t *testing.T) {
 	if len(all) < 110 {
 		t.Errorf("%d podcast queries, want at least 110", len(all))
 	}
-	eps, err := ingest.DemoCorpus()
+	eps, err := demo.Corpus()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,38 +8,6 @@ import (
 	"testing"
 )
 
-// BenchmarkBuildDemo reads and builds the bundled demo corpus (10,924 records), language
-// detection included: the work of `podsearch ingest --demo`.
-func BenchmarkBuildDemo(b *testing.B) {
-	for i := 0; i < b.N; i++ {
-		bs, err := ReadDemo()
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := Build(bs, Options{Seed: 1}); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-// BenchmarkDetectLanguage detects the language of the demo corpus's episode texts.
-func BenchmarkDetectLanguage(b *testing.B) {
-	bs, err := ReadDemo()
-	if err != nil {
-		b.Fatal(err)
-	}
-	res, err := Build(bs, Options{Seed: 1, Detect: func(string) string { return "en" }})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		for j := range res.Episodes {
-			DetectLanguage(res.Episodes[j].Text)
-		}
-	}
-}
-
 // kaggleBenchCSV is a Kaggle-shaped episodes.csv of 100,000 rows (quoted descriptions with
 // doubled quotes and a line break, as encoding/csv writes them).
 func kaggleBenchCSV() []byte {

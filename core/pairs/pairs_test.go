@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/podsearch/podsearch/core/ingest"
+	"github.com/podsearch/podsearch/core/ingest/demo"
 )
 
 var (
@@ -22,7 +23,7 @@ func demoCorpus(t testing.TB) []ingest.Episode {
 	t.Helper()
 	demoOnce.Do(func() {
 		var bs []*ingest.Batch
-		bs, demoErr = ingest.ReadDemo()
+		bs, demoErr = demo.Batches()
 		if demoErr != nil {
 			return
 		}

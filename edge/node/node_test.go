@@ -18,6 +18,7 @@ import (
 	"github.com/podsearch/podsearch/core/encoder"
 	"github.com/podsearch/podsearch/core/index"
 	"github.com/podsearch/podsearch/core/ingest"
+	"github.com/podsearch/podsearch/core/ingest/demo"
 	"github.com/podsearch/podsearch/edge"
 	gpuencoder "github.com/podsearch/podsearch/gpu-encoder"
 	"github.com/podsearch/podsearch/gpu-encoder/standin"
@@ -28,7 +29,7 @@ import (
 // with random unit vectors under the given model fingerprint (no model needed).
 func demoIndex(t *testing.T, n int, fingerprint string) (string, []ingest.Episode) {
 	t.Helper()
-	eps, err := ingest.DemoCorpus()
+	eps, err := demo.Corpus()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +38,7 @@ func demoIndex(t *testing.T, n int, fingerprint string) (string, []ingest.Episod
 	docs := make([]index.Doc, n)
 	flat := make([]float32, 0, n*encoder.Dim)
 	for i, e := range eps {
-		docs[i], _ = index.DocOf(e)
+		docs[i], _ = ingest.IndexDoc(e)
 		v := make([]float32, encoder.Dim)
 		var norm float64
 		for j := range v {

@@ -1,6 +1,7 @@
 package wasmscan
 
 import (
+	"context"
 	"fmt"
 	"testing"
 
