@@ -9,7 +9,6 @@ import (
 
 	"golang.org/x/text/unicode/norm"
 
-	"github.com/podsearch/podsearch/core/assets"
 	"github.com/podsearch/podsearch/internal/testenv"
 )
 
@@ -205,15 +204,12 @@ func TestEncodeConcurrent(t *testing.T) {
 }
 
 func FuzzEncodeMatchesReference(f *testing.F) {
-	u, err := LoadFile(assets.VocabPath())
-	if err != nil {
-		f.Skipf("vocabulary not set up (%v): run `podsearch setup`", err)
-	}
+	u := loadVocab(f)
 	ref := referenceOf(u)
 	for _, s := range referenceSeeds {
 		f.Add(s)
 	}
-	if path, ok := testenv.SharedPath("golden/use-lite/use-lite-golden.jsonl"); ok {
+	if path, ok := testenv.SharedSeeds(f, "golden/use-lite/use-lite-golden.jsonl"); ok {
 		for _, g := range readGoldenFile(f, path) {
 			f.Add(g.Text)
 		}

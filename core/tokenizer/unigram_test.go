@@ -151,16 +151,12 @@ func TestBadVocabulary(t *testing.T) {
 }
 
 func FuzzEncode(f *testing.F) {
-	path := assets.VocabPath()
-	u, err := LoadFile(path)
-	if err != nil {
-		f.Skipf("vocabulary not set up (%v): run `podsearch setup`", err)
-	}
+	u := loadVocab(f)
 	for _, s := range []string{"", " ", "hello world", "\xff\xfe", "a\x00b", "👩‍👩‍👧 emoji", "日本語のテキスト",
 		"ﬁ ligature", "\t\n", "a  b", "\u2581\u2581"} {
 		f.Add(s)
 	}
-	if path, ok := testenv.SharedPath("golden/use-lite/use-lite-golden.jsonl"); ok {
+	if path, ok := testenv.SharedSeeds(f, "golden/use-lite/use-lite-golden.jsonl"); ok {
 		for _, g := range readGoldenFile(f, path)[:40] {
 			f.Add(g.Text)
 		}

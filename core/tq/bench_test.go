@@ -8,15 +8,16 @@ import (
 
 	"github.com/podsearch/podsearch/core/assets"
 	"github.com/podsearch/podsearch/core/vec"
+	"github.com/podsearch/podsearch/internal/testenv"
 )
 
 // demoVectors reads the demo index's embeddings (`podsearch ingest --demo` then
-// `podsearch index`), skipping when there are none (as in CI).
+// `podsearch index`), skipping when there are none (as in CI; failing under PODSEARCH_REQUIRE_DEMO=1).
 func demoVectors(tb testing.TB) ([]float32, int) {
 	tb.Helper()
 	paths, _ := filepath.Glob(filepath.Join(assets.Home(), "demo", "*", "index", "vectors.fvecs"))
 	if len(paths) == 0 {
-		tb.Skip("no demo index vectors (run `podsearch ingest --demo` and `podsearch index`): skipping")
+		testenv.SkipOrFail(tb, testenv.Demo, "no demo index vectors (run `podsearch ingest --demo` and `podsearch index`)")
 	}
 	sort.Strings(paths)
 	data, d, err := vec.ReadFvecs(paths[0])

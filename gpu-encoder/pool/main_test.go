@@ -19,6 +19,7 @@ import (
 	"github.com/podsearch/podsearch/core/encoder"
 	gpuencoder "github.com/podsearch/podsearch/gpu-encoder"
 	"github.com/podsearch/podsearch/gpu-encoder/standin"
+	"github.com/podsearch/podsearch/internal/testenv"
 )
 
 // The fault tests run encoder services as separate processes (this test binary started
@@ -160,7 +161,7 @@ func (c *child) rssKiB(t *testing.T) int {
 	t.Helper()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid))
 	if err != nil {
-		t.Skipf("no /proc here: %v", err)
+		testenv.SkipOrFail(t, testenv.Linux, "no /proc here: %v", err)
 	}
 	for _, l := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {

@@ -20,6 +20,7 @@ import (
 	gpuencoder "github.com/podsearch/podsearch/gpu-encoder"
 	"github.com/podsearch/podsearch/gpu-encoder/pool"
 	"github.com/podsearch/podsearch/gpu-encoder/standin"
+	"github.com/podsearch/podsearch/internal/testenv"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -210,7 +211,7 @@ func TestPoolDNSNameResolvingToMany(t *testing.T) {
 		}
 	}
 	if len(lns) < 3 {
-		t.Skip("cannot bind one port on 127.0.0.1-3 here")
+		testenv.SkipOrFail(t, testenv.Linux, "cannot bind one port on 127.0.0.1-3 here")
 	}
 	backends := []*standin.Embedder{{}, {}, {}}
 	for i, l := range lns {

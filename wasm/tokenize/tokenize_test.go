@@ -109,7 +109,7 @@ func FuzzWasmEqualsNative(f *testing.F) {
 		"全角ＡＢＣ", "emoji 🎧🎙️", "مرحبا", "\xff\xfe invalid", strings.Repeat("a", 3000)} {
 		f.Add(s)
 	}
-	if p, ok := testenv.SharedPath("golden/use-lite/use-lite-golden.jsonl"); ok {
+	if p, ok := testenv.SharedSeeds(f, "golden/use-lite/use-lite-golden.jsonl"); ok {
 		texts, _ := goldenFile(f, p)
 		for _, s := range texts[:20] {
 			f.Add(s)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/podsearch/podsearch/internal/redisproc"
+	"github.com/podsearch/podsearch/internal/testenv"
 )
 
 // binary finds a Redis program or skips (or fails when PODSEARCH_REQUIRE_REDIS=1).
@@ -19,10 +20,7 @@ func binary(tb testing.TB, name string) string {
 	tb.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
-		if os.Getenv("PODSEARCH_REQUIRE_REDIS") == "1" {
-			tb.Fatalf("%s is required (PODSEARCH_REQUIRE_REDIS=1) but not installed: %v", name, err)
-		}
-		tb.Skipf("%s is not installed (apt-get install redis-server redis-tools): skipping", name)
+		testenv.SkipOrFail(tb, testenv.Redis, "%s is not installed (apt-get install redis-server redis-tools): %v", name, err)
 	}
 	return p
 }

@@ -13,7 +13,7 @@ import (
 )
 
 // TestRunOnSIFTSample runs the script on 1,000 SIFT vectors and checks every configuration
-// reports a row, and exact search recall 1. It skips where FAISS is not installed.
+// reports a row, and exact search recall 1. It skips where FAISS is not installed (fails under PODSEARCH_REQUIRE_FAISS=1).
 func TestRunOnSIFTSample(t *testing.T) {
 	base, d, err := vec.ReadFvecs(testenv.Shared(t, "data/ann/sift10k/siftsmall_base.fvecs"))
 	if err != nil {
@@ -58,7 +58,7 @@ func TestRunOnSIFTSample(t *testing.T) {
 	}
 	rows, err := Run(context.Background(), o)
 	if errors.Is(err, ErrUnavailable) {
-		t.Skipf("FAISS not installed: %v", err)
+		testenv.SkipOrFail(t, testenv.FAISS, "%v", err)
 	}
 	if err != nil {
 		t.Fatal(err)
