@@ -3,11 +3,12 @@ package edge
 import (
 	"context"
 	"net/url"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/podsearch/podsearch/internal/testenv"
 )
 
 // chromium returns the headless browser to drive, skipping the test when none is installed
@@ -19,10 +20,7 @@ func chromium(t *testing.T) string {
 			return p
 		}
 	}
-	if os.Getenv("PODSEARCH_REQUIRE_CHROMIUM") == "1" {
-		t.Fatal("chromium is required (PODSEARCH_REQUIRE_CHROMIUM=1) but not installed (apt-get install chromium)")
-	}
-	t.Skip("chromium is not installed (apt-get install chromium): skipping the browser test of the search page")
+	testenv.SkipOrFail(t, testenv.Chromium, "chromium is not installed (apt-get install chromium): the browser test of the search page")
 	return ""
 }
 
