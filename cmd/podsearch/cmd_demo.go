@@ -22,6 +22,7 @@ import (
 	"github.com/podsearch/podsearch/core/encoder"
 	"github.com/podsearch/podsearch/core/evaluate/vcache"
 	"github.com/podsearch/podsearch/core/index"
+	"github.com/podsearch/podsearch/core/indexbuild"
 	"github.com/podsearch/podsearch/core/ingest"
 	"github.com/podsearch/podsearch/core/train"
 	"github.com/podsearch/podsearch/core/vec"
@@ -61,6 +62,7 @@ func runDemo(args []string) error {
 	}
 	fp := sess.Fingerprint()
 	_ = sess.Close()
+	ctx := context.Background()
 
 	dir := filepath.Join(assets.Home(), "demo", fp[:16])
 	corpus := filepath.Join(dir, "corpus.jsonl")
@@ -82,7 +84,7 @@ func runDemo(args []string) error {
 	}
 	if _, err := os.Stat(filepath.Join(indexDir, index.ManifestName)); err != nil {
 		slog.Info("demo: building the index (first run only; a few minutes on 2 cores)", "to", indexDir)
-		if err := runIndex([]string{"--corpus", corpus, "--shards", fmt.Sprint(*shards), "-o", indexDir}); err != nil {
+		if err := indexbuild.Build(ctx, demoIndexOptions(corpus, indexDir, *shards)); err != nil {
 			return fmt.Errorf("demo index: %w", err)
 		}
 	} else {
@@ -93,7 +95,7 @@ func runDemo(args []string) error {
 	case *adapterPath != "" && *base:
 		slog.Warn("demo: --adapter wins over --base", "adapter", *adapterPath)
 	case *adapterPath == "" && !*base:
-		p, err := ensureDemoAdapter(context.Background(), dir, corpus, filepath.Join(indexDir, vectorsFile), fp, stderrIsTerminal())
+		p, err := ensureDemoAdapter(ctx, dir, corpus, filepath.Join(indexDir, vectorsFile), fp, stderrIsTerminal())
 		if err != nil {
 			return fmt.Errorf("demo tuned query model (--base serves the base model): %w", err)
 		}
@@ -108,17 +110,16 @@ func runDemo(args []string) error {
 		}
 		tunedDir := filepath.Join(dir, "index-"+a.Fingerprint()[:16])
 		if _, err := os.Stat(filepath.Join(tunedDir, index.ManifestName)); err != nil {
-			args := []string{"--corpus", corpus, "--shards", fmt.Sprint(*shards), "-o", tunedDir}
-			if a.BothSides {
-				args = append(args, "--adapter", *adapterPath) // episode vectors change too: re-encode
-			} else {
+			o := demoIndexOptions(corpus, tunedDir, *shards)
+			o.Adapter = *adapterPath // with both sides, episode vectors change too: re-encode
+			if !a.BothSides {
 				// A query-only adapter leaves episode vectors as they are: reuse them.
 				// The adapter still encodes the query sample that guides spilling and
 				// chooses the operating point.
-				args = append(args, "--vectors", filepath.Join(indexDir, vectorsFile), "--fingerprint", a.Fingerprint(), "--adapter", *adapterPath)
+				o.Vectors, o.Fingerprint = filepath.Join(indexDir, vectorsFile), a.Fingerprint()
 			}
 			slog.Info("demo: building the tuned index", "to", tunedDir)
-			if err := runIndex(args); err != nil {
+			if err := indexbuild.Build(ctx, o); err != nil {
 				return fmt.Errorf("demo tuned index: %w", err)
 			}
 		}
@@ -146,6 +147,15 @@ func runDemo(args []string) error {
 	case <-time.After(35 * time.Second):
 	}
 	return edgeErr
+}
+
+// demoIndexOptions are the options the demo builds its indexes with: those of `podsearch
+// index --corpus corpus --shards shards -o out` (indexbuild.DefaultOptions, progress bars on
+// stderr).
+func demoIndexOptions(corpus, out string, shards int) indexbuild.Options {
+	o := indexbuild.DefaultOptions()
+	o.Corpus, o.Out, o.Shards, o.Progress = corpus, out, shards, os.Stderr
+	return o
 }
 
 // ensureDemoAdapter returns the path of the demo's fine-tuned query adapter for corpus and
