@@ -75,7 +75,7 @@ func runDemo(args []string) error {
 		tmp := corpus + ".partial.jsonl"
 		// The rejects file is named from the final corpus name, not the temporary one.
 		rejects := strings.TrimSuffix(corpus, ".jsonl") + ".rejects.jsonl"
-		if err := runIngest([]string{"--demo", "-o", tmp, "--rejects", rejects}); err != nil {
+		if err := ingestDemo(tmp, rejects); err != nil {
 			return fmt.Errorf("demo ingest: %w", err)
 		}
 		if err := os.Rename(tmp, corpus); err != nil {
