@@ -13,8 +13,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/podsearch/podsearch/core/adapter"
@@ -102,7 +104,7 @@ func runDemo(args []string) error {
 		*adapterPath = p
 	}
 
-	var encArgs []string
+	enc := defaultEncoderServeOptions()
 	if *adapterPath != "" {
 		a, err := adapter.LoadFor(*adapterPath, fp)
 		if err != nil {
@@ -124,21 +126,26 @@ func runDemo(args []string) error {
 			}
 		}
 		indexDir = tunedDir
-		encArgs = append(encArgs, "--adapter", *adapterPath)
+		enc.service.adapterPath = *adapterPath
 	}
 
 	encAddr, err := freeLoopbackAddr()
 	if err != nil {
 		return err
 	}
+	// Ctrl-C (or SIGTERM) stops both: the edge drains, the encoder finishes its batches.
+	sctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	encDone := make(chan error, 1)
-	go func() { encDone <- runServeEncoder(append([]string{"--addr", encAddr}, encArgs...)) }()
+	go func() { encDone <- serveEncoder(sctx, encAddr, enc) }()
 	if err := waitReady("http://"+encAddr+"/readyz", 60*time.Second, encDone); err != nil {
 		return fmt.Errorf("demo encoder: %w", err)
 	}
 	fmt.Printf("\npodsearch demo: search page http://%s/\n  try: curl 'http://%s/v1/search?q=eat+better+during+xmas+holidays'\n\n", *addr, *addr)
-	edgeErr := runServeEdge([]string{"-addr", *addr, "-index", indexDir, "-corpus", corpus, "-encoder", encAddr})
-	// The edge returns after SIGINT/SIGTERM, which the encoder also received.
+	edgeCfg := defaultEdgeConfig()
+	edgeCfg.addr, edgeCfg.index, edgeCfg.corpus, edgeCfg.encoders = *addr, indexDir, corpus, encAddr
+	edgeErr := serveEdge(sctx, edgeCfg)
+	stop() // the edge returned (after a signal, or failing): stop the encoder too
 	select {
 	case err := <-encDone:
 		if edgeErr == nil {
