@@ -94,13 +94,6 @@ func newVecEncoder(provider, cacheDir string, batch int) (*vecEncoder, error) {
 	return &vecEncoder{e}, nil
 }
 
-// fingerprint and encode keep bench_queries.go's calls (another part of the refactor owns it).
-func (e *vecEncoder) fingerprint() string { return e.Fingerprint() }
-
-func (e *vecEncoder) encode(ctx context.Context, what string, texts []string) ([][]float32, error) {
-	return e.Encode(ctx, what, texts)
-}
-
 func runTrain(args []string) error {
 	fs := newFlagSet("train", "--pairs DIR -o ADAPTER [--mode adapter|full] [flags]",
 		"Trains a query adapter on the frozen encoder (--mode adapter, the default) or fine-tunes the encoder's\n"+
