@@ -1,16 +1,14 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
-	"slices"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 
 	"github.com/podsearch/podsearch/core/assets"
 	"github.com/podsearch/podsearch/core/encoder"
+	"github.com/podsearch/podsearch/core/indexbuild"
 	"github.com/podsearch/podsearch/core/tokenizer"
 	gpuencoder "github.com/podsearch/podsearch/gpu-encoder"
 	"github.com/podsearch/podsearch/gpu-encoder/wire"
@@ -154,47 +153,16 @@ func benchEncoder(args []string) error {
 	return nil
 }
 
+// readBenchQueries reads the query texts of a --queries file (indexbuild.ReadQueryTexts).
 func readBenchQueries(path, field string) ([]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("queries: %w (give --queries)", err)
+	texts, err := indexbuild.ReadQueryTexts(path, field)
+	switch {
+	case errors.Is(err, indexbuild.ErrField):
+		return nil, fmt.Errorf("%w: --field must be query, description or both", errUsage)
+	case errors.Is(err, os.ErrNotExist):
+		return nil, fmt.Errorf("%w (give --queries)", err)
 	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" {
-			continue
-		}
-		if !strings.HasPrefix(line, "{") { // a plain-text line is one query
-			out = append(out, line)
-			continue
-		}
-		var q struct {
-			Query       string `json:"query"`
-			Description string `json:"description"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &q); err != nil {
-			return nil, fmt.Errorf("queries %s: %w", path, err)
-		}
-		switch field {
-		case "query":
-			out = append(out, q.Query)
-		case "description":
-			out = append(out, q.Description)
-		case "both":
-			out = append(out, q.Query, q.Description)
-		default:
-			return nil, fmt.Errorf("%w: --field must be query, description or both", errUsage)
-		}
-	}
-	out = slices.DeleteFunc(out, func(s string) bool { return strings.TrimSpace(s) == "" })
-	if len(out) == 0 {
-		return nil, fmt.Errorf("queries %s: no queries", path)
-	}
-	return out, sc.Err()
+	return texts, err
 }
 
 // benchBodies pre-encodes one request body per query.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/podsearch/podsearch/core/index"
 	"github.com/podsearch/podsearch/core/index/faissbench"
+	"github.com/podsearch/podsearch/core/indexbuild"
 	"github.com/podsearch/podsearch/core/vec"
 )
 
@@ -142,8 +143,8 @@ func benchIndexTo(w io.Writer, args []string) error {
 			st, err = encodeQueryTexts(ctx, splitList(*querySample), *sampleLimit, *adapterPath, "")
 		} else {
 			var texts []string
-			if texts, _, err = querySampleTexts("", *sampleCorpus); err == nil {
-				st, err = encodeQueries(ctx, evenSample(texts, *sampleLimit), *adapterPath, "")
+			if texts, _, err = indexbuild.QuerySampleTexts("", *sampleCorpus); err == nil {
+				st, err = encodeQueries(ctx, indexbuild.EvenSample(texts, *sampleLimit), *adapterPath, "")
 			}
 		}
 		if err != nil {
@@ -205,7 +206,7 @@ func benchIndexTo(w io.Writer, args []string) error {
 				}
 				cfg.Spill.Queries = sample
 				if cfg.Default {
-					cfg.Spill.Queries, heldOut = splitSample(sample, ds.d)
+					cfg.Spill.Queries, heldOut = indexbuild.SplitSample(sample, ds.d)
 				}
 			}
 			var st index.SpillStats
@@ -231,7 +232,7 @@ func benchIndexTo(w io.Writer, args []string) error {
 			for i := range ids {
 				ids[i] = strconv.Itoa(i)
 			}
-			if chosen, err = index.ChooseOperatingPoint(s, heldOut, ds.base, ids, defaultTargetRecall, defaultHardest); err != nil {
+			if chosen, err = index.ChooseOperatingPoint(s, heldOut, ds.base, ids, indexbuild.DefaultTargetRecall, indexbuild.DefaultHardest); err != nil {
 				slog.Warn("default configuration below its target on held-out sample queries", "err", err)
 			}
 			settings = []int{chosen.NProbe}
@@ -583,7 +584,7 @@ type benchConfig struct {
 
 // parseConfigs reads --configs into configurations: comma-separated items, each
 //
-//   - "default": what `podsearch index` builds (defaultIndexConfig, spilling as it does);
+//   - "default": what `podsearch index` builds (indexbuild.DefaultConfig, spilling as it does);
 //   - a factory string (index.ParseConfig), e.g. IVF270,PQ128x4fs,TQ224: its components are
 //     consecutive items, and an item starting with IVF starts the next one;
 //   - the short form pqB[xM][+sqR|+tqN|+flat] (B PQ bits, M sub-quantizers, then the re-rank:
@@ -625,7 +626,7 @@ func parseConfigs(s string) ([]benchConfig, error) {
 		}
 		if name == "default" {
 			cfg.Guided, cfg.Default = true, true
-			cfg.Spill = index.SpillOptions{MaxLists: defaultSpillLists, Budget: defaultSpillBudget}
+			cfg.Spill = index.SpillOptions{MaxLists: indexbuild.DefaultSpillLists, Budget: indexbuild.DefaultSpillBudget}
 		}
 		var err error
 		if cfg.Config, err = index.ParseConfig(factory); err != nil {
@@ -643,7 +644,7 @@ func parseConfigs(s string) ([]benchConfig, error) {
 // string, and returns the benchmark-only parts after the re-rank one.
 func shortConfig(head string, rest []string) (string, []string, error) {
 	if head == "default" {
-		return defaultIndexConfig, rest, nil
+		return indexbuild.DefaultConfig, rest, nil
 	}
 	bits, m, _ := strings.Cut(head[2:], "x")
 	if _, err := strconv.Atoi(bits); err != nil {

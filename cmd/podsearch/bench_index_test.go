@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/podsearch/podsearch/core/index"
+	"github.com/podsearch/podsearch/core/indexbuild"
 	"github.com/podsearch/podsearch/core/vec"
 
 	"github.com/podsearch/podsearch/internal/testenv"
@@ -27,7 +28,7 @@ func TestParseConfigs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !sp[0].Default || !sp[0].Guided || sp[0].Spill.MaxLists != defaultSpillLists || sp[0].Spill.Budget != defaultSpillBudget ||
+	if !sp[0].Default || !sp[0].Guided || sp[0].Spill.MaxLists != indexbuild.DefaultSpillLists || sp[0].Spill.Budget != indexbuild.DefaultSpillBudget ||
 		!sp[1].Guided || sp[1].Spill.MaxLists != 4 || sp[1].Spill.Budget != 0.5 || sp[1].Spill.Hardest != 0.3 || sp[1].Spill.QueryProbe != 2 || sp[1].RerankBytes != 224 ||
 		sp[0].Config != (index.Config{Bits: 4, Rerank: index.RerankTQ}) ||
 		sp[2].Guided || sp[2].Spill.SOAR != 1 || sp[2].Spill.MaxLists != 2 || sp[2].Rerank != index.RerankSQ8 {

@@ -2,15 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 
-	"github.com/podsearch/podsearch/core/adapter"
-	"github.com/podsearch/podsearch/core/assets"
-	"github.com/podsearch/podsearch/core/vec"
+	"github.com/podsearch/podsearch/core/indexbuild"
 )
 
 // Text queries for the index benchmark: listeners' queries are short texts whose vectors lie
@@ -54,7 +51,7 @@ func encodeQueryTexts(ctx context.Context, files []string, limit int, adapterPat
 		texts = append(texts, ts...)
 		names = append(names, strings.TrimSuffix(strings.TrimSuffix(filepath.Base(f), ".gz"), ".jsonl"))
 	}
-	set, err := encodeQueries(ctx, evenSample(texts, limit), adapterPath, wantFP)
+	set, err := encodeQueries(ctx, indexbuild.EvenSample(texts, limit), adapterPath, wantFP)
 	if err != nil {
 		return nil, err
 	}
@@ -63,59 +60,12 @@ func encodeQueryTexts(ctx context.Context, files []string, limit int, adapterPat
 	return set, nil
 }
 
-// evenSample returns at most limit of items, evenly spaced (all when limit <= 0).
-func evenSample[T any](items []T, limit int) []T {
-	if limit <= 0 || len(items) <= limit {
-		return items
-	}
-	step := float64(len(items)) / float64(limit)
-	out := make([]T, limit)
-	for i := range out {
-		out[i] = items[int(float64(i)*step)]
-	}
-	return out
-}
-
-// encodeQueries encodes query texts with the encoder (vectors cached per model under
-// $PODSEARCH_HOME/vectors), through the query adapter at adapterPath when given, as unit
-// vectors. wantFP, when set, is the fingerprint the vectors must be made for (an index's): a
-// mismatch is an error.
+// encodeQueries encodes query texts as a queryTextSet (indexbuild.EncodeQueries, progress
+// bars on stderr).
 func encodeQueries(ctx context.Context, texts []string, adapterPath, wantFP string) (*queryTextSet, error) {
-	if len(texts) == 0 {
-		return nil, errors.New("no query texts to encode")
-	}
-	enc, err := newVecEncoder("cpu", filepath.Join(assets.Home(), "vectors"), 32)
+	vectors, d, err := indexbuild.EncodeQueries(ctx, texts, adapterPath, wantFP, os.Stderr)
 	if err != nil {
 		return nil, err
 	}
-	defer enc.Close()
-	fp := enc.fingerprint()
-	var ad *adapter.Adapter
-	if adapterPath != "" {
-		if ad, err = adapter.LoadFor(adapterPath, fp); err != nil {
-			return nil, err
-		}
-		fp = ad.Fingerprint()
-	}
-	if wantFP != "" && fp != wantFP {
-		return nil, fmt.Errorf("query vectors would come from model %s but the index was built for %s (give the --adapter it was built with)", short12(fp), short12(wantFP))
-	}
-	vs, err := enc.encode(ctx, "queries", texts)
-	if err != nil {
-		return nil, err
-	}
-	if ad != nil {
-		if vs, err = ad.ApplyAll(vs, false); err != nil {
-			return nil, err
-		}
-	}
-	set := &queryTextSet{d: len(vs[0]), n: len(vs)}
-	set.vectors = make([]float32, 0, set.n*set.d)
-	for _, v := range vs {
-		set.vectors = append(set.vectors, v...)
-	}
-	for i := 0; i < set.n; i++ {
-		vec.Normalize(vec.Row(set.vectors, set.d, i))
-	}
-	return set, nil
+	return &queryTextSet{vectors: vectors, d: d, n: len(vectors) / d}, nil
 }

@@ -13,8 +13,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/podsearch/podsearch/core/adapter"
@@ -22,6 +24,7 @@ import (
 	"github.com/podsearch/podsearch/core/encoder"
 	"github.com/podsearch/podsearch/core/evaluate/vcache"
 	"github.com/podsearch/podsearch/core/index"
+	"github.com/podsearch/podsearch/core/indexbuild"
 	"github.com/podsearch/podsearch/core/ingest"
 	"github.com/podsearch/podsearch/core/train"
 	"github.com/podsearch/podsearch/core/vec"
@@ -61,6 +64,7 @@ func runDemo(args []string) error {
 	}
 	fp := sess.Fingerprint()
 	_ = sess.Close()
+	ctx := context.Background()
 
 	dir := filepath.Join(assets.Home(), "demo", fp[:16])
 	corpus := filepath.Join(dir, "corpus.jsonl")
@@ -73,7 +77,7 @@ func runDemo(args []string) error {
 		tmp := corpus + ".partial.jsonl"
 		// The rejects file is named from the final corpus name, not the temporary one.
 		rejects := strings.TrimSuffix(corpus, ".jsonl") + ".rejects.jsonl"
-		if err := runIngest([]string{"--demo", "-o", tmp, "--rejects", rejects}); err != nil {
+		if err := ingestDemo(tmp, rejects); err != nil {
 			return fmt.Errorf("demo ingest: %w", err)
 		}
 		if err := os.Rename(tmp, corpus); err != nil {
@@ -82,7 +86,7 @@ func runDemo(args []string) error {
 	}
 	if _, err := os.Stat(filepath.Join(indexDir, index.ManifestName)); err != nil {
 		slog.Info("demo: building the index (first run only; a few minutes on 2 cores)", "to", indexDir)
-		if err := runIndex([]string{"--corpus", corpus, "--shards", fmt.Sprint(*shards), "-o", indexDir}); err != nil {
+		if err := indexbuild.Build(ctx, demoIndexOptions(corpus, indexDir, *shards)); err != nil {
 			return fmt.Errorf("demo index: %w", err)
 		}
 	} else {
@@ -93,14 +97,14 @@ func runDemo(args []string) error {
 	case *adapterPath != "" && *base:
 		slog.Warn("demo: --adapter wins over --base", "adapter", *adapterPath)
 	case *adapterPath == "" && !*base:
-		p, err := ensureDemoAdapter(context.Background(), dir, corpus, filepath.Join(indexDir, vectorsFile), fp, stderrIsTerminal())
+		p, err := ensureDemoAdapter(ctx, dir, corpus, filepath.Join(indexDir, vectorsFile), fp, stderrIsTerminal())
 		if err != nil {
 			return fmt.Errorf("demo tuned query model (--base serves the base model): %w", err)
 		}
 		*adapterPath = p
 	}
 
-	var encArgs []string
+	enc := defaultEncoderServeOptions()
 	if *adapterPath != "" {
 		a, err := adapter.LoadFor(*adapterPath, fp)
 		if err != nil {
@@ -108,36 +112,40 @@ func runDemo(args []string) error {
 		}
 		tunedDir := filepath.Join(dir, "index-"+a.Fingerprint()[:16])
 		if _, err := os.Stat(filepath.Join(tunedDir, index.ManifestName)); err != nil {
-			args := []string{"--corpus", corpus, "--shards", fmt.Sprint(*shards), "-o", tunedDir}
-			if a.BothSides {
-				args = append(args, "--adapter", *adapterPath) // episode vectors change too: re-encode
-			} else {
+			o := demoIndexOptions(corpus, tunedDir, *shards)
+			o.Adapter = *adapterPath // with both sides, episode vectors change too: re-encode
+			if !a.BothSides {
 				// A query-only adapter leaves episode vectors as they are: reuse them.
 				// The adapter still encodes the query sample that guides spilling and
 				// chooses the operating point.
-				args = append(args, "--vectors", filepath.Join(indexDir, vectorsFile), "--fingerprint", a.Fingerprint(), "--adapter", *adapterPath)
+				o.Vectors, o.Fingerprint = filepath.Join(indexDir, vectorsFile), a.Fingerprint()
 			}
 			slog.Info("demo: building the tuned index", "to", tunedDir)
-			if err := runIndex(args); err != nil {
+			if err := indexbuild.Build(ctx, o); err != nil {
 				return fmt.Errorf("demo tuned index: %w", err)
 			}
 		}
 		indexDir = tunedDir
-		encArgs = append(encArgs, "--adapter", *adapterPath)
+		enc.service.adapterPath = *adapterPath
 	}
 
 	encAddr, err := freeLoopbackAddr()
 	if err != nil {
 		return err
 	}
+	// Ctrl-C (or SIGTERM) stops both: the edge drains, the encoder finishes its batches.
+	sctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	encDone := make(chan error, 1)
-	go func() { encDone <- runServeEncoder(append([]string{"--addr", encAddr}, encArgs...)) }()
+	go func() { encDone <- serveEncoder(sctx, encAddr, enc) }()
 	if err := waitReady("http://"+encAddr+"/readyz", 60*time.Second, encDone); err != nil {
 		return fmt.Errorf("demo encoder: %w", err)
 	}
 	fmt.Printf("\npodsearch demo: search page http://%s/\n  try: curl 'http://%s/v1/search?q=eat+better+during+xmas+holidays'\n\n", *addr, *addr)
-	edgeErr := runServeEdge([]string{"-addr", *addr, "-index", indexDir, "-corpus", corpus, "-encoder", encAddr})
-	// The edge returns after SIGINT/SIGTERM, which the encoder also received.
+	edgeCfg := defaultEdgeConfig()
+	edgeCfg.addr, edgeCfg.index, edgeCfg.corpus, edgeCfg.encoders = *addr, indexDir, corpus, encAddr
+	edgeErr := serveEdge(sctx, edgeCfg)
+	stop() // the edge returned (after a signal, or failing): stop the encoder too
 	select {
 	case err := <-encDone:
 		if edgeErr == nil {
@@ -146,6 +154,15 @@ func runDemo(args []string) error {
 	case <-time.After(35 * time.Second):
 	}
 	return edgeErr
+}
+
+// demoIndexOptions are the options the demo builds its indexes with: those of `podsearch
+// index --corpus corpus --shards shards -o out` (indexbuild.DefaultOptions, progress bars on
+// stderr).
+func demoIndexOptions(corpus, out string, shards int) indexbuild.Options {
+	o := indexbuild.DefaultOptions()
+	o.Corpus, o.Out, o.Shards, o.Progress = corpus, out, shards, os.Stderr
+	return o
 }
 
 // ensureDemoAdapter returns the path of the demo's fine-tuned query adapter for corpus and

@@ -126,7 +126,7 @@ func runEval(args []string) error {
 				return err
 			}
 			defer sess.Close()
-			opts.Tower = &vecEncoder{tok: enc.tok, sess: sess, cache: enc.cache, batch: enc.batch}
+			opts.Tower = &vecEncoder{enc.WithSession(sess)}
 		}
 	}
 	if *adapt {

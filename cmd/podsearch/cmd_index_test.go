@@ -11,9 +11,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/podsearch/podsearch/core/assets"
 	"github.com/podsearch/podsearch/core/bm25"
 	"github.com/podsearch/podsearch/core/index"
+	"github.com/podsearch/podsearch/core/indexbuild"
 	"github.com/podsearch/podsearch/core/ingest"
 	"github.com/podsearch/podsearch/core/vec"
 	"github.com/podsearch/podsearch/internal/testenv"
@@ -172,90 +172,8 @@ func TestIndexCommandWithVectors(t *testing.T) {
 	}
 }
 
-// TestIndexCommandQueryAware builds an index of the real RSS episodes with the real encoder
-// and `podsearch index`'s defaults: the corpus's own synthetic queries guide spilling
-// (within the byte budget) and choose the operating point recorded in the manifest, which
-// is what a search with zero settings then uses; a filtered search fills k.
-func TestIndexCommandQueryAware(t *testing.T) {
-	for _, p := range []string{assets.VocabPath(), assets.ModelPath(), assets.RuntimeLibraryPath()} {
-		if _, err := os.Stat(p); err != nil {
-			testenv.SkipOrFailModel(t, p)
-		}
-	}
-	f, err := os.Open(testenv.Shared(t, "data/podcasts/rss_feeds/episodes.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	batch, err := ingest.ReadJSONL(f, "episodes.jsonl", ingest.DefaultJSONLMapping)
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := ingest.Build([]*ingest.Batch{batch}, ingest.Options{Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	corpus := filepath.Join(dir, "corpus.jsonl")
-	if err := ingest.WriteCorpus(corpus, res.Episodes); err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(dir, "idx")
-	if err := runIndex([]string{"--corpus", corpus, "--shards", "2", "-o", out, "--target-recall", "0.9"}); err != nil {
-		t.Fatal(err)
-	}
-	ix, err := index.Open(out, "", index.OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ix.Close()
-	op := ix.Searcher().OperatingPoint()
-	if op.Target != 0.9 || op.Queries == 0 || op.NProbe < 1 || op.RerankFactor < 1 {
-		t.Fatalf("operating point %+v: not chosen at build", op)
-	}
-	if b := ix.BytesPerVector(); b > 2048.0/6 {
-		t.Fatalf("%.1f bytes per vector, over 1/6 of float32", b)
-	}
-	spilled := 0
-	for _, v := range ix.Searcher().Views() {
-		spilled += v.Seg.SpillEntries()
-	}
-	if spilled == 0 {
-		t.Fatal("the sample queries spilled no episode")
-	}
-	vecs, d, err := vec.ReadFvecs(filepath.Join(out, vectorsFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := vec.Row(vecs, d, 5)
-	implicit, err := ix.Search(context.Background(), q, index.SearchOptions{K: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	explicit, err := ix.Search(context.Background(), q, index.SearchOptions{K: 10, NProbe: op.NProbe, RerankFactor: op.RerankFactor})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(implicit, explicit) || len(implicit) != 10 || implicit[0].ID != res.Episodes[5].ID {
-		t.Fatalf("default search %v, at the operating point %v (episode 5 is %s)", implicit, explicit, res.Episodes[5].ID)
-	}
-	langs := map[string]int{}
-	for _, e := range res.Episodes {
-		langs[e.Language]++
-	}
-	for lang, n := range langs {
-		hits, err := ix.Search(context.Background(), q, index.SearchOptions{K: 10, NProbe: 1, Filter: &index.Filter{Languages: []string{lang}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(hits) != min(10, n) {
-			t.Errorf("language %q (%d episodes): %d hits with one list probed", lang, n, len(hits))
-		}
-	}
-}
-
-// TestIndexConfig: without --config the model flags' defaults are defaultIndexConfig with
-// the cosine metric; --config fills the components it leaves out from them and refuses to be
+// TestIndexConfig: without --config the model flags' defaults are indexbuild.DefaultConfig with
+// the cosine metric (a build's default, indexbuild.DefaultOptions); --config fills the components it leaves out from them and refuses to be
 // combined with them.
 func TestIndexConfig(t *testing.T) {
 	run := func(args ...string) (index.Config, error) {
@@ -269,16 +187,19 @@ func TestIndexConfig(t *testing.T) {
 		}
 		return indexConfig(fs, *config, *metric, *nlist, *m, *bits, *rbits, *rbytes)
 	}
-	def, err := index.ParseConfig(defaultIndexConfig + ",cosine")
+	def, err := index.ParseConfig(indexbuild.DefaultConfig + ",cosine")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got := indexbuild.DefaultOptions().Config; got != def {
+		t.Fatalf("indexbuild.DefaultOptions().Config %+v, want the flags' default %+v", got, def)
 	}
 	for _, tc := range []struct {
 		args []string
 		want index.Config
 	}{
 		{nil, def},
-		{[]string{"--config", defaultIndexConfig}, def},
+		{[]string{"--config", indexbuild.DefaultConfig}, def},
 		{[]string{"--config", "IVF100,SQ4"}, index.Config{NList: 100, Bits: 4, Rerank: index.RerankSQ4, Metric: index.Cosine}},
 		{[]string{"--config", "IVF270,PQ128x4fs,TQ224,l2"}, index.Config{NList: 270, M: 128, Bits: 4, Rerank: index.RerankTQ, RerankBytes: 224, Metric: index.L2}},
 		{[]string{"--rerank-bytes", "0"}, index.Config{Bits: 4, Rerank: index.RerankSQ8, Metric: index.Cosine}},

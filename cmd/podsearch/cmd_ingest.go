@@ -44,7 +44,7 @@ func runIngest(args []string) error {
 	demo := fs.Bool("demo", false, "also ingest the bundled demo corpus (Taddy sample + 8 RSS feeds, embedded in the binary)")
 	out := fs.String("o", "", "output corpus file (JSON Lines; gzip if it ends in .gz); required")
 	rejects := fs.String("rejects", "", "rejects file (JSON Lines, one reject with its reason a line); default: the output name with .rejects.jsonl")
-	seed := fs.Uint64("seed", 42, "seed of the deterministic shuffle of the output")
+	seed := fs.Uint64("seed", ingestSeed, "seed of the deterministic shuffle of the output")
 	noShuffle := fs.Bool("no-shuffle", false, "keep the input order instead of shuffling")
 	strict := fs.Bool("strict", false, "fail on the first malformed row, line or feed instead of rejecting it and going on")
 	keepDup := fs.Bool("keep-duplicate-texts", false, "keep episodes whose text exactly repeats an earlier one's")
@@ -119,22 +119,45 @@ func runIngest(args []string) error {
 	if *progress {
 		opt.Progress = os.Stderr
 	}
+	return writeIngest(batches, opt, *out, *rejects)
+}
+
+// ingestSeed is the default seed of the output's shuffle (ingest --seed).
+const ingestSeed = 42
+
+// ingestDemo writes the bundled demo corpus (core/ingest/demo), cleaned and shuffled with
+// ingest's defaults, to out and its rejects to rejects: `podsearch ingest --demo -o out
+// --rejects rejects`.
+func ingestDemo(out, rejects string) error {
+	bs, err := democorpus.Batches()
+	if err != nil {
+		return err
+	}
+	opt := ingest.Options{Seed: ingestSeed}
+	if stderrIsTerminal() {
+		opt.Progress = os.Stderr
+	}
+	return writeIngest(bs, opt, out, rejects)
+}
+
+// writeIngest builds the corpus of batches (ingest.Build), writes it to out and its rejects
+// to rejects (empty: the output name with .rejects.jsonl), and prints what happened.
+func writeIngest(batches []*ingest.Batch, opt ingest.Options, out, rejects string) error {
 	res, err := ingest.Build(batches, opt)
 	if err != nil {
 		return err
 	}
-	if err := ingest.WriteCorpus(*out, res.Episodes); err != nil {
+	if err := ingest.WriteCorpus(out, res.Episodes); err != nil {
 		return err
 	}
-	rejPath := *rejects
-	if rejPath == "" {
-		rejPath = strings.TrimSuffix(strings.TrimSuffix(*out, ".gz"), ".jsonl") + ".rejects.jsonl"
+	if rejects == "" {
+		rejects = strings.TrimSuffix(strings.TrimSuffix(out, ".gz"), ".jsonl") + ".rejects.jsonl"
 	}
-	if err := ingest.WriteLines(rejPath, res.Rejects); err != nil {
+	if err := ingest.WriteLines(rejects, res.Rejects); err != nil {
 		return err
 	}
 	fmt.Println(res.Stats.String())
-	fmt.Printf("corpus: %s (%d episodes); rejects: %s (%d)\n", *out, len(res.Episodes), rejPath, len(res.Rejects))
+	fmt.Printf("corpus: %s (%d episodes); rejects: %s (%d)\n", out, len(res.Episodes), rejects, len(res.Rejects))
 	return nil
 }
 

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -66,5 +68,31 @@ func TestIngestAndPairsCommands(t *testing.T) {
 	}
 	if err := runIngest([]string{"-o", corpus}); err == nil {
 		t.Fatal("want a usage error without inputs")
+	}
+}
+
+// TestIngestDemo: the demo's ingest (ingestDemo) writes what `podsearch ingest --demo` writes.
+func TestIngestDemo(t *testing.T) {
+	dir := t.TempDir()
+	viaFlags := filepath.Join(dir, "flags.jsonl")
+	if err := runIngest([]string{"--demo", "-o", viaFlags, "--progress=false"}); err != nil {
+		t.Fatal(err)
+	}
+	direct, rejects := filepath.Join(dir, "direct.jsonl"), filepath.Join(dir, "direct.rejects.jsonl")
+	if err := ingestDemo(direct, rejects); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range [][2]string{{viaFlags, direct}, {filepath.Join(dir, "flags.rejects.jsonl"), rejects}} {
+		a, err := os.ReadFile(p[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(p[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(a) == 0 || !bytes.Equal(a, b) {
+			t.Fatalf("%s (%d bytes) and %s (%d bytes) differ", p[0], len(a), p[1], len(b))
+		}
 	}
 }

@@ -22,9 +22,9 @@ func init() {
 
 // The defaults of `podsearch pairs`, which `podsearch index` uses too for its query sample.
 const (
-	pairsSeed = 42
-	pairsEval = 0.01
-	pairsTest = 0.19
+	pairsSeed = pairs.DefaultSeed
+	pairsEval = pairs.DefaultEvalFrac
+	pairsTest = pairs.DefaultTestFrac
 )
 
 func runPairs(args []string) error {
@@ -37,7 +37,7 @@ func runPairs(args []string) error {
 	corpus := fs.String("corpus", "", "corpus file written by 'podsearch ingest'; required")
 	out := fs.String("o", "", "output folder (created if missing); required")
 	seed := fs.Uint64("seed", pairsSeed, "seed of the sentence choice and of the split")
-	per := fs.Int("per-episode", 3, "queries per episode")
+	per := fs.Int("per-episode", pairs.DefaultPerEpisode, "queries per episode")
 	evalFrac := fs.Float64("eval", pairsEval, "fraction of episodes for eval")
 	testFrac := fs.Float64("test", pairsTest, "fraction of episodes for test")
 	methods := fs.String("methods", strings.Join([]string{pairs.MethodTitle, pairs.MethodInverseCloze, pairs.MethodTFIDF}, ","),
@@ -78,7 +78,7 @@ type pairsOptions struct {
 
 // defaultPairsOptions are the defaults of `podsearch pairs`.
 func defaultPairsOptions(progress io.Writer) pairsOptions {
-	return pairsOptions{seed: pairsSeed, per: 3, evalFrac: pairsEval, testFrac: pairsTest,
+	return pairsOptions{seed: pairsSeed, per: pairs.DefaultPerEpisode, evalFrac: pairsEval, testFrac: pairsTest,
 		methods: []string{pairs.MethodTitle, pairs.MethodInverseCloze, pairs.MethodTFIDF}, progress: progress}
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -189,47 +190,77 @@ func runServeEncoder(args []string) error {
 			"environment (PODSEARCH_ENCODER_TOKEN). SIGTERM or SIGINT finishes in-flight batches and stops.\n"+
 			"See docs/encoder-service.md.")
 	addr := fs.String("addr", "127.0.0.1:8090", "listen address HOST:PORT")
-	token := fs.String("token", "", "bearer token required on /v1/embed (env PODSEARCH_ENCODER_TOKEN)")
-	timeout := fs.Duration("timeout", 30*time.Second, "deadline of requests without an X-Deadline-Ms header")
-	grace := fs.Duration("shutdown-timeout", 30*time.Second, "longest wait for in-flight work on shutdown")
-	sf := addEncoderServiceFlags(fs)
+	o := addEncoderServeFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *token == "" {
-		*token = os.Getenv("PODSEARCH_ENCODER_TOKEN")
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return serveEncoder(ctx, *addr, o)
+}
+
+// encoderServeOptions are the settings of serve-encoder (its flags) beyond the listen address.
+type encoderServeOptions struct {
+	// service: the batching, limit and model flags shared with bench encoder.
+	service *encoderServiceFlags
+	// token is the bearer token required on /v1/embed (empty: PODSEARCH_ENCODER_TOKEN, if set).
+	token string
+	// timeout is the deadline of requests without an X-Deadline-Ms header; grace the longest
+	// wait for in-flight work on shutdown.
+	timeout, grace time.Duration
+}
+
+// addEncoderServeFlags defines serve-encoder's flags (but --addr) on fs.
+func addEncoderServeFlags(fs *flag.FlagSet) *encoderServeOptions {
+	o := &encoderServeOptions{}
+	fs.StringVar(&o.token, "token", "", "bearer token required on /v1/embed (env PODSEARCH_ENCODER_TOKEN)")
+	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "deadline of requests without an X-Deadline-Ms header")
+	fs.DurationVar(&o.grace, "shutdown-timeout", 30*time.Second, "longest wait for in-flight work on shutdown")
+	o.service = addEncoderServiceFlags(fs)
+	return o
+}
+
+// defaultEncoderServeOptions returns the defaults of serve-encoder (what the demo serves with).
+func defaultEncoderServeOptions() *encoderServeOptions {
+	return addEncoderServeFlags(flag.NewFlagSet("serve-encoder", flag.ContinueOnError))
+}
+
+// serveEncoder serves the encoder service on addr until ctx ends, then finishes the
+// in-flight batches (within o.grace) and returns.
+func serveEncoder(ctx context.Context, addr string, o *encoderServeOptions) error {
+	token := o.token
+	if token == "" {
+		token = os.Getenv("PODSEARCH_ENCODER_TOKEN")
 	}
-	backends, tok, closeAll, err := sf.open()
+	backends, tok, closeAll, err := o.service.open()
 	if err != nil {
 		return err
 	}
 	defer closeAll()
-	cfg := sf.config(backends, tok)
-	cfg.Token = *token
-	cfg.DefaultTimeout = *timeout
+	cfg := o.service.config(backends, tok)
+	cfg.Token = token
+	cfg.DefaultTimeout = o.timeout
 	cfg.Registry = prometheus.NewRegistry()
 	cfg.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv, err := gpuencoder.New(cfg)
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", *addr)
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	select {
 	case err := <-served:
 		return err
-	case s := <-sig:
-		slog.Info("signal received: finishing in-flight batches", "signal", s.String())
+	case <-ctx.Done():
+		slog.Info("stopping: finishing in-flight batches")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), *grace)
+	sctx, cancel := context.WithTimeout(context.Background(), o.grace)
 	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, context.Canceled) {
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return <-served

@@ -4,17 +4,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
 
 	"github.com/podsearch/podsearch/core/adapter"
 	"github.com/podsearch/podsearch/core/assets"
-	"github.com/podsearch/podsearch/core/encoder"
-	"github.com/podsearch/podsearch/core/evaluate/vcache"
-	"github.com/podsearch/podsearch/core/ingest"
-	"github.com/podsearch/podsearch/core/tokenizer"
+	"github.com/podsearch/podsearch/core/corpusembed"
 	"github.com/podsearch/podsearch/core/train"
 )
 
@@ -81,13 +76,9 @@ func (f *trainFlags) adapterOptions() train.AdapterOptions {
 		MaxPairs: *f.maxPairs, Progress: os.Stderr}
 }
 
-// vecEncoder turns texts into vectors with the real encoder, through the on-disk cache.
-type vecEncoder struct {
-	tok   tokenizer.Tokenizer
-	sess  *encoder.Session
-	cache *vcache.Cache
-	batch int
-}
+// vecEncoder turns texts into vectors with the real encoder, through the on-disk cache
+// (corpusembed.Encoder, its progress bars on stderr).
+type vecEncoder struct{ *corpusembed.Encoder }
 
 func openVecEncoder(f *trainFlags) (*vecEncoder, error) {
 	return newVecEncoder(*f.provider, *f.cacheDir, *f.encodeBatch)
@@ -96,59 +87,11 @@ func openVecEncoder(f *trainFlags) (*vecEncoder, error) {
 // newVecEncoder opens the encoder on provider with the vector cache in cacheDir (empty:
 // none), encoding batch texts per call.
 func newVecEncoder(provider, cacheDir string, batch int) (*vecEncoder, error) {
-	tok, err := tokenizer.LoadFile(assets.VocabPath())
+	e, err := corpusembed.NewEncoder(provider, cacheDir, batch, os.Stderr)
 	if err != nil {
 		return nil, err
 	}
-	sess, err := encoder.Open(encoder.Options{Provider: provider})
-	if err != nil {
-		return nil, err
-	}
-	return &vecEncoder{tok: tok, sess: sess, cache: &vcache.Cache{Dir: cacheDir}, batch: batch}, nil
-}
-
-func (e *vecEncoder) Close() error { return e.sess.Close() }
-
-// Fingerprint is the encoder model's fingerprint.
-func (e *vecEncoder) Fingerprint() string { return e.sess.Fingerprint() }
-
-// fingerprint and encode keep bench_queries.go's calls (another part of the refactor owns it).
-func (e *vecEncoder) fingerprint() string { return e.Fingerprint() }
-
-func (e *vecEncoder) encode(ctx context.Context, what string, texts []string) ([][]float32, error) {
-	return e.Encode(ctx, what, texts)
-}
-
-// Encode returns one vector per text (cached per text and model fingerprint): the
-// evaluate.Encoder of the eval, train and pool commands. Texts are encoded shortest first so
-// batches hold similar lengths (less padding), then put back in order.
-func (e *vecEncoder) Encode(ctx context.Context, what string, texts []string) ([][]float32, error) {
-	vs, hits, err := e.cache.GetOrCompute(ctx, e.Fingerprint(), texts, func(ctx context.Context, texts []string) ([][]float32, error) {
-		order := make([]int, len(texts))
-		for i := range order {
-			order[i] = i
-		}
-		sort.SliceStable(order, func(a, b int) bool { return len(texts[order[a]]) < len(texts[order[b]]) })
-		sorted := make([]string, len(texts))
-		for i, j := range order {
-			sorted[i] = texts[j]
-		}
-		bar := ingest.ProgressBar(os.Stderr, len(texts), "encoding "+what)
-		defer bar.Finish()
-		out, err := encoder.EmbedTexts(ctx, e.tok, e.sess, sorted, e.batch, func(done int) { _ = bar.Set(done) })
-		if err != nil {
-			return nil, err
-		}
-		vs := make([][]float32, len(texts))
-		for i, j := range order {
-			vs[j] = out[i]
-		}
-		return vs, nil
-	})
-	if err == nil {
-		slog.Info("vectors ready", "what", what, "texts", len(texts), "from_cache", hits)
-	}
-	return vs, err
+	return &vecEncoder{e}, nil
 }
 
 func runTrain(args []string) error {

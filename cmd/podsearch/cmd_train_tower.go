@@ -68,7 +68,7 @@ func trainTowerFile(ctx context.Context, pairsDir, corpus, out string, f *trainF
 		WarmupFraction: *f.warmup, WeightDecay: *f.decay, Scale: *f.scale, Seed: *f.seed,
 		EvalEvery: *tw.evalEvery, Patience: *tw.patience, Checkpoint: ck, CheckpointEvery: *tw.checkpointEvery,
 		MaxSteps: *tw.maxSteps}
-	r, err := querytower.Fit(ctx, e, e.tok, trainPairs, evalPairs, querytower.Options{Config: cfg, MaxPairs: *f.maxPairs,
+	r, err := querytower.Fit(ctx, e, e.Tokenizer(), trainPairs, evalPairs, querytower.Options{Config: cfg, MaxPairs: *f.maxPairs,
 		Progress: os.Stderr, TrainContext: func(ctx context.Context) (context.Context, context.CancelFunc) {
 			return signal.NotifyContext(ctx, os.Interrupt)
 		}})

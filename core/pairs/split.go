@@ -13,6 +13,16 @@ const (
 	SplitTest  = "test"
 )
 
+// The defaults of `podsearch pairs`, which an index build's query sample
+// (core/indexbuild) uses too: the seed of the sentence choice and of the split, pairs per
+// episode, and the fractions of episodes for eval and test.
+const (
+	DefaultSeed       = 42
+	DefaultPerEpisode = 3
+	DefaultEvalFrac   = 0.01
+	DefaultTestFrac   = 0.19
+)
+
 // Splits holds the three sets of pairs.
 type Splits struct {
 	Train, Eval, Test []Pair
