@@ -17,7 +17,8 @@ type Pair struct {
 	// Text is the document side of the pair: the episode text, minus the query where the
 	// method takes the query out of it (title, inverse-cloze).
 	Text string `json:"text"`
-	// Method is the Generator that made the query: "title", "inverse-cloze" or "tfidf".
+	// Method is the Generator that made the query: "title", "inverse-cloze", "tfidf" or
+	// "wordnet".
 	Method string `json:"method"`
 }
 
