@@ -51,6 +51,8 @@ type GenStats struct {
 	None     int            `json:"episodes_without_pairs"`
 	Pairs    int            `json:"pairs"`
 	ByMethod map[string]int `json:"by_method"`
+	// Overlap is WordOverlap of the pairs, per method, when the caller computed it.
+	Overlap map[string]Overlap `json:"query_word_overlap,omitempty"`
 }
 
 // Generate makes perEpisode pairs for every episode: it asks each generator for candidates
