@@ -203,7 +203,7 @@ func (g *WordNet) replace(surface string, ctx map[string]bool, rng *rand.Rand) (
 	if err != nil || len(senses) == 0 {
 		return "", false
 	}
-	senses = senses[:min(len(senses), maxSenses)]
+	senses = commonSenses(senses[:min(len(senses), maxSenses)], base)
 	best, bestScore := 0, 0
 	hyps := make([][]wordnet.Synset, len(senses))
 	for i, s := range senses {
@@ -228,6 +228,24 @@ func (g *WordNet) replace(surface string, ctx map[string]bool, rng *rand.Rand) (
 	}
 	r := pick[rng.IntN(len(pick))]
 	return inflectLike(r, surface, base, pos), true
+}
+
+// commonSenses drops the senses in which base is a name (WordNet writes it capitalised:
+// "Hope" the comedian among the senses of "hope"), unless base is only a name ("Iceland").
+func commonSenses(senses []wordnet.Synset, base string) []wordnet.Synset {
+	var out []wordnet.Synset
+	for _, s := range senses {
+		for _, l := range s.Lemmas {
+			if wordnet.Key(l) == base && l == strings.ToLower(l) {
+				out = append(out, s)
+				break
+			}
+		}
+	}
+	if len(out) == 0 {
+		return senses
+	}
+	return out
 }
 
 // senseScore counts the distinct content words of a sense (gloss, lemmas, hypernyms'

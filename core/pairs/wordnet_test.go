@@ -163,3 +163,15 @@ func TestWordNetDemoCorpus(t *testing.T) {
 		}
 	}
 }
+
+func TestCommonSenses(t *testing.T) {
+	comic := wordnet.Synset{Lemmas: []string{"Hope", "Bob_Hope"}}
+	wish := wordnet.Synset{Lemmas: []string{"hope"}}
+	if got := commonSenses([]wordnet.Synset{comic, wish}, "hope"); !reflect.DeepEqual(got, []wordnet.Synset{wish}) {
+		t.Fatalf("hope: %v", got)
+	}
+	island := wordnet.Synset{Lemmas: []string{"Iceland", "Republic_of_Iceland"}}
+	if got := commonSenses([]wordnet.Synset{island}, "iceland"); len(got) != 1 {
+		t.Fatalf("iceland: %v", got)
+	}
+}
