@@ -108,7 +108,8 @@ func contentWords(s string) map[string]bool {
 	return m
 }
 
-// rewrite paraphrases query; "" when nothing changed.
+// rewrite paraphrases query; "" when nothing changed or when fewer than half of its content
+// words are WordNet lemmas.
 func (g *WordNet) rewrite(query string, ctx map[string]bool, rng *rand.Rand) string {
 	toks := tokenize(query)
 	type word struct {
