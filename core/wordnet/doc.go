@@ -14,6 +14,7 @@
 // irregular forms ("mice") are found only when WordNet lists them as lemmas.
 //
 // The package is used by the `wordnet` method of package pairs, which rewrites synthetic
-// queries with synonyms and hypernyms. WordNet 3.1 is Copyright 2011 by Princeton
-// University and used under the WordNet licence (the LICENSE file beside the data).
+// queries with synonyms and hypernyms. WordNet is Copyright by Princeton University and
+// used under the WordNet licence (the LICENSE file beside the data; the fixture in testdata
+// keeps the notice at the top of each file).
 package wordnet
