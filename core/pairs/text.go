@@ -2,6 +2,8 @@ package pairs
 
 import (
 	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
 	"sort"
 	"strings"
 	"unicode"
@@ -152,4 +154,12 @@ func formatCounts(m map[string]int) string {
 		parts[i] = fmt.Sprintf("%s=%d", k, m[k])
 	}
 	return strings.Join(parts, " ")
+}
+
+// episodeRNG is the random source of a seeded generator for one episode: fixed by the seed
+// and the episode id, so an episode's queries do not depend on the corpus order.
+func episodeRNG(seed uint64, id string) *rand.Rand {
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	return rand.New(rand.NewPCG(seed, h.Sum64()))
 }
