@@ -9,41 +9,19 @@ import (
 	"testing"
 
 	"github.com/podsearch/podsearch/core/adapter"
-	"github.com/podsearch/podsearch/core/assets"
 	"github.com/podsearch/podsearch/core/encoder"
 	"github.com/podsearch/podsearch/core/evaluate/vcache"
 	"github.com/podsearch/podsearch/core/ingest"
 	"github.com/podsearch/podsearch/core/vec"
-	"github.com/podsearch/podsearch/internal/testenv"
+	"github.com/podsearch/podsearch/internal/testcorpus"
 )
 
 // TestEnsureDemoAdapter trains the demo's query adapter on the real RSS episodes with the real
 // encoder (pairs, then train against the corpus texts, as README's commands did), then checks
 // that a second run reuses it untouched and that another corpus gets its own adapter file.
 func TestEnsureDemoAdapter(t *testing.T) {
-	for _, p := range []string{assets.VocabPath(), assets.ModelPath(), assets.RuntimeLibraryPath()} {
-		if _, err := os.Stat(p); err != nil {
-			testenv.SkipOrFailModel(t, p)
-		}
-	}
-	f, err := os.Open(testenv.Shared(t, "data/podcasts/rss_feeds/episodes.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	batch, err := ingest.ReadJSONL(f, "episodes.jsonl", ingest.DefaultJSONLMapping)
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := ingest.Build([]*ingest.Batch{batch}, ingest.Options{Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	corpus := filepath.Join(dir, "corpus.jsonl")
-	if err := ingest.WriteCorpus(corpus, res.Episodes); err != nil {
-		t.Fatal(err)
-	}
+	testcorpus.RequireModel(t)
+	dir, corpus, eps := testcorpus.RSS(t, ingest.Options{Seed: 1})
 	sess, err := encoder.Open(encoder.Options{IntraOpThreads: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +78,7 @@ func TestEnsureDemoAdapter(t *testing.T) {
 
 	// Another corpus (one episode fewer) is another key.
 	other := filepath.Join(dir, "other.jsonl")
-	if err := ingest.WriteCorpus(other, res.Episodes[1:]); err != nil {
+	if err := ingest.WriteCorpus(other, eps[1:]); err != nil {
 		t.Fatal(err)
 	}
 	ofp, err := fileSHA256(other)

@@ -16,7 +16,7 @@ import (
 	"github.com/podsearch/podsearch/core/indexbuild"
 	"github.com/podsearch/podsearch/core/ingest"
 	"github.com/podsearch/podsearch/core/vec"
-	"github.com/podsearch/podsearch/internal/testenv"
+	"github.com/podsearch/podsearch/internal/testcorpus"
 )
 
 // hashedVector is a deterministic bag-of-words vector standing in for the encoder (which
@@ -43,27 +43,10 @@ func hashedVector(text string, d int) []float32 {
 // ingest pipeline and `podsearch index --vectors`, opens it, searches it, and runs
 // `bench index --index` on it.
 func TestIndexCommandWithVectors(t *testing.T) {
-	f, err := os.Open(testenv.Shared(t, "data/podcasts/rss_feeds/episodes.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	batch, err := ingest.ReadJSONL(f, "episodes.jsonl", ingest.DefaultJSONLMapping)
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := ingest.Build([]*ingest.Batch{batch}, ingest.Options{Seed: 1, Detect: func(string) string { return "und" }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	corpus := filepath.Join(dir, "corpus.jsonl")
-	if err := ingest.WriteCorpus(corpus, res.Episodes); err != nil {
-		t.Fatal(err)
-	}
+	dir, corpus, eps := testcorpus.RSS(t, ingest.Options{Seed: 1, Detect: func(string) string { return "und" }})
 	const d = 32
 	var flat []float32
-	for _, e := range res.Episodes {
+	for _, e := range eps {
 		flat = append(flat, hashedVector(e.Text, d)...)
 	}
 	var buf bytes.Buffer
@@ -84,10 +67,10 @@ func TestIndexCommandWithVectors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ix.Close()
-	if ix.Len() != len(res.Episodes) || ix.Shards() != 2 {
-		t.Fatalf("index holds %d episodes in %d shards, want %d in 2", ix.Len(), ix.Shards(), len(res.Episodes))
+	if ix.Len() != len(eps) || ix.Shards() != 2 {
+		t.Fatalf("index holds %d episodes in %d shards, want %d in 2", ix.Len(), ix.Shards(), len(eps))
 	}
-	ep := res.Episodes[7]
+	ep := eps[7]
 	hits, err := ix.Search(context.Background(), hashedVector(ep.Text, d), index.SearchOptions{K: 5, NProbe: 4})
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +102,7 @@ func TestIndexCommandWithVectors(t *testing.T) {
 	fresh := make([]ingest.Episode, 5)
 	var freshVecs []float32
 	for i := range fresh {
-		fresh[i] = res.Episodes[20+i]
+		fresh[i] = eps[20+i]
 		fresh[i].ID = "new-" + fresh[i].ID
 		freshVecs = append(freshVecs, hashedVector(fresh[i].Text, d)...)
 	}
@@ -135,7 +118,7 @@ func TestIndexCommandWithVectors(t *testing.T) {
 	if err := os.WriteFile(updVecs, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	gone := []string{res.Episodes[3].ID, res.Episodes[4].ID}
+	gone := []string{eps[3].ID, eps[4].ID}
 	if err := runIndex([]string{"-o", out, "--delete", strings.Join(gone, ","), "--update", "--corpus", updCorpus,
 		"--vectors", updVecs, "--compact"}); err != nil {
 		t.Fatal(err)
@@ -145,7 +128,7 @@ func TestIndexCommandWithVectors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ix2.Close()
-	if want := len(res.Episodes) - 2 + 5; ix2.Len() != want || ix2.Segments() != 2 {
+	if want := len(eps) - 2 + 5; ix2.Len() != want || ix2.Segments() != 2 {
 		t.Fatalf("after the update: %d episodes in %d segments, want %d in 2", ix2.Len(), ix2.Segments(), want)
 	}
 	hits, err = ix2.Search(context.Background(), hashedVector(fresh[0].Text, d), index.SearchOptions{K: 10, NProbe: 4})

@@ -7,11 +7,10 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/podsearch/podsearch/core/assets"
 	"github.com/podsearch/podsearch/core/index"
 	"github.com/podsearch/podsearch/core/ingest"
 	"github.com/podsearch/podsearch/core/vec"
-	"github.com/podsearch/podsearch/internal/testenv"
+	"github.com/podsearch/podsearch/internal/testcorpus"
 )
 
 // TestBuildQueryAware builds an index of the real RSS episodes with the real encoder and the
@@ -19,29 +18,8 @@ import (
 // (within the byte budget) and choose the operating point recorded in the manifest, which
 // is what a search with zero settings then uses; a filtered search fills k.
 func TestBuildQueryAware(t *testing.T) {
-	for _, p := range []string{assets.VocabPath(), assets.ModelPath(), assets.RuntimeLibraryPath()} {
-		if _, err := os.Stat(p); err != nil {
-			testenv.SkipOrFailModel(t, p)
-		}
-	}
-	f, err := os.Open(testenv.Shared(t, "data/podcasts/rss_feeds/episodes.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	batch, err := ingest.ReadJSONL(f, "episodes.jsonl", ingest.DefaultJSONLMapping)
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := ingest.Build([]*ingest.Batch{batch}, ingest.Options{Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	corpus := filepath.Join(dir, "corpus.jsonl")
-	if err := ingest.WriteCorpus(corpus, res.Episodes); err != nil {
-		t.Fatal(err)
-	}
+	testcorpus.RequireModel(t)
+	dir, corpus, eps := testcorpus.RSS(t, ingest.Options{Seed: 1})
 	out := filepath.Join(dir, "idx")
 	o := DefaultOptions()
 	o.Corpus, o.Out, o.Shards, o.TargetRecall = corpus, out, 2, 0.9
@@ -80,11 +58,11 @@ func TestBuildQueryAware(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(implicit, explicit) || len(implicit) != 10 || implicit[0].ID != res.Episodes[5].ID {
-		t.Fatalf("default search %v, at the operating point %v (episode 5 is %s)", implicit, explicit, res.Episodes[5].ID)
+	if !slices.Equal(implicit, explicit) || len(implicit) != 10 || implicit[0].ID != eps[5].ID {
+		t.Fatalf("default search %v, at the operating point %v (episode 5 is %s)", implicit, explicit, eps[5].ID)
 	}
 	langs := map[string]int{}
-	for _, e := range res.Episodes {
+	for _, e := range eps {
 		langs[e.Language]++
 	}
 	for lang, n := range langs {

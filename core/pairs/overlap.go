@@ -2,8 +2,6 @@ package pairs
 
 import (
 	"fmt"
-	"sort"
-	"strings"
 )
 
 // Overlap measures how many of a method's query words occur in the document of their pair:
@@ -57,14 +55,7 @@ func WordOverlap(ps []Pair) map[string]Overlap {
 
 // FormatOverlap renders WordOverlap's result on one line, methods sorted.
 func FormatOverlap(m map[string]Overlap) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s %.3f (%.0f%% of queries at most half)", k, m[k].Share, 100*m[k].LowShare)
-	}
-	return strings.Join(parts, ", ")
+	return formatSorted(m, ", ", func(k string, o Overlap) string {
+		return fmt.Sprintf("%s %.3f (%.0f%% of queries at most half)", k, o.Share, 100*o.LowShare)
+	})
 }

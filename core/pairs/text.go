@@ -144,6 +144,11 @@ func hasDigit(w string) bool {
 
 // formatCounts renders a count map as "a=1 b=2", keys sorted.
 func formatCounts(m map[string]int) string {
+	return formatSorted(m, " ", func(k string, v int) string { return fmt.Sprintf("%s=%d", k, v) })
+}
+
+// formatSorted renders each entry of m with item, keys sorted, joined by sep.
+func formatSorted[V any](m map[string]V, sep string, item func(k string, v V) string) string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -151,9 +156,9 @@ func formatCounts(m map[string]int) string {
 	sort.Strings(keys)
 	parts := make([]string, len(keys))
 	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s=%d", k, m[k])
+		parts[i] = item(k, m[k])
 	}
-	return strings.Join(parts, " ")
+	return strings.Join(parts, sep)
 }
 
 // episodeRNG is the random source of a seeded generator for one episode: fixed by the seed
