@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -9,9 +10,12 @@ import (
 
 	"github.com/podsearch/podsearch/core/adapter"
 	"github.com/podsearch/podsearch/core/assets"
+	"github.com/podsearch/podsearch/core/indexbuild"
 	"github.com/podsearch/podsearch/core/pairs"
 	"github.com/podsearch/podsearch/core/tower"
+	"github.com/podsearch/podsearch/core/vec"
 	"github.com/podsearch/podsearch/internal/testenv"
+	"github.com/podsearch/podsearch/internal/testmodel"
 )
 
 // TestTrainFullModeAndEval trains the query tower for two steps on SciFact title pairs,
@@ -66,6 +70,29 @@ func TestTrainFullModeAndEval(t *testing.T) {
 	sec := r["sections"].(map[string]any)
 	checkMetrics(t, "in-batch", sec["in-batch"].(map[string]any)["tuned"], "mrr@5", "recall@1")
 	checkMetrics(t, "test", sec["test"].(map[string]any)["tuned"], "recall@1", "recall@30", "mrr@30")
+
+	// The query sample of an index built for the tower (`index --adapter`, `demo --adapter`)
+	// is encoded by the tower itself: the vectors the encoder service serves for it.
+	texts := []string{"eat better during xmas holidays", "how volcanoes form"}
+	got, d, err := indexbuild.EncodeQueries(context.Background(), texts, out, a.Fingerprint(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served, err := adapter.Wrap(testmodel.Session(t), a, adapter.Query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer served.Close()
+	tok := testmodel.Tokenizer(t)
+	want, err := served.Embed(context.Background(), [][]int32{tok.Encode(texts[0]), tok.Encode(texts[1])})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range texts {
+		if c := vec.Dot(vec.Row(got, d, i), want[i]); c < 0.9999 {
+			t.Errorf("query %d: sample vector vs served tower vector cosine %.5f", i, c)
+		}
+	}
 
 	// A tower of another base model is refused.
 	b, err := adapter.NewTower(a.Tower.ONNX, "another-model", nil)

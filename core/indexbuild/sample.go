@@ -15,6 +15,7 @@ import (
 	"github.com/podsearch/podsearch/core/adapter"
 	"github.com/podsearch/podsearch/core/assets"
 	"github.com/podsearch/podsearch/core/corpusembed"
+	"github.com/podsearch/podsearch/core/encoder"
 	"github.com/podsearch/podsearch/core/ingest"
 	"github.com/podsearch/podsearch/core/pairs"
 	"github.com/podsearch/podsearch/core/vec"
@@ -107,7 +108,8 @@ func EvenSample[T any](items []T, limit int) []T {
 
 // EncodeQueries encodes query texts with the encoder on the CPU (vectors cached per model
 // under $PODSEARCH_HOME/vectors; progress bars on progress, nil: none), through the query
-// side of the adapter at adapterPath when given, as unit vectors, and returns them row-major
+// side of the adapter at adapterPath when given (a query tower encodes the texts itself),
+// as unit vectors, and returns them row-major
 // with their width. wantFP, when set, is the fingerprint the vectors must be made for (an
 // index's): a mismatch is an error.
 func EncodeQueries(ctx context.Context, texts []string, adapterPath, wantFP string, progress io.Writer) ([]float32, int, error) {
@@ -130,11 +132,22 @@ func EncodeQueries(ctx context.Context, texts []string, adapterPath, wantFP stri
 	if wantFP != "" && fp != wantFP {
 		return nil, 0, fmt.Errorf("query vectors would come from model %s but the index was built for %s (give the --adapter it was built with)", short12(fp), short12(wantFP))
 	}
-	vs, err := enc.Encode(ctx, "queries", texts)
+	qenc := enc
+	if ad != nil && ad.Kind == adapter.Tower {
+		// A tuned query tower embeds the texts itself (its vectors cached under its own
+		// fingerprint), as the encoder service serves it.
+		sess, err := encoder.Open(encoder.Options{ModelPath: ad.Tower.Path})
+		if err != nil {
+			return nil, 0, fmt.Errorf("opening the query tower %s: %w", ad.Tower.Path, err)
+		}
+		qenc = enc.WithSession(sess)
+		defer qenc.Close()
+	}
+	vs, err := qenc.Encode(ctx, "queries", texts)
 	if err != nil {
 		return nil, 0, err
 	}
-	if ad != nil {
+	if ad != nil && ad.Kind != adapter.Tower {
 		if vs, err = ad.ApplyAll(vs, false); err != nil {
 			return nil, 0, err
 		}
