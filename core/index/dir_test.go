@@ -19,6 +19,21 @@ func trainTestModel(t testing.TB, vecs []float32) *Model {
 	return m
 }
 
+// createOpen writes docs (vectors vecs) as an index of shards shards in dir with model m,
+// opens it as fingerprint fp (empty: any) and closes it when the test ends.
+func createOpen(t testing.TB, dir string, m *Model, shards int, docs []Doc, vecs []float32, fp string) *Index {
+	t.Helper()
+	if err := Create(dir, m, shards, docs, vecs); err != nil {
+		t.Fatal(err)
+	}
+	ix, err := Open(dir, fp, OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ix.Close() })
+	return ix
+}
+
 type queryCase struct {
 	vec  []float32
 	text string
@@ -105,14 +120,7 @@ func TestFiltersReturnOnlyMatching(t *testing.T) {
 	docs, vecs := loadEpisodes(t)
 	model := trainTestModel(t, vecs)
 	dir := t.TempDir()
-	if err := Create(dir, model, 2, docs, vecs); err != nil {
-		t.Fatal(err)
-	}
-	ix, err := Open(dir, "test-fingerprint", OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ix.Close()
+	ix := createOpen(t, dir, model, 2, docs, vecs, "test-fingerprint")
 	langs := map[string]int{}
 	shows := map[string]int{}
 	for _, d := range docs {
@@ -286,14 +294,7 @@ func TestShardSubsetKeywordScores(t *testing.T) {
 	model := trainTestModel(t, vecs)
 	dir := t.TempDir()
 	cut := len(docs) - 20
-	if err := Create(dir, model, 2, docs[:cut], vecs[:cut*testDim]); err != nil {
-		t.Fatal(err)
-	}
-	ix, err := Open(dir, "", OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ix.Close()
+	ix := createOpen(t, dir, model, 2, docs[:cut], vecs[:cut*testDim], "")
 	check := func(what string) {
 		part, err := Open(dir, "", OpenOptions{Shards: []int{1}})
 		if err != nil {
@@ -347,14 +348,7 @@ func TestVersionFollowsManifest(t *testing.T) {
 	docs, vecs := loadEpisodes(t)
 	model := trainTestModel(t, vecs)
 	dir := t.TempDir()
-	if err := Create(dir, model, 2, docs[:50], vecs[:50*testDim]); err != nil {
-		t.Fatal(err)
-	}
-	ix, err := Open(dir, "", OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ix.Close()
+	ix := createOpen(t, dir, model, 2, docs[:50], vecs[:50*testDim], "")
 	v1 := ix.Version()
 	if _, err := ix.Delete([]string{docs[0].ID}); err != nil {
 		t.Fatal(err)

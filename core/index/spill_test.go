@@ -75,14 +75,7 @@ func TestSpillFindsMoreAndNeverRepeats(t *testing.T) {
 	}
 	defer ix.Close()
 	plainDir := filepath.Join(t.TempDir(), "plain")
-	if err := Create(plainDir, m, 2, docs, vecs); err != nil {
-		t.Fatal(err)
-	}
-	plain, err := Open(plainDir, "test-fingerprint", OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer plain.Close()
+	plain := createOpen(t, plainDir, m, 2, docs, vecs, "test-fingerprint")
 	if got, want := ix.BytesPerVector(), m.BytesPerVector()+float64(st.Guided+st.SOAR)*(8+4)/float64(len(docs)); got-want > 1e-6 || want-got > 1e-6 {
 		t.Fatalf("bytes per vector %.3f, want %.3f (model %.1f + spilled entries)", got, want, m.BytesPerVector())
 	}
@@ -335,14 +328,7 @@ func TestFiltersFillK(t *testing.T) {
 	}
 	m := trainTestModel(t, vecs)
 	dir := filepath.Join(t.TempDir(), "ix")
-	if err := Create(dir, m, 2, docs, vecs); err != nil {
-		t.Fatal(err)
-	}
-	ix, err := Open(dir, "test-fingerprint", OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ix.Close()
+	ix := createOpen(t, dir, m, 2, docs, vecs, "test-fingerprint")
 	const k = 10
 	q := embedText("news politics history")
 	check := func(what string, flt *Filter, matches int, match func(Doc) bool) {

@@ -20,14 +20,7 @@ func TestDeleteAddCompactEqualsFreshBuild(t *testing.T) {
 	n := len(docs)
 	cut := n * 3 / 4
 	dirA := filepath.Join(t.TempDir(), "a")
-	if err := Create(dirA, model, 3, docs[:cut], vecs[:cut*testDim]); err != nil {
-		t.Fatal(err)
-	}
-	ix, err := Open(dirA, "test-fingerprint", OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ix.Close()
+	ix := createOpen(t, dirA, model, 3, docs[:cut], vecs[:cut*testDim], "test-fingerprint")
 	var del []string
 	for i := 0; i < cut; i += 9 {
 		del = append(del, docs[i].ID)
@@ -63,14 +56,7 @@ func TestDeleteAddCompactEqualsFreshBuild(t *testing.T) {
 	final = append(final, added...)
 	finalVecs = append(finalVecs, addedVecs...)
 	dirB := filepath.Join(t.TempDir(), "b")
-	if err := Create(dirB, model, 3, final, finalVecs); err != nil {
-		t.Fatal(err)
-	}
-	fresh, err := Open(dirB, "", OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fresh.Close()
+	fresh := createOpen(t, dirB, model, 3, final, finalVecs, "")
 	if ix.Len() != fresh.Len() || ix.Len() != len(final) {
 		t.Fatalf("live episodes %d, fresh build %d, want %d", ix.Len(), fresh.Len(), len(final))
 	}
@@ -96,14 +82,7 @@ func TestDeleteAddCompactEqualsFreshBuild(t *testing.T) {
 	equalResults(t, "compacted and reopened", allResults(t, re, qs), want)
 	// Shards must not change results either: one shard gives the same hits.
 	dirC := filepath.Join(t.TempDir(), "c")
-	if err := Create(dirC, model, 1, final, finalVecs); err != nil {
-		t.Fatal(err)
-	}
-	one, err := Open(dirC, "", OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer one.Close()
+	one := createOpen(t, dirC, model, 1, final, finalVecs, "")
 	equalResults(t, "one shard", stripShard(allResults(t, one, qs)), stripShard(want))
 }
 
@@ -114,14 +93,7 @@ func TestSearchDuringUpdates(t *testing.T) {
 	model := trainTestModel(t, vecs)
 	dir := t.TempDir()
 	half := len(docs) / 2
-	if err := Create(dir, model, 2, docs[:half], vecs[:half*testDim]); err != nil {
-		t.Fatal(err)
-	}
-	ix, err := Open(dir, "", OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ix.Close()
+	ix := createOpen(t, dir, model, 2, docs[:half], vecs[:half*testDim], "")
 	stop := make(chan struct{})
 	errs := make(chan error, 3)
 	for g := 0; g < 3; g++ {
