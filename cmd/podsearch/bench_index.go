@@ -339,7 +339,7 @@ func loadBenchData(base, queries, gt, dir string, holdout, limit int, metricName
 		return nil, fmt.Errorf("%w: %v", errUsage, err)
 	}
 	if dir != "" {
-		base = filepath.Join(dir, vectorsFile)
+		base = filepath.Join(dir, index.VectorsFile)
 	}
 	if ds.base, ds.d, err = vec.ReadFvecs(base); err != nil {
 		return nil, err

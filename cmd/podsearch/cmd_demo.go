@@ -97,7 +97,7 @@ func runDemo(args []string) error {
 	case *adapterPath != "" && *base:
 		slog.Warn("demo: --adapter wins over --base", "adapter", *adapterPath)
 	case *adapterPath == "" && !*base:
-		p, err := ensureDemoAdapter(ctx, dir, corpus, filepath.Join(indexDir, vectorsFile), fp, stderrIsTerminal())
+		p, err := ensureDemoAdapter(ctx, dir, corpus, filepath.Join(indexDir, index.VectorsFile), fp, stderrIsTerminal())
 		if err != nil {
 			return fmt.Errorf("demo tuned query model (--base serves the base model): %w", err)
 		}
@@ -118,7 +118,7 @@ func runDemo(args []string) error {
 				// A query-only adapter leaves episode vectors as they are: reuse them.
 				// The adapter still encodes the query sample that guides spilling and
 				// chooses the operating point.
-				o.Vectors, o.Fingerprint = filepath.Join(indexDir, vectorsFile), a.Fingerprint()
+				o.Vectors, o.Fingerprint = filepath.Join(indexDir, index.VectorsFile), a.Fingerprint()
 			}
 			slog.Info("demo: building the tuned index", "to", tunedDir)
 			if err := indexbuild.Build(ctx, o); err != nil {

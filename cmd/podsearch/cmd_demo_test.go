@@ -11,6 +11,7 @@ import (
 	"github.com/podsearch/podsearch/core/adapter"
 	"github.com/podsearch/podsearch/core/encoder"
 	"github.com/podsearch/podsearch/core/evaluate/vcache"
+	"github.com/podsearch/podsearch/core/index"
 	"github.com/podsearch/podsearch/core/ingest"
 	"github.com/podsearch/podsearch/core/vec"
 	"github.com/podsearch/podsearch/internal/testcorpus"
@@ -111,7 +112,7 @@ func TestSeedVectorCache(t *testing.T) {
 	if err := vec.WriteFvecs(&buf, flat, encoder.Dim); err != nil {
 		t.Fatal(err)
 	}
-	vectors := filepath.Join(dir, vectorsFile)
+	vectors := filepath.Join(dir, index.VectorsFile)
 	if err := os.WriteFile(vectors, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}

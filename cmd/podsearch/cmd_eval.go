@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/podsearch/podsearch/core/adapter"
-	"github.com/podsearch/podsearch/core/encoder"
 	"github.com/podsearch/podsearch/core/evaluate"
 	"github.com/podsearch/podsearch/core/index"
 	"github.com/podsearch/podsearch/core/train"
@@ -119,14 +118,13 @@ func runEval(args []string) error {
 		}
 		opts.AdapterPath = adapterPath
 		if opts.Adapter.Kind == adapter.Tower {
-			// A tuned tower embeds the query texts itself (through the vector cache, keyed by
-			// the tower model), next to the base encoder.
-			sess, err := encoder.Open(encoder.Options{ModelPath: opts.Adapter.Tower.Path, Provider: *tf.provider})
+			// A tuned tower embeds the query texts itself, next to the base encoder.
+			tower, err := enc.QueryTower(opts.Adapter)
 			if err != nil {
 				return err
 			}
-			defer sess.Close()
-			opts.Tower = &vecEncoder{enc.WithSession(sess)}
+			defer tower.Close()
+			opts.Tower = &vecEncoder{tower}
 		}
 	}
 	if *adapt {

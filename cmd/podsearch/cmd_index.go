@@ -7,15 +7,9 @@ import (
 	"os"
 	"strings"
 
-	"github.com/podsearch/podsearch/core/corpusembed"
 	"github.com/podsearch/podsearch/core/index"
 	"github.com/podsearch/podsearch/core/indexbuild"
-	"github.com/podsearch/podsearch/core/vec"
 )
-
-// vectorsFile is the episode vectors an index folder keeps beside its segments
-// (index.VectorsFile).
-const vectorsFile = index.VectorsFile
 
 func init() {
 	register(&command{
@@ -151,25 +145,13 @@ func updateIndex(dir, corpus, vectors, deleteIDs string, update, compact bool, b
 			if err != nil {
 				return nil, nil, "", err
 			}
-			if vectors == "" {
-				flat, fp, err := embedCorpus(texts, batch, provider, adapterPath)
-				return docs, flat, fp, err
+			flat, vd, fp, err := indexbuild.EpisodeVectors(context.Background(), indexbuild.Options{Vectors: vectors,
+				Batch: batch, Provider: provider, Adapter: adapterPath, Progress: os.Stderr}, texts)
+			if err == nil && vd != d {
+				err = fmt.Errorf("the vectors have width %d, the index %d", vd, d)
 			}
-			flat, vd, err := vec.ReadFvecs(vectors)
-			if err != nil {
-				return nil, nil, "", err
-			}
-			if vd != d || len(flat)/vd != len(docs) {
-				return nil, nil, "", fmt.Errorf("%s holds %d vectors of width %d for %d episodes of width %d", vectors, len(flat)/vd, vd, len(docs), d)
-			}
-			return docs, flat, "", nil
+			return docs, flat, fp, err
 		}
 	}
 	return index.Update(dir, o)
-}
-
-// embedCorpus embeds texts with the encoder (corpusembed.Embed) with a progress bar on
-// stderr, returning the vectors row-major and the model fingerprint.
-func embedCorpus(texts []string, batch int, provider, adapterPath string) ([]float32, string, error) {
-	return corpusembed.Embed(context.Background(), texts, corpusembed.Options{Batch: batch, Provider: provider, Adapter: adapterPath, Progress: os.Stderr})
 }

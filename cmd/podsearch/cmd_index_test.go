@@ -146,12 +146,12 @@ func TestIndexCommandWithVectors(t *testing.T) {
 		t.Fatalf("added episode %s not found by its own vector", fresh[0].ID)
 	}
 	// The folder's vectors file grew by the added episodes, in order.
-	all, vd, err := vec.ReadFvecs(filepath.Join(out, vectorsFile))
+	all, vd, err := vec.ReadFvecs(filepath.Join(out, index.VectorsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if vd != d || len(all) != len(flat)+len(freshVecs) || !slices.Equal(all[len(flat):], freshVecs) {
-		t.Fatalf("%s holds %d vectors of width %d, want %d + the %d added", vectorsFile, len(all)/vd, vd, len(flat)/d, len(fresh))
+		t.Fatalf("%s holds %d vectors of width %d, want %d + the %d added", index.VectorsFile, len(all)/vd, vd, len(flat)/d, len(fresh))
 	}
 }
 

@@ -2,10 +2,12 @@ package corpusembed
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"sort"
 
+	"github.com/podsearch/podsearch/core/adapter"
 	"github.com/podsearch/podsearch/core/assets"
 	"github.com/podsearch/podsearch/core/encoder"
 	"github.com/podsearch/podsearch/core/evaluate/vcache"
@@ -38,11 +40,20 @@ func NewEncoder(provider, cacheDir string, batch int, progress io.Writer) (*Enco
 	return &Encoder{tok: tok, sess: sess, cache: &vcache.Cache{Dir: cacheDir}, batch: batch, progress: progress}, nil
 }
 
-// WithSession returns an Encoder that encodes with sess (another model, e.g. a tuned query
-// tower) through e's tokenizer, vector cache, batch size and progress bars. Closing it
-// closes sess.
-func (e *Encoder) WithSession(sess *encoder.Session) *Encoder {
-	return &Encoder{tok: e.tok, sess: sess, cache: e.cache, batch: e.batch, progress: e.progress}
+// QueryTower returns an Encoder that embeds query texts with the tuned query tower of a
+// (an adapter of kind adapter.Tower, loaded from a file), on e's provider, through e's
+// tokenizer, vector cache (keyed by the tower's fingerprint), batch size and progress bars:
+// the vectors the encoder service serves for that tower. Closing it closes the tower's
+// session, not e's.
+func (e *Encoder) QueryTower(a *adapter.Adapter) (*Encoder, error) {
+	if a.Kind != adapter.Tower || a.Tower == nil || a.Tower.Path == "" {
+		return nil, fmt.Errorf("corpusembed: %s adapter is not a query tower loaded from a file", a.Kind)
+	}
+	sess, err := encoder.Open(encoder.Options{ModelPath: a.Tower.Path, Provider: e.sess.Provider()})
+	if err != nil {
+		return nil, fmt.Errorf("opening the query tower %s: %w", a.Tower.Path, err)
+	}
+	return &Encoder{tok: e.tok, sess: sess, cache: e.cache, batch: e.batch, progress: e.progress}, nil
 }
 
 // Tokenizer is the tokenizer the encoder encodes texts with.

@@ -119,28 +119,9 @@ func Build(ctx context.Context, o Options) error {
 		return err
 	}
 	start := time.Now()
-	var flat []float32
-	d := encoder.Dim
-	fp := o.Fingerprint
-	if o.Vectors != "" {
-		if flat, d, err = vec.ReadFvecs(o.Vectors); err != nil {
-			return err
-		}
-		if len(flat)/d != len(docs) {
-			return fmt.Errorf("%s holds %d vectors for %d episodes", o.Vectors, len(flat)/d, len(docs))
-		}
-		if fp == "" && o.Adapter != "" { // the tuned model's, as the query side names it
-			a, err := adapter.Load(o.Adapter)
-			if err != nil {
-				return err
-			}
-			fp = a.Fingerprint()
-		}
-	} else {
-		if flat, fp, err = corpusembed.Embed(ctx, texts, corpusembed.Options{Batch: o.Batch, Provider: o.Provider, Adapter: o.Adapter, Progress: o.Progress}); err != nil {
-			return err
-		}
-		slog.Info("embedded", "episodes", len(docs), "seconds", time.Since(start).Seconds())
+	flat, d, fp, err := EpisodeVectors(ctx, o, texts)
+	if err != nil {
+		return err
 	}
 	if err := os.MkdirAll(o.Out, 0o755); err != nil {
 		return err
@@ -169,6 +150,38 @@ func Build(ctx context.Context, o Options) error {
 	}
 	slog.Info("index written", "dir", o.Out, "episodes", len(docs), "shards", o.Shards, "seconds", time.Since(start).Seconds())
 	return nil
+}
+
+// EpisodeVectors returns the vectors of a corpus's episodes, whose texts are texts (in
+// corpus order): read from o.Vectors (which must hold one per episode), or embedded with the
+// encoder (o.Batch, o.Provider; through o.Adapter's document side; progress on o.Progress).
+// It returns them row-major with their width and the fingerprint of the model they belong to:
+// o.Fingerprint when set, else the embedding model's, else (read vectors) the tuned model's
+// of o.Adapter, else empty.
+func EpisodeVectors(ctx context.Context, o Options, texts []string) (flat []float32, d int, fp string, err error) {
+	fp = o.Fingerprint
+	if o.Vectors == "" {
+		start := time.Now()
+		if flat, fp, err = corpusembed.Embed(ctx, texts, corpusembed.Options{Batch: o.Batch, Provider: o.Provider, Adapter: o.Adapter, Progress: o.Progress}); err != nil {
+			return nil, 0, "", err
+		}
+		slog.Info("embedded", "episodes", len(texts), "seconds", time.Since(start).Seconds())
+		return flat, encoder.Dim, fp, nil
+	}
+	if flat, d, err = vec.ReadFvecs(o.Vectors); err != nil {
+		return nil, 0, "", err
+	}
+	if len(flat)/d != len(texts) {
+		return nil, 0, "", fmt.Errorf("%s holds %d vectors for %d episodes", o.Vectors, len(flat)/d, len(texts))
+	}
+	if fp == "" && o.Adapter != "" { // the tuned model's, as the query side names it
+		a, err := adapter.Load(o.Adapter)
+		if err != nil {
+			return nil, 0, "", err
+		}
+		fp = a.Fingerprint()
+	}
+	return flat, d, fp, nil
 }
 
 // buildQueryAware writes the index of docs and their vectors into o.Out under the guidance

@@ -15,7 +15,6 @@ import (
 	"github.com/podsearch/podsearch/core/adapter"
 	"github.com/podsearch/podsearch/core/assets"
 	"github.com/podsearch/podsearch/core/corpusembed"
-	"github.com/podsearch/podsearch/core/encoder"
 	"github.com/podsearch/podsearch/core/ingest"
 	"github.com/podsearch/podsearch/core/pairs"
 	"github.com/podsearch/podsearch/core/vec"
@@ -134,13 +133,10 @@ func EncodeQueries(ctx context.Context, texts []string, adapterPath, wantFP stri
 	}
 	qenc := enc
 	if ad != nil && ad.Kind == adapter.Tower {
-		// A tuned query tower embeds the texts itself (its vectors cached under its own
-		// fingerprint), as the encoder service serves it.
-		sess, err := encoder.Open(encoder.Options{ModelPath: ad.Tower.Path})
-		if err != nil {
-			return nil, 0, fmt.Errorf("opening the query tower %s: %w", ad.Tower.Path, err)
+		// A tuned query tower embeds the texts itself, as the encoder service serves it.
+		if qenc, err = enc.QueryTower(ad); err != nil {
+			return nil, 0, err
 		}
-		qenc = enc.WithSession(sess)
 		defer qenc.Close()
 	}
 	vs, err := qenc.Encode(ctx, "queries", texts)
