@@ -124,7 +124,7 @@ func runEval(args []string) error {
 				return err
 			}
 			defer tower.Close()
-			opts.Tower = &vecEncoder{tower}
+			opts.Tower = tower
 		}
 	}
 	if *adapt {

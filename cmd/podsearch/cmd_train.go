@@ -76,22 +76,10 @@ func (f *trainFlags) adapterOptions() train.AdapterOptions {
 		MaxPairs: *f.maxPairs, Progress: os.Stderr}
 }
 
-// vecEncoder turns texts into vectors with the real encoder, through the on-disk cache
-// (corpusembed.Encoder, its progress bars on stderr).
-type vecEncoder struct{ *corpusembed.Encoder }
-
-func openVecEncoder(f *trainFlags) (*vecEncoder, error) {
-	return newVecEncoder(*f.provider, *f.cacheDir, *f.encodeBatch)
-}
-
-// newVecEncoder opens the encoder on provider with the vector cache in cacheDir (empty:
-// none), encoding batch texts per call.
-func newVecEncoder(provider, cacheDir string, batch int) (*vecEncoder, error) {
-	e, err := corpusembed.NewEncoder(provider, cacheDir, batch, os.Stderr)
-	if err != nil {
-		return nil, err
-	}
-	return &vecEncoder{e}, nil
+// openVecEncoder opens the encoder of f's provider with f's vector cache and batch size,
+// its progress bars on stderr.
+func openVecEncoder(f *trainFlags) (*corpusembed.Encoder, error) {
+	return corpusembed.NewEncoder(*f.provider, *f.cacheDir, *f.encodeBatch, os.Stderr)
 }
 
 func runTrain(args []string) error {
