@@ -38,7 +38,7 @@ func addTrainFlags(fs *flag.FlagSet) *trainFlags {
 	return &trainFlags{
 		kind:        fs.String("kind", "linear", "adapter shape: linear (512x512, identity at start) or lowrank (x + U Vᵀx)"),
 		rank:        fs.Int("rank", 64, "inner width of a lowrank adapter"),
-		both:        fs.Bool("both-sides", false, "apply the adapter to episode vectors too (the index must then be rebuilt with it)"),
+		both:        fs.Bool("both-sides", false, "apply the adapter to episode vectors too; with -mode full, train both towers (the tuned encoder embeds episodes too). The index must then be rebuilt with it"),
 		epochs:      fs.Int("epochs", 1, "passes over the training pairs"),
 		batch:       fs.Int("batch-size", 64, "pairs per batch: each query's in-batch negatives + 1"),
 		lr:          fs.Float64("lr", 1e-3, "peak AdamW learning rate"),

@@ -68,7 +68,7 @@ func trainTowerFile(ctx context.Context, pairsDir, corpus, out string, f *trainF
 		WarmupFraction: *f.warmup, WeightDecay: *f.decay, Scale: *f.scale, Seed: *f.seed,
 		EvalEvery: *tw.evalEvery, Patience: *tw.patience, Checkpoint: ck, CheckpointEvery: *tw.checkpointEvery,
 		MaxSteps: *tw.maxSteps}
-	r, err := querytower.Fit(ctx, e, e.Tokenizer(), trainPairs, evalPairs, querytower.Options{Config: cfg, MaxPairs: *f.maxPairs,
+	r, err := querytower.Fit(ctx, e, e.Tokenizer(), trainPairs, evalPairs, querytower.Options{Config: cfg, MaxPairs: *f.maxPairs, BothTowers: *f.both,
 		Progress: os.Stderr, TrainContext: func(ctx context.Context) (context.Context, context.CancelFunc) {
 			return signal.NotifyContext(ctx, os.Interrupt)
 		}})
@@ -80,7 +80,11 @@ func trainTowerFile(ctx context.Context, pairsDir, corpus, out string, f *trainF
 		return err
 	}
 	_ = os.Remove(ck) // finished: a rerun starts afresh
-	fmt.Printf("wrote %s: query tower (ONNX), base model %s, tuned model %s\n", out, short12(a.BaseFingerprint), short12(a.Fingerprint()))
+	what := "query tower"
+	if a.BothSides {
+		what = "both towers: rebuild the index with --adapter " + out
+	}
+	fmt.Printf("wrote %s: %s (ONNX), base model %s, tuned model %s\n", out, what, short12(a.BaseFingerprint), short12(a.Fingerprint()))
 	fmt.Printf("trained %d pairs in %d of %d steps, %.1f s (%.1f pairs/s); train loss %.4f -> %.4f",
 		r.Pairs, res.Steps, res.TotalSteps, res.Seconds, res.PairsPerSecond, r.LossBefore, r.LossAfter)
 	if len(res.EvalLoss) > 0 {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/podsearch/podsearch/core/adapter"
 	"github.com/podsearch/podsearch/core/assets"
+	"github.com/podsearch/podsearch/core/corpusembed"
 	"github.com/podsearch/podsearch/core/indexbuild"
 	"github.com/podsearch/podsearch/core/pairs"
 	"github.com/podsearch/podsearch/core/tower"
@@ -94,8 +96,52 @@ func TestTrainFullModeAndEval(t *testing.T) {
 		}
 	}
 
+	// Both towers (--both-sides): the tuned encoder embeds episodes too, so its evaluation
+	// encodes the documents with it and an index built with it holds its vectors.
+	both := filepath.Join(dir, "both.tower")
+	if err := runTrain([]string{"--mode", "full", "--both-sides", "--pairs", pdir, "-o", both, "--batch-size", "8", "--max-steps", "1",
+		"--eval-every", "1", "--lr", "1e-4", "--cache", cache}); err != nil {
+		t.Fatal(err)
+	}
+	ba, err := adapter.LoadFor(both, a.BaseFingerprint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ba.BothSides || ba.DocFingerprint() != ba.Fingerprint() || ba.Notes["both_sides"] != true {
+		t.Fatalf("both-towers file: both %v, notes %v", ba.BothSides, ba.Notes)
+	}
+	if err := runEval([]string{"--pairs", pdir, "--adapter", both, "--cache", cache, "-o", filepath.Join(dir, "b"), "--json"}); err != nil {
+		t.Fatal(err)
+	}
+	br := readReport(t, filepath.Join(dir, "b.json"))
+	checkMetrics(t, "both towers test", br["sections"].(map[string]any)["test"].(map[string]any)["tuned"], "recall@1", "recall@30")
+	if !strings.Contains(fmt.Sprint(br["notes"]), "embeds the queries and the episodes") {
+		t.Errorf("report notes %v do not say the episodes were re-encoded", br["notes"])
+	}
+	docVecs, fp, err := corpusembed.Embed(context.Background(), texts, corpusembed.Options{Adapter: both})
+	if err != nil {
+		t.Fatal(err)
+	}
+	servedDocs, err := adapter.Wrap(testmodel.Session(t), ba, adapter.Doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer servedDocs.Close()
+	wantDocs, err := servedDocs.Embed(context.Background(), [][]int32{tok.Encode(texts[0]), tok.Encode(texts[1])})
+	if err != nil {
+		t.Fatal(err)
+	}
+	baseDocs, err := testmodel.Session(t).Embed(context.Background(), [][]int32{tok.Encode(texts[0])})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fp != ba.Fingerprint() || vec.Dot(vec.Row(docVecs, d, 0), wantDocs[0]) < 0.9999 || vec.Dot(wantDocs[0], baseDocs[0]) > 0.999999 {
+		t.Errorf("index vectors of the both-towers model: fingerprint %s (want %s), cosine to the tuned encoder %.5f, to the base %.6f",
+			fp, ba.Fingerprint(), vec.Dot(vec.Row(docVecs, d, 0), wantDocs[0]), vec.Dot(wantDocs[0], baseDocs[0]))
+	}
+
 	// A tower of another base model is refused.
-	b, err := adapter.NewTower(a.Tower.ONNX, "another-model", nil)
+	b, err := adapter.NewTower(a.Tower.ONNX, "another-model", false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,8 @@ type Adapter struct {
 	Dim int
 	// Rank is the inner width of a LowRank adapter (0 for Linear).
 	Rank int
-	// BothSides applies the adapter to episode vectors as well as to queries.
+	// BothSides applies the adapter to episode vectors as well as to queries (a Tower:
+	// the tower embeds episode texts too).
 	BothSides bool
 	// BaseFingerprint is the fingerprint of the encoder the adapter was trained on.
 	BaseFingerprint string
@@ -125,8 +126,9 @@ func (a *Adapter) ApplyQuery(x []float32) ([]float32, error) { return a.Apply(x)
 var ErrTowerVectors = errors.New("adapter: a query tower embeds texts, not base vectors: encode the queries with it")
 
 // ApplyDoc maps an episode vector: through the adapter when BothSides, else a unit-length copy.
+// A BothSides tower cannot map base vectors (ErrTowerVectors): it embeds episode texts.
 func (a *Adapter) ApplyDoc(x []float32) ([]float32, error) {
-	if a.BothSides && a.Kind != Tower {
+	if a.BothSides {
 		return a.Apply(x)
 	}
 	if len(x) != a.Dim {
@@ -169,7 +171,7 @@ func (a *Adapter) Fingerprint() string {
 // DocFingerprint is the fingerprint of episode vectors: the tuned one when BothSides, else
 // the base model's (episode vectors are then the base encoder's own).
 func (a *Adapter) DocFingerprint() string {
-	if a.BothSides && a.Kind != Tower {
+	if a.BothSides {
 		return a.Fingerprint()
 	}
 	return a.BaseFingerprint

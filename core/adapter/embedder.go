@@ -13,7 +13,8 @@ type Side int
 const (
 	// Query vectors always pass through the adapter.
 	Query Side = iota
-	// Doc (episode) vectors pass through it only when the adapter is BothSides.
+	// Doc (episode) vectors pass through it only when the adapter is BothSides (a
+	// BothSides tower embeds them).
 	Doc
 )
 
@@ -29,13 +30,14 @@ type Embedder struct {
 // Wrap puts a in front of base for the given side; it refuses an adapter trained on another
 // model. For a Tower adapter, queries are embedded by the tuned tower (an ONNX Runtime
 // session on a.Tower.Path, on base's execution provider when base is a Session) and episodes
-// by base unchanged; Close releases the tower's session.
+// by base unchanged, or by the tower too when it is BothSides; Close releases the tower's
+// session.
 func Wrap(base encoder.Embedder, a *Adapter, side Side) (*Embedder, error) {
 	if fp := base.Fingerprint(); fp != a.BaseFingerprint {
 		return nil, fmt.Errorf("%w: adapter trained on %s, encoder is %s", ErrFingerprint, short(a.BaseFingerprint), short(fp))
 	}
 	e := &Embedder{base: base, adapter: a, side: side}
-	if a.Kind == Tower && side == Query {
+	if a.Kind == Tower && (side == Query || a.BothSides) {
 		if a.Tower == nil || a.Tower.Path == "" {
 			return nil, fmt.Errorf("adapter: the query tower must be loaded from a file to serve it")
 		}
@@ -58,7 +60,7 @@ func (e *Embedder) Embed(ctx context.Context, tokenIDs [][]int32) ([][]float32, 
 		if e.tower != nil {
 			return e.tower.Embed(ctx, tokenIDs)
 		}
-		return e.base.Embed(ctx, tokenIDs) // episodes: the base encoder's vectors
+		return e.base.Embed(ctx, tokenIDs) // episodes of a query-only tower: the base encoder's vectors
 	}
 	vs, err := e.base.Embed(ctx, tokenIDs)
 	if err != nil {

@@ -14,7 +14,8 @@ import (
 )
 
 // Tower is a fine-tuned copy of the encoder that embeds queries (core/tower's training),
-// stored as an ONNX model; episode vectors stay the base encoder's.
+// stored as an ONNX model; episode vectors stay the base encoder's, unless the tower is
+// BothSides (both towers trained: it embeds episodes too, and indexes must be rebuilt with it).
 const Tower Kind = "tower"
 
 // ONNX metadata keys of a tuned tower file.
@@ -24,6 +25,8 @@ const (
 	metaFinger   = "podsearch.fingerprint"
 	metaNotes    = "podsearch.notes"
 	towerKindTag = "query-tower"
+	// bothKindTag marks a tower that embeds episodes too (both towers trained).
+	bothKindTag = "tower-both-sides"
 )
 
 // TowerModel is the ONNX model of a tuned query tower.
@@ -38,9 +41,13 @@ type TowerModel struct {
 
 // towerFingerprint is sha256(base fingerprint + weights): the hex digest of the base
 // fingerprint followed by every initializer of the graph in order (name, dims and float32
-// values, little-endian).
-func towerFingerprint(base string, m *onnx.ModelProto) string {
+// values, little-endian). A both-sides tower (tag bothKindTag) hashes a marker first, so the
+// same weights as a query tower never share its fingerprint.
+func towerFingerprint(tag, base string, m *onnx.ModelProto) string {
 	h := sha256.New()
+	if tag == bothKindTag {
+		h.Write([]byte(bothKindTag + "\n"))
+	}
 	h.Write([]byte(base))
 	var b []byte
 	for _, t := range m.GetGraph().GetInitializer() {
@@ -63,8 +70,9 @@ func towerFingerprint(base string, m *onnx.ModelProto) string {
 
 // NewTower wraps the ONNX export of a tuned query tower (core/model.Export of the tuned
 // weights) as an adapter of kind Tower for the base model baseFingerprint, recording both
-// fingerprints and notes in the model's metadata.
-func NewTower(onnxBytes []byte, baseFingerprint string, notes map[string]any) (*Adapter, error) {
+// fingerprints and notes in the model's metadata. bothSides marks a tower trained on both
+// sides, which embeds episodes too.
+func NewTower(onnxBytes []byte, baseFingerprint string, bothSides bool, notes map[string]any) (*Adapter, error) {
 	var m onnx.ModelProto
 	if err := proto.Unmarshal(onnxBytes, &m); err != nil {
 		return nil, fmt.Errorf("adapter: tower model: %w", err)
@@ -72,13 +80,17 @@ func NewTower(onnxBytes []byte, baseFingerprint string, notes map[string]any) (*
 	if len(m.GetGraph().GetInitializer()) == 0 {
 		return nil, fmt.Errorf("adapter: tower model has no weights")
 	}
-	fp := towerFingerprint(baseFingerprint, &m)
+	tag := towerKindTag
+	if bothSides {
+		tag = bothKindTag
+	}
+	fp := towerFingerprint(tag, baseFingerprint, &m)
 	nb, err := json.Marshal(notes)
 	if err != nil {
 		return nil, fmt.Errorf("adapter: tower notes: %w", err)
 	}
 	m.MetadataProps = []*onnx.StringStringEntryProto{
-		{Key: metaKind, Value: towerKindTag},
+		{Key: metaKind, Value: tag},
 		{Key: metaBase, Value: baseFingerprint},
 		{Key: metaFinger, Value: fp},
 		{Key: metaNotes, Value: string(nb)},
@@ -88,7 +100,7 @@ func NewTower(onnxBytes []byte, baseFingerprint string, notes map[string]any) (*
 	if err != nil {
 		return nil, fmt.Errorf("adapter: tower model: %w", err)
 	}
-	return &Adapter{Kind: Tower, Dim: 512, BaseFingerprint: baseFingerprint, Notes: notes,
+	return &Adapter{Kind: Tower, Dim: 512, BothSides: bothSides, BaseFingerprint: baseFingerprint, Notes: notes,
 		Tower: &TowerModel{ONNX: out, fingerprint: fp}}, nil
 }
 
@@ -103,14 +115,15 @@ func unmarshalTower(b []byte) (*Adapter, error) {
 	for _, kv := range m.GetMetadataProps() {
 		meta[kv.GetKey()] = kv.GetValue()
 	}
-	if meta[metaKind] != towerKindTag {
+	tag := meta[metaKind]
+	if tag != towerKindTag && tag != bothKindTag {
 		return nil, fmt.Errorf("adapter: an ONNX model without podsearch tower metadata (a base encoder export? pass a file written by `podsearch train`)")
 	}
 	base := meta[metaBase]
 	if base == "" {
 		return nil, fmt.Errorf("adapter: tower file records no base model fingerprint")
 	}
-	fp := towerFingerprint(base, &m)
+	fp := towerFingerprint(tag, base, &m)
 	if meta[metaFinger] != fp {
 		return nil, fmt.Errorf("adapter: tower's recorded fingerprint %s does not match its weights (%s): the file is corrupted", short(meta[metaFinger]), short(fp))
 	}
@@ -120,6 +133,6 @@ func unmarshalTower(b []byte) (*Adapter, error) {
 			return nil, fmt.Errorf("adapter: tower notes: %w", err)
 		}
 	}
-	return &Adapter{Kind: Tower, Dim: 512, BaseFingerprint: base, Notes: notes,
+	return &Adapter{Kind: Tower, Dim: 512, BothSides: tag == bothKindTag, BaseFingerprint: base, Notes: notes,
 		Tower: &TowerModel{ONNX: b, fingerprint: fp}}, nil
 }

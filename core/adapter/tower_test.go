@@ -26,15 +26,15 @@ func tinyONNX(t *testing.T, w ...float32) []byte {
 }
 
 func TestTowerFileRoundTrip(t *testing.T) {
-	a, err := NewTower(tinyONNX(t, 1, 2, 3), "base-fp", map[string]any{"pairs": 10.0})
+	a, err := NewTower(tinyONNX(t, 1, 2, 3), "base-fp", false, map[string]any{"pairs": 10.0})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if a.Kind != Tower || a.BothSides || a.DocFingerprint() != "base-fp" || len(a.Fingerprint()) != 64 {
 		t.Fatalf("tower adapter %+v, fingerprint %q", a, a.Fingerprint())
 	}
-	b, _ := NewTower(tinyONNX(t, 1, 2, 3.5), "base-fp", nil)
-	c, _ := NewTower(tinyONNX(t, 1, 2, 3), "other-fp", nil)
+	b, _ := NewTower(tinyONNX(t, 1, 2, 3.5), "base-fp", false, nil)
+	c, _ := NewTower(tinyONNX(t, 1, 2, 3), "other-fp", false, nil)
 	if a.Fingerprint() == b.Fingerprint() || a.Fingerprint() == c.Fingerprint() {
 		t.Fatal("tower fingerprint does not depend on both the weights and the base model")
 	}
@@ -57,6 +57,34 @@ func TestTowerFileRoundTrip(t *testing.T) {
 	}
 }
 
+// TestBothSidesTowerFile: a tower trained on both sides round-trips as BothSides, has a
+// fingerprint of its own (not the query tower's of the same weights), names it for
+// episode vectors too, and cannot map base vectors on either side.
+func TestBothSidesTowerFile(t *testing.T) {
+	q, _ := NewTower(tinyONNX(t, 1, 2, 3), "base-fp", false, nil)
+	a, err := NewTower(tinyONNX(t, 1, 2, 3), "base-fp", true, map[string]any{"both_sides": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a.BothSides || a.Fingerprint() == q.Fingerprint() || a.DocFingerprint() != a.Fingerprint() {
+		t.Fatalf("both-sides tower: both %v, fingerprint %s (query tower %s), doc fingerprint %s", a.BothSides, a.Fingerprint(), q.Fingerprint(), a.DocFingerprint())
+	}
+	path := filepath.Join(t.TempDir(), "both.tower")
+	if err := a.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	got, err := LoadFor(path, "base-fp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.BothSides || got.Fingerprint() != a.Fingerprint() {
+		t.Fatalf("loaded both %v, fingerprint %s, want %s", got.BothSides, got.Fingerprint(), a.Fingerprint())
+	}
+	if _, err := got.ApplyDoc(make([]float32, 512)); !errors.Is(err, ErrTowerVectors) {
+		t.Fatalf("both-sides tower mapped a base episode vector: %v", err)
+	}
+}
+
 func TestTowerFileRefusesBadModels(t *testing.T) {
 	dir := t.TempDir()
 	// A plain ONNX model (the base export) is not a tuned tower.
@@ -68,7 +96,7 @@ func TestTowerFileRefusesBadModels(t *testing.T) {
 		t.Fatalf("plain ONNX: %v", err)
 	}
 	// Weights changed after the fingerprint was recorded.
-	a, _ := NewTower(tinyONNX(t, 1, 2), "base-fp", nil)
+	a, _ := NewTower(tinyONNX(t, 1, 2), "base-fp", false, nil)
 	var m onnx.ModelProto
 	if err := proto.Unmarshal(a.Tower.ONNX, &m); err != nil {
 		t.Fatal(err)
@@ -98,7 +126,7 @@ func (b baseEmbedder) Embed(_ context.Context, ids [][]int32) ([][]float32, erro
 func (b baseEmbedder) Fingerprint() string { return b.fp }
 
 func TestWrapTower(t *testing.T) {
-	a, _ := NewTower(tinyONNX(t, 1), "base-fp", nil)
+	a, _ := NewTower(tinyONNX(t, 1), "base-fp", false, nil)
 	if _, err := Wrap(baseEmbedder{"other"}, a, Doc); !errors.Is(err, ErrFingerprint) {
 		t.Fatalf("wrap over another base model: %v", err)
 	}

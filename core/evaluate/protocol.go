@@ -97,7 +97,10 @@ func Run(ctx context.Context, enc Encoder, in Inputs, o Options) (*Report, error
 	}
 	if r.ad != nil {
 		report.Adapter = o.AdapterPath
-		if r.ad.Kind == adapter.Tower {
+		switch {
+		case r.ad.Kind == adapter.Tower && r.ad.BothSides:
+			report.Notes = append(report.Notes, "tuned rows: the fine-tuned encoder (both towers trained) embeds the queries and the episodes")
+		case r.ad.Kind == adapter.Tower:
 			report.Notes = append(report.Notes, "tuned rows: the fine-tuned query tower embeds the queries; episode vectors are the base encoder's")
 		}
 		if t, ok := r.ad.Notes["pairs"]; ok {
@@ -276,6 +279,11 @@ func (r *run) section(ctx context.Context, s Set) error {
 			return err
 		}
 		td = dv
+		if ad.BothSides {
+			if td, err = o.Tower.Encode(ctx, s.Section+" documents (tuned tower)", dtexts); err != nil {
+				return err
+			}
+		}
 		if err := r.denseRows(s, qv, dv, Base); err != nil {
 			return err
 		}

@@ -90,8 +90,12 @@ type checkpointFile[T Float] struct {
 
 // runKey names the settings a checkpoint is only valid for.
 func runKey(cfg Config, total int) string {
-	return fmt.Sprintf("epochs=%d batch=%d lr=%g emb=%g warm=%g wd=%g scale=%g seed=%d steps=%d",
+	k := fmt.Sprintf("epochs=%d batch=%d lr=%g emb=%g warm=%g wd=%g scale=%g seed=%d steps=%d",
 		cfg.Epochs, cfg.BatchSize, cfg.LearningRate, cfg.EmbeddingLR, cfg.WarmupFraction, cfg.WeightDecay, cfg.Scale, cfg.Seed, total)
+	if cfg.bothTowers {
+		k += " both-towers"
+	}
+	return k
 }
 
 // save writes the checkpoint atomically (a temporary file renamed into place).

@@ -26,7 +26,7 @@ func BenchmarkStep(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		m.ZeroGrad()
-		if _, err := m.batchLoss(d, eps, batch, 20, true); err != nil {
+		if _, err := m.batchLoss(d, eps, batch, 20, true, false); err != nil {
 			b.Fatal(err)
 		}
 		opt.step(m.params, 1e-5, 1e-6)

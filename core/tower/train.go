@@ -13,7 +13,8 @@ import (
 )
 
 // Data is a set of (query, episode) pairs for training the query tower: each query as token
-// ids, each episode as its frozen vector (what the index serves).
+// ids, each episode as its frozen vector (what the index serves), or, to train both towers
+// (one model embedding queries and episodes, which then needs a re-index), as token ids.
 type Data struct {
 	// QueryIDs holds pair i's query token ids.
 	QueryIDs [][]int32
@@ -23,11 +24,26 @@ type Data struct {
 	// Episodes holds each distinct document vector once (unit length or not: they are
 	// normalised before use).
 	Episodes [][]float32
-	// EpisodeOf maps pair i to its document vector's index in Episodes.
+	// EpisodeIDs, when set, holds each document's token ids (parallel to Episodes, which
+	// may then be nil): the documents run through the model being trained, so both towers
+	// learn, and Episodes is not used.
+	EpisodeIDs [][]int32
+	// EpisodeOf maps pair i to its document's index in Episodes (or EpisodeIDs).
 	EpisodeOf []int
 	// EpisodeGroup, when set, names pair i's episode for the no-duplicates rule (several
 	// document vectors of one episode); nil means EpisodeOf.
 	EpisodeGroup []int
+}
+
+// BothTowers reports whether d trains both towers (it holds the documents' token ids).
+func (d Data) BothTowers() bool { return d.EpisodeIDs != nil }
+
+// documents is the number of distinct documents.
+func (d Data) documents() int {
+	if d.BothTowers() {
+		return len(d.EpisodeIDs)
+	}
+	return len(d.Episodes)
 }
 
 func (d Data) groups() []int {
@@ -43,21 +59,38 @@ func (d Data) Validate() error {
 	if len(d.EpisodeOf) != n || (d.QueryKeys != nil && len(d.QueryKeys) != n) || (d.EpisodeGroup != nil && len(d.EpisodeGroup) != n) {
 		return fmt.Errorf("tower: %d queries, %d episode links, %d keys, %d groups disagree", n, len(d.EpisodeOf), len(d.QueryKeys), len(d.EpisodeGroup))
 	}
+	if d.BothTowers() && d.Episodes != nil && len(d.Episodes) != len(d.EpisodeIDs) {
+		return fmt.Errorf("tower: %d document vectors but %d documents' token ids", len(d.Episodes), len(d.EpisodeIDs))
+	}
 	for i, e := range d.EpisodeOf {
-		if e < 0 || e >= len(d.Episodes) {
-			return fmt.Errorf("tower: pair %d names episode %d of %d", i, e, len(d.Episodes))
+		if e < 0 || e >= d.documents() {
+			return fmt.Errorf("tower: pair %d names episode %d of %d", i, e, d.documents())
 		}
 	}
-	for i, ids := range d.QueryIDs {
-		for _, id := range ids {
-			if id < 0 || id >= VocabRows {
-				return fmt.Errorf("tower: query %d has token id %d outside [0, %d)", i, id, VocabRows)
-			}
-		}
+	if err := checkIDs("query", d.QueryIDs); err != nil {
+		return err
+	}
+	if err := checkIDs("document", d.EpisodeIDs); err != nil {
+		return err
+	}
+	if d.BothTowers() {
+		return nil
 	}
 	for i, e := range d.Episodes {
 		if len(e) != Width {
 			return fmt.Errorf("tower: episode vector %d has width %d, want %d", i, len(e), Width)
+		}
+	}
+	return nil
+}
+
+// checkIDs checks that every token id of seqs (what names them in errors) is in the vocabulary.
+func checkIDs(what string, seqs [][]int32) error {
+	for i, ids := range seqs {
+		for _, id := range ids {
+			if id < 0 || id >= VocabRows {
+				return fmt.Errorf("tower: %s %d has token id %d outside [0, %d)", what, i, id, VocabRows)
+			}
 		}
 	}
 	return nil
@@ -88,6 +121,8 @@ type Config struct {
 	Progress func(p Progress)
 	// Logger receives evaluation and checkpoint lines; nil means slog.Default().
 	Logger *slog.Logger
+
+	bothTowers bool // set by Train from the data: part of a checkpoint's run key
 }
 
 // Progress reports one training step.
@@ -155,16 +190,31 @@ type Result struct {
 // episode vectors e [B, 512], unit length; pair i's positive is row i) and, when dOut is not
 // nil, writes the loss gradient with respect to out into it.
 func BatchLoss[T Float](out []T, e [][]float32, scale float64, dOut []T) float64 {
-	b := len(e)
+	flat := make([]T, 0, len(e)*Width)
+	for _, v := range e {
+		for _, x := range v {
+			flat = append(flat, T(x))
+		}
+	}
+	return PairLoss(out, flat, scale, dOut, nil)
+}
+
+// PairLoss is the MNR loss of one batch of B query outputs q and B episode outputs e (both
+// [B, 512] row-major, unit length; pair i's positive is row i, the other rows its negatives)
+// and, when dQ or dE is not nil, writes the loss gradient with respect to q or e into it:
+// the episode side's gradient is what training both towers needs.
+func PairLoss[T Float](q, e []T, scale float64, dQ, dE []T) float64 {
+	b := len(e) / Width
 	loss := 0.0
 	s := make([]float64, b)
+	clear(dE)
 	for i := 0; i < b; i++ {
-		q := out[i*Width : (i+1)*Width]
+		qi := q[i*Width : (i+1)*Width]
 		mx := math.Inf(-1)
 		for j := 0; j < b; j++ {
 			d := 0.0
-			for k, v := range e[j] {
-				d += float64(q[k]) * float64(v)
+			for k, v := range e[j*Width : (j+1)*Width] {
+				d += float64(qi[k]) * float64(v)
 			}
 			s[j] = scale * d
 			mx = math.Max(mx, s[j])
@@ -175,17 +225,30 @@ func BatchLoss[T Float](out []T, e [][]float32, scale float64, dOut []T) float64
 		}
 		lse := mx + math.Log(sum)
 		loss += lse - s[i]
-		if dOut != nil {
-			g := dOut[i*Width : (i+1)*Width]
+		if dQ == nil && dE == nil {
+			continue
+		}
+		var g []T
+		if dQ != nil {
+			g = dQ[i*Width : (i+1)*Width]
 			clear(g)
-			for j := 0; j < b; j++ {
-				w := math.Exp(s[j]-lse) / float64(b)
-				if j == i {
-					w -= 1 / float64(b)
-				}
-				w *= scale
-				for k, v := range e[j] {
+		}
+		for j := 0; j < b; j++ {
+			w := math.Exp(s[j]-lse) / float64(b)
+			if j == i {
+				w -= 1 / float64(b)
+			}
+			w *= scale
+			ej := e[j*Width : (j+1)*Width]
+			if g != nil {
+				for k, v := range ej {
 					g[k] += T(w * float64(v))
+				}
+			}
+			if dE != nil {
+				dj := dE[j*Width : (j+1)*Width]
+				for k, v := range qi {
+					dj[k] += T(w * float64(v))
 				}
 			}
 		}
@@ -224,7 +287,7 @@ func Loss[T Float](m *Model[T], d Data, batchSize int, scale float64, seed uint6
 	batches := train.Batches(d.QueryKeys, d.groups(), max(2, batchSize), rand.New(rand.NewPCG(seed, 0x7a11)))
 	sum, n := 0.0, 0
 	for _, b := range batches {
-		l, err := m.batchLoss(d, eps, b, scale, false)
+		l, err := m.batchLoss(d, eps, b, scale, false, d.BothTowers())
 		if err != nil {
 			return 0, err
 		}
@@ -237,17 +300,35 @@ func Loss[T Float](m *Model[T], d Data, batchSize int, scale float64, seed uint6
 	return sum / float64(n), nil
 }
 
-// batchLoss runs one batch forward (and backward, accumulating gradients, when grad).
-func (m *Model[T]) batchLoss(d Data, eps [][]float32, b []int, scale float64, grad bool) (float64, error) {
-	ids := make([][]int32, len(b))
+// batchLoss runs one batch forward (and backward, accumulating gradients, when grad). With
+// both towers the episodes' token ids run through m beside the queries (one packed forward
+// pass of 2B sequences), else their frozen vectors eps are the positives and negatives.
+func (m *Model[T]) batchLoss(d Data, eps [][]float32, b []int, scale float64, grad, both bool) (float64, error) {
+	ids := make([][]int32, len(b), 2*len(b))
 	es := make([][]float32, len(b))
 	for r, p := range b {
 		ids[r] = d.QueryIDs[p]
-		es[r] = eps[d.EpisodeOf[p]]
+		if !both {
+			es[r] = eps[d.EpisodeOf[p]]
+		}
+	}
+	if both {
+		for _, p := range b {
+			ids = append(ids, d.EpisodeIDs[d.EpisodeOf[p]])
+		}
 	}
 	c, err := m.Forward(ids)
 	if err != nil {
 		return 0, err
+	}
+	if both {
+		n := len(b) * Width
+		if !grad {
+			return PairLoss(c.Out[:n], c.Out[n:], scale, nil, nil), nil
+		}
+		dOut := make([]T, len(c.Out))
+		loss := PairLoss(c.Out[:n], c.Out[n:], scale, dOut[:n], dOut[n:])
+		return loss, m.Backward(c, dOut)
 	}
 	if !grad {
 		return BatchLoss(c.Out, es, scale, nil), nil
@@ -269,10 +350,14 @@ func Train[T Float](ctx context.Context, m *Model[T], tr, eval Data, cfg Config)
 		if err := eval.Validate(); err != nil {
 			return Result{}, fmt.Errorf("eval data: %w", err)
 		}
+		if eval.BothTowers() != tr.BothTowers() {
+			return Result{}, errors.New("tower: train and eval data must both hold documents' token ids (both towers) or neither")
+		}
 	}
 	if cfg.BatchSize < 2 {
 		return Result{}, errors.New("tower: batch size must be at least 2")
 	}
+	cfg.bothTowers = tr.BothTowers()
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x7a11))
 	var batches [][]int
 	epochEnds := map[int]bool{}
@@ -339,7 +424,7 @@ func Train[T Float](ctx context.Context, m *Model[T], tr, eval Data, cfg Config)
 		}
 		b := batches[st.step]
 		m.ZeroGrad()
-		loss, err := m.batchLoss(tr, trEps, b, cfg.Scale, true)
+		loss, err := m.batchLoss(tr, trEps, b, cfg.Scale, true, tr.BothTowers())
 		if err != nil {
 			return res, err
 		}
@@ -388,9 +473,11 @@ func Train[T Float](ctx context.Context, m *Model[T], tr, eval Data, cfg Config)
 		res.BestStep = st.step
 	}
 	used := map[int32]bool{}
-	for _, ids := range tr.QueryIDs {
-		for _, id := range ids {
-			used[id] = true
+	for _, seqs := range [][][]int32{tr.QueryIDs, tr.EpisodeIDs} {
+		for _, ids := range seqs {
+			for _, id := range ids {
+				used[id] = true
+			}
 		}
 	}
 	res.EmbeddingRowsUsed = len(used)

@@ -191,3 +191,122 @@ func slicesMin(v []float64) float64 {
 	}
 	return m
 }
+
+// TestPairLossGradient checks the MNR loss gradient with respect to both sides (the episode
+// side is what training both towers back-propagates) against central differences, and that
+// BatchLoss (frozen episode vectors) is the same loss.
+func TestPairLossGradient(t *testing.T) {
+	rng := rand.New(rand.NewPCG(2, 2))
+	const b = 4
+	q, e := make([]float64, b*Width), make([]float64, b*Width)
+	for i := range q {
+		q[i], e[i] = rng.NormFloat64()/math.Sqrt(Width), rng.NormFloat64()/math.Sqrt(Width)
+	}
+	dQ, dE := make([]float64, len(q)), make([]float64, len(e))
+	loss := PairLoss(q, e, 20, dQ, dE)
+	es := make([][]float32, b)
+	for i := range es {
+		es[i] = make([]float32, Width)
+		for j := range es[i] {
+			es[i][j] = float32(e[i*Width+j])
+		}
+	}
+	if got := BatchLoss(q, es, 20, nil); math.Abs(got-loss) > 1e-6 {
+		t.Fatalf("BatchLoss %g, PairLoss %g", got, loss)
+	}
+	for _, side := range []struct {
+		name string
+		x, d []float64
+	}{{"query", q, dQ}, {"episode", e, dE}} {
+		for _, i := range []int{0, 9, 700, 1300, 2047} {
+			const h = 1e-6
+			o := side.x[i]
+			side.x[i] = o + h
+			lp := PairLoss(q, e, 20, nil, nil)
+			side.x[i] = o - h
+			lm := PairLoss(q, e, 20, nil, nil)
+			side.x[i] = o
+			num := (lp - lm) / (2 * h)
+			if math.Abs(num-side.d[i]) > 1e-7+1e-6*math.Abs(num) {
+				t.Fatalf("d loss / d %s[%d]: analytic %g, finite differences %g", side.name, i, side.d[i], num)
+			}
+		}
+	}
+}
+
+// bothData is toyData whose episodes are token-id sequences (both towers train).
+func bothData(seed uint64, n int) Data {
+	d := toyData(seed, n)
+	rng := rand.New(rand.NewPCG(seed, 5))
+	d.Episodes = nil
+	for range n {
+		ids := make([]int32, 4+rng.IntN(9))
+		for j := range ids {
+			ids[j] = int32(8 + rng.IntN(400))
+		}
+		d.EpisodeIDs = append(d.EpisodeIDs, ids)
+	}
+	return d
+}
+
+// TestBothTowersGradient checks the gradient of the both-towers batch loss (queries and
+// episodes through one model, packed in one pass) against central differences in float64.
+func TestBothTowersGradient(t *testing.T) {
+	m := Random[float64](5)
+	d := bothData(3, 4)
+	b := []int{0, 1, 2, 3}
+	m.ZeroGrad()
+	if _, err := m.batchLoss(d, nil, b, 20, true, true); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(6, 6))
+	for _, p := range m.Params() {
+		idx := []int{rng.IntN(len(p.Data))}
+		if p.Embedding {
+			idx = []int{int(d.EpisodeIDs[2][1])*EmbedDim + 5, int(d.QueryIDs[0][0])*EmbedDim + 17}
+		}
+		for _, i := range idx {
+			const h = 1e-6
+			o := p.Data[i]
+			p.Data[i] = o + h
+			lp, _ := m.batchLoss(d, nil, b, 20, false, true)
+			p.Data[i] = o - h
+			lm, _ := m.batchLoss(d, nil, b, 20, false, true)
+			p.Data[i] = o
+			num := (lp - lm) / (2 * h)
+			if math.Abs(num-p.Grad[i]) > 1e-7+1e-5*math.Max(math.Abs(num), math.Abs(p.Grad[i])) {
+				t.Fatalf("%s[%d]: analytic %.10g, finite differences %.10g", p.Name, i, p.Grad[i], num)
+			}
+		}
+	}
+}
+
+// TestTrainBothTowers: with the episodes' token ids, training moves both sides (no frozen
+// vectors exist) and the loss falls; a checkpoint of a query-tower run is refused.
+func TestTrainBothTowers(t *testing.T) {
+	tr := bothData(1, 24)
+	cfg := Config{Epochs: 6, BatchSize: 8, LearningRate: 1e-3, EmbeddingLR: 1, Seed: 7, Logger: quiet}
+	m := Random[float32](11)
+	before, err := Loss(m, tr, 8, 20, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck := filepath.Join(t.TempDir(), "both.ckpt")
+	cfg.Checkpoint = ck
+	res, err := Train(context.Background(), m, tr, Data{}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, _ := Loss(m, tr, 8, 20, 1)
+	t.Logf("both towers: train loss %.4f -> %.4f in %d steps", before, after, res.Steps)
+	if !(after < 0.75*before) {
+		t.Errorf("training loss %.4f -> %.4f did not fall by 25%%", before, after)
+	}
+	q := toyData(1, 24)
+	if _, err := Train(context.Background(), Random[float32](11), q, Data{}, cfg); err == nil || !strings.Contains(err.Error(), "another run") {
+		t.Fatalf("a query-tower run resumed a both-towers checkpoint: %v", err)
+	}
+	if _, err := Train(context.Background(), Random[float32](11), tr, q, Config{Logger: quiet}); err == nil {
+		t.Fatal("both-towers training with query-tower eval data was accepted")
+	}
+}

@@ -27,6 +27,11 @@ type Options struct {
 	Config tower.Config
 	// MaxPairs keeps at most this many training pairs (the first ones); 0: all.
 	MaxPairs int
+	// BothTowers trains both towers: the episodes' texts run through the model being tuned
+	// too (the article's fine-tuning of the one sentence encoder), so the result embeds
+	// episodes as well and an index must be rebuilt with it. It costs about an episode's
+	// tokens (up to 128) per pair more than a query's.
+	BothTowers bool
 	// Progress receives the training progress bar (nil: none).
 	Progress io.Writer
 	// TrainContext, when set, wraps the context of the training steps alone (the command
@@ -66,13 +71,13 @@ func Fit(ctx context.Context, enc evaluate.Encoder, tok tokenizer.Tokenizer, tra
 	if err != nil {
 		return nil, err
 	}
-	trData, err := Data(ctx, enc, tok, "train", trainPairs)
+	trData, err := Data(ctx, enc, tok, "train", trainPairs, o.BothTowers)
 	if err != nil {
 		return nil, err
 	}
 	var evData tower.Data
 	if len(evalPairs) > 0 {
-		if evData, err = Data(ctx, enc, tok, "eval", evalPairs); err != nil {
+		if evData, err = Data(ctx, enc, tok, "eval", evalPairs, o.BothTowers); err != nil {
 			return nil, err
 		}
 	}
@@ -85,10 +90,14 @@ func Fit(ctx context.Context, enc evaluate.Encoder, tok tokenizer.Tokenizer, tra
 	if err != nil {
 		return nil, err
 	}
-	bar := ingest.ProgressBar(o.Progress, 1, "training the query tower")
+	what := "the query tower"
+	if o.BothTowers {
+		what = "both towers"
+	}
+	bar := ingest.ProgressBar(o.Progress, 1, "training "+what)
 	cfg.Progress = func(p tower.Progress) {
 		bar.ChangeMax(p.Total)
-		bar.Describe(fmt.Sprintf("training the query tower: loss %.3f, %.1f pairs/s", p.Loss, p.PairsPerSec))
+		bar.Describe(fmt.Sprintf("training %s: loss %.3f, %.1f pairs/s", what, p.Loss, p.PairsPerSec))
 		_ = bar.Set(p.Step)
 	}
 	tctx := ctx
@@ -97,7 +106,7 @@ func Fit(ctx context.Context, enc evaluate.Encoder, tok tokenizer.Tokenizer, tra
 		tctx, stop = o.TrainContext(ctx)
 		defer stop()
 	}
-	slog.Info("training the query tower", "pairs", len(trainPairs), "eval_pairs", len(evalPairs), "lr", lr, "emb_lr", lr*cfg.EmbeddingLR,
+	slog.Info("training "+what, "pairs", len(trainPairs), "eval_pairs", len(evalPairs), "lr", lr, "emb_lr", lr*cfg.EmbeddingLR,
 		"epochs", cfg.Epochs, "batch", cfg.BatchSize, "checkpoint", cfg.Checkpoint)
 	res, err := tower.Train(tctx, m, trData, evData, cfg)
 	_ = bar.Finish()
@@ -112,7 +121,7 @@ func Fit(ctx context.Context, enc evaluate.Encoder, tok tokenizer.Tokenizer, tra
 		return nil, err
 	}
 	round4 := evaluate.Round4
-	info := map[string]any{"mode": "full", "pairs": len(trainPairs), "documents": len(trData.Episodes), "epochs": cfg.Epochs,
+	info := map[string]any{"mode": "full", "both_sides": o.BothTowers, "pairs": len(trainPairs), "documents": len(trData.EpisodeOf), "epochs": cfg.Epochs,
 		"batch_size": cfg.BatchSize, "lr": lr, "emb_lr": lr * cfg.EmbeddingLR, "weight_decay": cfg.WeightDecay, "scale": cfg.Scale,
 		"seed": cfg.Seed, "steps": res.Steps, "total_steps": res.TotalSteps, "best_step": res.BestStep,
 		"early_stopped": res.EarlyStopped, "seconds": round4(res.Seconds), "pairs_per_second": round4(res.PairsPerSecond),
@@ -127,7 +136,7 @@ func Fit(ctx context.Context, enc evaluate.Encoder, tok tokenizer.Tokenizer, tra
 	if err != nil {
 		return nil, err
 	}
-	a, err := adapter.NewTower(onnxBytes, enc.Fingerprint(), info)
+	a, err := adapter.NewTower(onnxBytes, enc.Fingerprint(), o.BothTowers, info)
 	if err != nil {
 		return nil, err
 	}
@@ -135,24 +144,35 @@ func Fit(ctx context.Context, enc evaluate.Encoder, tok tokenizer.Tokenizer, tra
 }
 
 // Data turns pairs into the tower's training data: query token ids (clipped as the encoder
-// clips them) and the frozen base vectors of the documents (through enc); what names them in
-// logs ("train", "eval").
-func Data(ctx context.Context, enc evaluate.Encoder, tok tokenizer.Tokenizer, what string, ps []evaluate.Pair) (tower.Data, error) {
+// clips them) and the frozen base vectors of the documents (through enc), or with
+// bothTowers the documents' token ids; what names them in logs ("train", "eval").
+func Data(ctx context.Context, enc evaluate.Encoder, tok tokenizer.Tokenizer, what string, ps []evaluate.Pair, bothTowers bool) (tower.Data, error) {
 	d, texts, queries, qOf := train.PairLinks(ps)
-	eps, err := enc.Encode(ctx, what+" documents", texts)
-	if err != nil {
-		return tower.Data{}, err
-	}
-	ids := make([][]int32, len(queries))
-	for i, q := range queries {
-		ids[i] = encoder.Clip(tok.Encode(q))
-	}
-	td := tower.Data{QueryKeys: d.QueryKeys, Episodes: eps, EpisodeOf: d.EpisodeOf, EpisodeGroup: d.EpisodeGroup,
+	td := tower.Data{QueryKeys: d.QueryKeys, EpisodeOf: d.EpisodeOf, EpisodeGroup: d.EpisodeGroup,
 		QueryIDs: make([][]int32, len(ps))}
+	if bothTowers {
+		td.EpisodeIDs = clipped(tok, texts)
+	} else {
+		eps, err := enc.Encode(ctx, what+" documents", texts)
+		if err != nil {
+			return tower.Data{}, err
+		}
+		td.Episodes = eps
+	}
+	ids := clipped(tok, queries)
 	for i := range ps {
 		td.QueryIDs[i] = ids[qOf[i]]
 	}
 	return td, nil
+}
+
+// clipped tokenizes texts as the encoder does (clipped to its maximum length).
+func clipped(tok tokenizer.Tokenizer, texts []string) [][]int32 {
+	ids := make([][]int32, len(texts))
+	for i, t := range texts {
+		ids[i] = encoder.Clip(tok.Encode(t))
+	}
+	return ids
 }
 
 // Sample returns the first n pairs of d (all when it has fewer).
@@ -160,7 +180,7 @@ func Sample(d tower.Data, n int) tower.Data {
 	if len(d.QueryIDs) <= n {
 		return d
 	}
-	s := tower.Data{QueryIDs: d.QueryIDs[:n], Episodes: d.Episodes, EpisodeOf: d.EpisodeOf[:n]}
+	s := tower.Data{QueryIDs: d.QueryIDs[:n], Episodes: d.Episodes, EpisodeIDs: d.EpisodeIDs, EpisodeOf: d.EpisodeOf[:n]}
 	if d.QueryKeys != nil {
 		s.QueryKeys = d.QueryKeys[:n]
 	}
