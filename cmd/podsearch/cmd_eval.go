@@ -59,6 +59,7 @@ func runEval(args []string) error {
 	fs.IntVar(&opts.CurveK, "curve-k", 100, "largest k of the Recall@k plot")
 	fusions := fs.String("fusion", "", "also fuse each side's top candidates with these normalisations (comma-separated: minmax, zscore, rank, rrf, or all), one row per normalisation and --fusion-weights value")
 	fusionWeights := fs.String("fusion-weights", "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9", "with --fusion: dense weights, comma-separated, each in [0, 1]")
+	passages := fs.Int("passages", 0, "also score each document by its best passage: its text, then for documents of at least 96 words the title with each PASSAGES words of the description (rows \"dense passages\" and, with --fusion, \"fuse ... passages\"; 0: off; 75 words are about 100 tokens)")
 	fs.IntVar(&opts.FusionDepth, "fusion-depth", 0, "with --fusion: candidates taken from each side (0: max(100, 4 x the largest metric cutoff), as the index does)")
 	indexDir := fs.String("index", "", "index folder (made by podsearch index) to evaluate too, with --queries or --pairs")
 	fs.IntVar(&opts.IndexOptions.NProbe, "nprobe", 0, "with --index: inverted lists scanned per query (0: the index default, 16; a large number scans all)")
@@ -98,6 +99,14 @@ func runEval(args []string) error {
 	}
 	if opts.FusionWeights, err = parseWeights(*fusionWeights); err != nil || opts.FusionDepth < 0 {
 		return fmt.Errorf("%w: --fusion-weights wants comma-separated numbers in [0, 1] and --fusion-depth >= 0", errUsage)
+	}
+	switch {
+	case *passages < 0:
+		return fmt.Errorf("%w: --passages wants a number of words >= 0", errUsage)
+	case *passages > 0:
+		p := evaluate.DefaultPassages
+		p.Window = *passages
+		opts.Passages = &p
 	}
 	ctx := context.Background()
 	enc, err := openVecEncoder(tf)

@@ -23,7 +23,8 @@
 // (core/tower), stored as an ONNX model (core/model's exporter with the tuned weights) whose
 // metadata records the base fingerprint and the tower's own, sha256(base fingerprint +
 // weights). Load recognises it by content, so it goes wherever an adapter file goes; Wrap
-// serves queries through it and episodes through the base encoder. It cannot map base
+// serves queries through it and episodes through the base encoder, or through the tower too
+// when it was trained on both sides (BothSides: indexes are then built with it). It cannot map base
 // vectors (Apply returns ErrTowerVectors): callers that hold base query vectors must encode
 // the query texts with the tower instead.
 package adapter

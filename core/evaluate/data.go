@@ -23,6 +23,9 @@ type Doc struct {
 	Language string
 	// Show is the show's title when the corpus has one (ingest's show_title); may be empty.
 	Show string
+	// Description is the episode's description alone (ingest's description; a BEIR
+	// document's text without its title); may be empty. Passages splits it.
+	Description string
 }
 
 // Query is one evaluation query with its judged documents.
@@ -76,12 +79,13 @@ func readLines(r io.Reader, name string, each func(line []byte, n int) error) er
 // corpusLine accepts the ingest corpus format (id, title, text, language) and BEIR's
 // (_id, title, text).
 type corpusLine struct {
-	ID       string `json:"id"`
-	BeirID   string `json:"_id"`
-	Title    string `json:"title"`
-	Text     string `json:"text"`
-	Language string `json:"language"`
-	Show     string `json:"show_title"`
+	ID          string `json:"id"`
+	BeirID      string `json:"_id"`
+	Title       string `json:"title"`
+	Text        string `json:"text"`
+	Language    string `json:"language"`
+	Show        string `json:"show_title"`
+	Description string `json:"description"`
 }
 
 // ReadCorpus reads a JSONL corpus: the ingest command's output (id, text, language; text
@@ -111,9 +115,9 @@ func parseCorpus(r io.Reader, name string, skipEmpty bool) (docs []Doc, empty []
 		if err := json.Unmarshal(line, &c); err != nil {
 			return fmt.Errorf("bad JSON: %w", err)
 		}
-		d := Doc{ID: c.ID, Title: strings.TrimSpace(c.Title), Text: c.Text, Language: c.Language, Show: c.Show}
+		d := Doc{ID: c.ID, Title: strings.TrimSpace(c.Title), Text: c.Text, Language: c.Language, Show: c.Show, Description: c.Description}
 		if c.BeirID != "" {
-			d.ID = c.BeirID
+			d.ID, d.Description = c.BeirID, c.Text
 			if t := strings.TrimSpace(c.Title); t != "" {
 				d.Text = strings.TrimRight(t, ".") + ". " + c.Text
 			}

@@ -83,17 +83,17 @@ func CandidateLists(queryVecs, docVecs [][]float32, kw []Sparse, depth int) (Sid
 	if depth < 1 {
 		return SideLists{}, fmt.Errorf("evaluate: fusion depth %d, want >= 1", depth)
 	}
-	l := SideLists{Dense: make([][]ScoredDoc, len(queryVecs)), Keyword: make([][]ScoredDoc, len(queryVecs))}
-	err := scoreAll(queryVecs, docVecs, func(qi int, scores []float32) {
-		top := topK(scores, min(depth, len(scores)))
-		l.Dense[qi] = make([]ScoredDoc, len(top))
-		for j, d := range top {
-			l.Dense[qi][j] = ScoredDoc{d, scores[d]}
-		}
-	})
+	dense, err := PassageLists(queryVecs, docVecs, nil, len(docVecs), depth)
 	if err != nil {
 		return SideLists{}, err
 	}
+	return SideLists{Dense: dense, Keyword: keywordLists(kw, depth)}, nil
+}
+
+// keywordLists returns each query's top depth documents by keyword score, best first
+// (documents the keywords do not match are left out).
+func keywordLists(kw []Sparse, depth int) [][]ScoredDoc {
+	out := make([][]ScoredDoc, len(kw))
 	for qi, s := range kw {
 		list := make([]ScoredDoc, 0, len(s))
 		for d, v := range s {
@@ -105,9 +105,9 @@ func CandidateLists(queryVecs, docVecs [][]float32, kw []Sparse, depth int) (Sid
 		if len(list) > depth {
 			list = list[:depth]
 		}
-		l.Keyword[qi] = list
+		out[qi] = list
 	}
-	return l, nil
+	return out
 }
 
 // Fuse ranks each query's candidates (the union of both sides) by the weighted sum of the

@@ -83,6 +83,10 @@ type Options struct {
 	Index        *index.Index
 	IndexName    string
 	IndexOptions IndexOptions
+	// Passages, when set, adds rows that score each document by its best passage
+	// (Passages, PassageLists): "dense passages", and with Keyword a row per Fusions and
+	// FusionWeights.
+	Passages *PassageOptions
 }
 
 // Run evaluates the inputs with enc (base rows) and, given an adapter or Adapt, the tuned
@@ -310,7 +314,7 @@ func (r *run) section(ctx context.Context, s Set) error {
 		return err
 	}
 	if !o.Keyword {
-		return nil
+		return r.passageRows(ctx, s, qv, tq, nil)
 	}
 	k := max(metrics.MaxK(s.Metrics), o.CurveK)
 	kw := BM25(s.Docs, s.Queries)
@@ -343,6 +347,81 @@ func (r *run) section(ctx context.Context, s Set) error {
 		report.Rows = append(report.Rows, rows...)
 		if err := r.fusionRows(s, v.model, v.qv, v.dv, kw); err != nil {
 			return err
+		}
+	}
+	return r.passageRows(ctx, s, qv, tq, kw)
+}
+
+// passageRows adds the rows of Options.Passages (when set): each document scored by its best
+// passage, dense alone and fused with the keyword scores kw (when not nil) by every
+// Options.Fusions and FusionWeights, for the base queries qv and the tuned ones tq (nil
+// without an adapter).
+func (r *run) passageRows(ctx context.Context, s Set, qv, tq [][]float32, kw []Sparse) error {
+	o, ad := r.o, r.ad
+	if o.Passages == nil {
+		return nil
+	}
+	texts, owner := Passages(s.Docs, *o.Passages)
+	r.report.Notes = append(r.report.Notes, fmt.Sprintf("%s: %d passages for %d documents (window %d words, from %d words on)",
+		s.Section, len(texts), len(s.Docs), o.Passages.Window, o.Passages.LongWords))
+	pv, err := r.enc.Encode(ctx, s.Section+" passages", texts)
+	if err != nil {
+		return err
+	}
+	type variant struct {
+		model  string
+		qv, pv [][]float32
+	}
+	vs := []variant{{Base, qv, pv}}
+	if ad != nil {
+		tp := pv
+		switch {
+		case ad.Kind == adapter.Tower && ad.BothSides:
+			if tp, err = o.Tower.Encode(ctx, s.Section+" passages (tuned tower)", texts); err != nil {
+				return err
+			}
+		case ad.Kind != adapter.Tower:
+			if tp, err = ad.ApplyAll(pv, true); err != nil {
+				return err
+			}
+		}
+		vs = append(vs, variant{Tuned, tq, tp})
+	}
+	k := metrics.MaxK(s.Metrics)
+	depth := o.FusionDepth
+	if depth == 0 {
+		depth = max(100, 4*k)
+	}
+	for _, v := range vs {
+		dense, err := PassageLists(v.qv, v.pv, owner, len(s.Docs), depth)
+		if err != nil {
+			return err
+		}
+		top := Ranked(dense)
+		for i := range top {
+			top[i] = top[i][:min(k, len(top[i]))]
+		}
+		rows, err := s.Score("dense passages", v.model, top)
+		if err != nil {
+			return err
+		}
+		r.report.Rows = append(r.report.Rows, rows...)
+		if kw == nil {
+			continue
+		}
+		lists := SideLists{Dense: dense, Keyword: keywordLists(kw, depth)}
+		for _, n := range o.Fusions {
+			for _, w := range o.FusionWeights {
+				ranked, err := lists.Fuse(FuseOptions{Norm: n, DenseWeight: w}, k)
+				if err != nil {
+					return err
+				}
+				rows, err := s.Score(fmt.Sprintf("fuse %s w%.2f passages", n, w), v.model, ranked)
+				if err != nil {
+					return err
+				}
+				r.report.Rows = append(r.report.Rows, rows...)
+			}
 		}
 	}
 	return nil

@@ -44,3 +44,28 @@ func TestRunBEIREmptyDocuments(t *testing.T) {
 		t.Errorf("notes %q do not count the empty documents", r.Notes)
 	}
 }
+
+// TestRunPassages: --passages adds best-passage rows, dense and fused, with the real encoder,
+// and the notes count the passages.
+func TestRunPassages(t *testing.T) {
+	enc := testmodel.NewEncoder(t)
+	p := PassageOptions{Window: 3, LongWords: 4, MinWords: 1}
+	r, err := Run(context.Background(), enc, Inputs{BEIR: "testdata/beir-empty", Split: "test"},
+		Options{Keyword: true, HybridWeight: 0.3, Fusions: []Norm{NormZScore}, FusionWeights: []float64{0.5}, Passages: &p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]bool{}
+	for _, row := range r.Rows {
+		kinds[row.Retrieval+" "+row.Model] = true
+		if v, ok := row.Metrics["ndcg@10"]; !ok || v < 0 || v > 1 {
+			t.Errorf("%s row: ndcg@10 = %v", row.Retrieval, row.Metrics["ndcg@10"])
+		}
+	}
+	if !kinds["dense passages base"] || !kinds["fuse zscore w0.50 passages base"] {
+		t.Errorf("rows %v: want the passage rows", kinds)
+	}
+	if !slices.ContainsFunc(r.Notes, func(n string) bool { return strings.Contains(n, "passages for") }) {
+		t.Errorf("notes %q do not count the passages", r.Notes)
+	}
+}

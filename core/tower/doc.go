@@ -19,6 +19,8 @@
 // against the reference embeddings of 200 texts (cosine >= 0.9999).
 //
 // Train (train.go) fine-tunes the tower with the MultipleNegativesRanking loss against frozen
-// episode vectors, and Export writes the tuned weights through core/model's exporter, so a
-// tuned tower is an ONNX model like the base one.
+// episode vectors or, when the data holds the episodes' token ids (Data.EpisodeIDs), trains
+// both towers as one shared encoder: queries and episodes of a batch run through the model in
+// one packed pass and the loss gradient of both sides (PairLoss) flows back. core/model's
+// exporter writes the tuned weights, so a tuned tower is an ONNX model like the base one.
 package tower
