@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/podsearch/podsearch/core/adapter"
+	"github.com/podsearch/podsearch/core/corpusembed"
 	"github.com/podsearch/podsearch/core/evaluate"
 	"github.com/podsearch/podsearch/core/index"
 	"github.com/podsearch/podsearch/core/train"
@@ -49,6 +50,8 @@ func runEval(args []string) error {
 	split := fs.String("split", "test", "BEIR qrels split")
 	adapt := fs.Bool("adapt", false, "with --beir or --corpus: first train an adapter on pseudo-queries made from that corpus's own documents (titles, inverse cloze), then evaluate base vs tuned")
 	perDoc := fs.Int("adapt-per-doc", 3, "with --adapt: pseudo-queries per document")
+	adaptMode := fs.String("adapt-mode", "adapter", "with --adapt: what to train, as `train --mode`: adapter (see --kind, --both-sides) or full (the query tower; both towers with --both-sides)")
+	var towerEnc *corpusembed.Encoder // --adapt-mode full's tower encoder, closed on return
 	var adapterPath string
 	opts := evaluate.Options{}
 	fs.StringVar(&adapterPath, "adapter", "", "adapter file (from `podsearch train`) for the tuned rows")
@@ -69,6 +72,7 @@ func runEval(args []string) error {
 		"section wins a shared key); \"base\" and \"tuned\" hold the same per model, \"sections\" every section's, \"rows\" every row")
 	prefix := fs.String("o", "", "output path prefix: also write PREFIX.json, PREFIX.md and PREFIX-recall.png (default: stdout only)")
 	tf := addTrainFlags(fs)
+	tw := addTowerFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -89,6 +93,12 @@ func runEval(args []string) error {
 	}
 	if opts.HybridWeight < 0 || opts.HybridWeight > 1 || opts.CurveK < 1 {
 		return fmt.Errorf("%w: --hybrid-weight must be in [0, 1] and --curve-k >= 1", errUsage)
+	}
+	if *adaptMode != "adapter" && *adaptMode != "full" {
+		return fmt.Errorf("%w: --adapt-mode must be adapter or full", errUsage)
+	}
+	if err := tw.check(); err != nil {
+		return err
 	}
 	if err := tf.check(); err != nil {
 		return err
@@ -138,10 +148,28 @@ func runEval(args []string) error {
 	}
 	if *adapt {
 		opts.AdaptPerDoc, opts.AdaptSeed = *perDoc, *tf.seed
-		opts.Adapt = func(ctx context.Context, ps []evaluate.Pair) (*adapter.Adapter, map[string]any, error) {
-			return train.FitAdapter(ctx, enc, ps, nil, tf.adapterOptions())
+		opts.Adapt = func(ctx context.Context, ps []evaluate.Pair) (evaluate.Adapted, error) {
+			if *adaptMode == "full" {
+				dir, err := os.MkdirTemp("", "podsearch-adapt-")
+				if err != nil {
+					return evaluate.Adapted{}, err
+				}
+				defer os.RemoveAll(dir) // the encoder has read the file by then
+				res, err := adaptTower(ctx, enc, ps, dir, tf, tw, fs)
+				if res.Tower != nil {
+					towerEnc = res.Tower.(*corpusembed.Encoder)
+				}
+				return res, err
+			}
+			a, info, err := train.FitAdapter(ctx, enc, ps, nil, tf.adapterOptions())
+			return evaluate.Adapted{Adapter: a, Info: info}, err
 		}
 	}
+	defer func() {
+		if towerEnc != nil {
+			towerEnc.Close()
+		}
+	}()
 	report, err := evaluate.Run(ctx, enc, evaluate.Inputs{PairsDir: *pairsDir, Corpus: *corpus, Queries: *queries, BEIR: *beir, Split: *split}, opts)
 	if err != nil {
 		return err

@@ -7,6 +7,11 @@ import (
 	"math"
 	"os"
 	"os/signal"
+	"path/filepath"
+
+	"github.com/podsearch/podsearch/core/adapter"
+	"github.com/podsearch/podsearch/core/corpusembed"
+	"github.com/podsearch/podsearch/core/evaluate"
 
 	"github.com/podsearch/podsearch/core/tower"
 	"github.com/podsearch/podsearch/core/train"
@@ -25,12 +30,12 @@ type towerFlags struct {
 
 func addTowerFlags(fs *flag.FlagSet) *towerFlags {
 	return &towerFlags{
-		embLR:           fs.Float64("emb-lr", 0.1, "--mode full: factor on the learning rate for the token embeddings"),
-		evalEvery:       fs.Int("eval-every", 50, "--mode full: steps between eval-loss checks for early stopping (0: once per epoch)"),
-		patience:        fs.Int("patience", 3, "--mode full: eval-loss checks without a new best before training stops (the best weights are kept)"),
-		checkpoint:      fs.String("checkpoint", "", "--mode full: checkpoint file, written every -checkpoint-every steps; a rerun with the same settings resumes from it (default: OUT.ckpt)"),
-		checkpointEvery: fs.Int("checkpoint-every", 50, "--mode full: steps between checkpoints"),
-		maxSteps:        fs.Int("max-steps", 0, "--mode full: stop after this many steps (0: all; the schedule still spans every epoch)"),
+		embLR:           fs.Float64("emb-lr", 0.1, "full mode (train --mode full, eval --adapt-mode full): factor on the learning rate for the token embeddings"),
+		evalEvery:       fs.Int("eval-every", 50, "full mode (train --mode full, eval --adapt-mode full): steps between eval-loss checks for early stopping (0: once per epoch)"),
+		patience:        fs.Int("patience", 3, "full mode (train --mode full, eval --adapt-mode full): eval-loss checks without a new best before training stops (the best weights are kept)"),
+		checkpoint:      fs.String("checkpoint", "", "full mode (train --mode full, eval --adapt-mode full): checkpoint file, written every -checkpoint-every steps; a rerun with the same settings resumes from it (default: OUT.ckpt)"),
+		checkpointEvery: fs.Int("checkpoint-every", 50, "full mode (train --mode full, eval --adapt-mode full): steps between checkpoints"),
+		maxSteps:        fs.Int("max-steps", 0, "full mode (train --mode full, eval --adapt-mode full): stop after this many steps (0: all; the schedule still spans every epoch)"),
 	}
 }
 
@@ -39,6 +44,46 @@ func (f *towerFlags) check() error {
 		return fmt.Errorf("%w: need -emb-lr > 0, -eval-every >= 0, -patience >= 1, -checkpoint-every >= 1, -max-steps >= 0", errUsage)
 	}
 	return nil
+}
+
+// config is the tower's training configuration from the flags, checkpointing to ck (empty:
+// none); the learning rate is querytower.DefaultLR unless -lr was given (its default is the
+// adapter's).
+func (tw *towerFlags) config(f *trainFlags, fs *flag.FlagSet, ck string) tower.Config {
+	lr := querytower.DefaultLR
+	fs.Visit(func(fl *flag.Flag) {
+		if fl.Name == "lr" {
+			lr = *f.lr
+		}
+	})
+	return tower.Config{Epochs: *f.epochs, BatchSize: *f.batch, LearningRate: lr, EmbeddingLR: *tw.embLR,
+		WarmupFraction: *f.warmup, WeightDecay: *f.decay, Scale: *f.scale, Seed: *f.seed,
+		EvalEvery: *tw.evalEvery, Patience: *tw.patience, Checkpoint: ck, CheckpointEvery: *tw.checkpointEvery,
+		MaxSteps: *tw.maxSteps}
+}
+
+// adaptTower is eval --adapt --adapt-mode full: it fine-tunes the query tower (both towers
+// with -both-sides) on the pseudo-pairs, writes it into dir (an encoder opens the file) and
+// returns it with its encoder; closing the encoder is the caller's job.
+func adaptTower(ctx context.Context, enc *corpusembed.Encoder, ps []evaluate.Pair, dir string, f *trainFlags, tw *towerFlags, fs *flag.FlagSet) (evaluate.Adapted, error) {
+	r, err := querytower.Fit(ctx, enc, enc.Tokenizer(), ps, nil, querytower.Options{Config: tw.config(f, fs, *tw.checkpoint),
+		MaxPairs: *f.maxPairs, BothTowers: *f.both, Progress: os.Stderr})
+	if err != nil {
+		return evaluate.Adapted{}, err
+	}
+	path := filepath.Join(dir, "adapt.tower")
+	if err := r.Adapter.Save(path); err != nil {
+		return evaluate.Adapted{}, err
+	}
+	a, err := adapter.LoadFor(path, enc.Fingerprint())
+	if err != nil {
+		return evaluate.Adapted{}, err
+	}
+	t, err := enc.QueryTower(a)
+	if err != nil {
+		return evaluate.Adapted{}, err
+	}
+	return evaluate.Adapted{Adapter: a, Info: r.Info, Tower: t}, nil
 }
 
 // trainTowerFile fine-tunes USE-lite's query tower on pairsDir/train.jsonl (early stopping
@@ -54,20 +99,11 @@ func trainTowerFile(ctx context.Context, pairsDir, corpus, out string, f *trainF
 		return err
 	}
 	defer e.Close()
-	lr := querytower.DefaultLR
-	fs.Visit(func(fl *flag.Flag) {
-		if fl.Name == "lr" {
-			lr = *f.lr
-		}
-	})
 	ck := *tw.checkpoint
 	if ck == "" {
 		ck = out + ".ckpt"
 	}
-	cfg := tower.Config{Epochs: *f.epochs, BatchSize: *f.batch, LearningRate: lr, EmbeddingLR: *tw.embLR,
-		WarmupFraction: *f.warmup, WeightDecay: *f.decay, Scale: *f.scale, Seed: *f.seed,
-		EvalEvery: *tw.evalEvery, Patience: *tw.patience, Checkpoint: ck, CheckpointEvery: *tw.checkpointEvery,
-		MaxSteps: *tw.maxSteps}
+	cfg := tw.config(f, fs, ck)
 	r, err := querytower.Fit(ctx, e, e.Tokenizer(), trainPairs, evalPairs, querytower.Options{Config: cfg, MaxPairs: *f.maxPairs, BothTowers: *f.both,
 		Progress: os.Stderr, TrainContext: func(ctx context.Context) (context.Context, context.CancelFunc) {
 			return signal.NotifyContext(ctx, os.Interrupt)

@@ -22,7 +22,8 @@ import (
 
 // TestTrainFullModeAndEval trains the query tower for two steps on SciFact title pairs,
 // checks the written file is a tower of the base model, evaluates with it (tuned rows come
-// from the tower), and checks that a tower of another base model is refused.
+// from the tower), does the same for both towers and for `eval --adapt --adapt-mode full`,
+// and checks that a tower of another base model is refused.
 func TestTrainFullModeAndEval(t *testing.T) {
 	if _, err := os.Stat(assets.ModelPath()); err != nil {
 		testenv.SkipOrFailModel(t, "the encoder model")
@@ -138,6 +139,18 @@ func TestTrainFullModeAndEval(t *testing.T) {
 	if fp != ba.Fingerprint() || vec.Dot(vec.Row(docVecs, d, 0), wantDocs[0]) < 0.9999 || vec.Dot(wantDocs[0], baseDocs[0]) > 0.999999 {
 		t.Errorf("index vectors of the both-towers model: fingerprint %s (want %s), cosine to the tuned encoder %.5f, to the base %.6f",
 			fp, ba.Fingerprint(), vec.Dot(vec.Row(docVecs, d, 0), wantDocs[0]), vec.Dot(wantDocs[0], baseDocs[0]))
+	}
+
+	// eval --adapt --adapt-mode full: the query tower fine-tuned on the BEIR corpus's own
+	// pseudo-queries gives the tuned rows.
+	if err := runEval([]string{"--beir", beir, "--adapt", "--adapt-mode", "full", "--max-steps", "1", "--batch-size", "8",
+		"--lr", "1e-4", "--cache", cache, "--keyword=false", "-o", filepath.Join(dir, "sf-tower"), "--json"}); err != nil {
+		t.Fatal(err)
+	}
+	sr := readReport(t, filepath.Join(dir, "sf-tower.json"))
+	checkMetrics(t, "beir adapted tower", sr["tuned"], "ndcg@10")
+	if tr, _ := sr["training"].(map[string]any); tr["mode"] != "full" || sr["tuned_fingerprint"] == sr["base_fingerprint"] {
+		t.Errorf("--adapt-mode full report: training %v, tuned %v, base %v", tr, sr["tuned_fingerprint"], sr["base_fingerprint"])
 	}
 
 	// A tower of another base model is refused.

@@ -46,9 +46,18 @@ type Inputs struct {
 	BEIR, Split string
 }
 
-// Adapt trains an adapter on pairs (nil evaluation pairs) and returns it with what the
-// training did, as core/train.FitAdapter does.
-type Adapt func(ctx context.Context, trainPairs []Pair) (*adapter.Adapter, map[string]any, error)
+// Adapt trains an adapter (or a query tower) on pairs, with no evaluation pairs.
+type Adapt func(ctx context.Context, trainPairs []Pair) (Adapted, error)
+
+// Adapted is what an Adapt trained.
+type Adapted struct {
+	// Adapter is the tuned model; Info what the training did (as core/train.FitAdapter
+	// reports it).
+	Adapter *adapter.Adapter
+	Info    map[string]any
+	// Tower is the encoder of an Adapter of kind Tower (see Options.Tower); nil otherwise.
+	Tower Encoder
+}
 
 // Options configure Run.
 type Options struct {
@@ -57,7 +66,7 @@ type Options struct {
 	Adapter     *adapter.Adapter
 	AdapterPath string
 	Tower       Encoder
-	// Adapt, when set (and Adapter is not), first trains an adapter on AdaptPerDoc
+	// Adapt, when set (and Adapter is not), first trains an adapter (or tower) on AdaptPerDoc
 	// pseudo-queries per document (seeded by AdaptSeed) of the Queries or BEIR section's
 	// corpus, then evaluates base against it.
 	Adapt       Adapt
@@ -237,12 +246,15 @@ func (r *run) adapt(ctx context.Context, docs []Doc) error {
 	pseudo := PseudoPairs(docs, r.o.AdaptPerDoc, r.o.AdaptSeed)
 	UseDocTexts(pseudo, docs) // train against the vectors the index serves
 	slog.Info("adapt: pseudo-queries from the corpus", "documents", len(docs), "pairs", len(pseudo))
-	a, info, err := r.o.Adapt(ctx, pseudo)
+	res, err := r.o.Adapt(ctx, pseudo)
 	if err != nil {
 		return err
 	}
-	r.ad = a
-	r.report.Training = info
+	if res.Adapter.Kind == adapter.Tower && res.Tower == nil {
+		return fmt.Errorf("eval: --adapt trained a tower but gave no encoder for it")
+	}
+	r.ad, r.o.Tower = res.Adapter, res.Tower
+	r.report.Training = res.Info
 	r.report.Adapter = "--adapt (pseudo-queries from the corpus: title, inverse cloze)"
 	return nil
 }
