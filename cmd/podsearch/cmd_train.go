@@ -86,7 +86,8 @@ func runTrain(args []string) error {
 	fs := newFlagSet("train", "--pairs DIR -o ADAPTER [--mode adapter|full] [flags]",
 		"Trains a query adapter on the frozen encoder (--mode adapter, the default) or fine-tunes the encoder's\n"+
 			"query tower itself (--mode full: USE-lite in Go, written as an ONNX model that goes wherever an adapter\n"+
-			"file goes; episode vectors stay the base encoder's, so indexes stay valid) on DIR/train.jsonl pairs (query, episode_id, text),\n"+
+			"file goes; episode vectors stay the base encoder's, so indexes stay valid; with --both-sides both towers are\n"+
+			"trained, the model embeds episodes too and indexes are rebuilt with it) on DIR/train.jsonl pairs (query, episode_id, text),\n"+
 			"MultipleNegativesRanking loss with in-batch negatives, AdamW with linear warm-up. DIR/eval.jsonl,\n"+
 			"when present, gives a held-out loss before and after. Vectors are encoded once and cached.\n"+
 			"The adapter file records the base model fingerprint; the tuned model's fingerprint is\n"+
