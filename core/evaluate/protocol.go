@@ -364,6 +364,15 @@ func (r *run) section(ctx context.Context, s Set) error {
 	return r.passageRows(ctx, s, qv, tq, kw)
 }
 
+// fusionDepth is the candidates a fusion takes from each side for a largest cutoff k:
+// FusionDepth, or by default max(100, 4k) as the index does.
+func (o Options) fusionDepth(k int) int {
+	if o.FusionDepth > 0 {
+		return o.FusionDepth
+	}
+	return max(100, 4*k)
+}
+
 // passageRows adds the rows of Options.Passages (when set): each document scored by its best
 // passage, dense alone and fused with the keyword scores kw (when not nil) by every
 // Options.Fusions and FusionWeights, for the base queries qv and the tuned ones tq (nil
@@ -400,10 +409,7 @@ func (r *run) passageRows(ctx context.Context, s Set, qv, tq [][]float32, kw []S
 		vs = append(vs, variant{Tuned, tq, tp})
 	}
 	k := metrics.MaxK(s.Metrics)
-	depth := o.FusionDepth
-	if depth == 0 {
-		depth = max(100, 4*k)
-	}
+	depth := o.fusionDepth(k)
 	for _, v := range vs {
 		dense, err := PassageLists(v.qv, v.pv, owner, len(s.Docs), depth)
 		if err != nil {
@@ -448,11 +454,7 @@ func (r *run) fusionRows(s Set, model string, qv, dv [][]float32, kw []Sparse) e
 		return nil
 	}
 	k := metrics.MaxK(s.Metrics)
-	depth := o.FusionDepth
-	if depth == 0 {
-		depth = max(100, 4*k)
-	}
-	lists, err := CandidateLists(qv, dv, kw, depth)
+	lists, err := CandidateLists(qv, dv, kw, o.fusionDepth(k))
 	if err != nil {
 		return err
 	}
