@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"sort"
 )
 
@@ -51,4 +52,21 @@ func runBench(args []string) error {
 		return fmt.Errorf("%w: unknown benchmark %q", errUsage, args[0])
 	}
 	return b.run(args[1:])
+}
+
+// startCPUProfile starts a CPU profile written to path; the returned function stops it and
+// closes the file.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

@@ -95,8 +95,16 @@ func benchIndexTo(w io.Writer, args []string) error {
 			"or pqB[xM][+sqR|+tqN|+flat][+spillN][+budgetX][+probeP][+soar], B = PQ bits (4 fast-scan, 8), M = sub-quantizers (default d/4 for 4-bit, d/8 for 8-bit), R = scalar re-rank bits, N = transform-quantized re-rank bytes, flat = exact float32 re-rank, spillN = query-guided spilling (needs --query-sample) to at most N lists per episode, budgetX = at most X spilled entries per episode, probeP = lists a sample query counts as probed, hardX = guide with the hardest X of the sample, soar = SOAR secondary lists (the +parts may follow a factory string too)")
 	scale := fs.String("scale", "", "comma-separated sizes (e.g. 10000,100000,1000000): run the benchmark at each size, in a child process, over --index DIR's real vectors plus synthetic ones drawn from their distribution (a real vector plus Gaussian noise sized to the real nearest-neighbour spread), searched with the text queries; rows gain peak_rss_mb")
 	scaleSize := fs.Int("scale-size", 0, "one size of --scale (set by --scale for its child processes)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to FILE (read it with go tool pprof)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	if *scale != "" {
 		sizes, err := parseInts(*scale)

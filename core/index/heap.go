@@ -1,5 +1,7 @@
 package index
 
+import "slices"
+
 // entry is a candidate: its distance (smaller is closer), the hash of its id (the
 // tie-breaker, so results do not depend on where an episode is stored), and where it is.
 type entry struct {
@@ -85,4 +87,120 @@ func (h *topK) sorted() []entry {
 		h.down(0)
 	}
 	return out
+}
+
+// candidates keeps the k smallest entries offered, like topK, for the scan's many offers:
+// entries go into a buffer of up to 2k unordered, and a full buffer is cut to its k
+// smallest (a selection, linear on average), which sets the bar later offers must pass.
+// An offer then costs a comparison and an append instead of a heap walk. The result is the
+// same set as topK's: less is a total order.
+type candidates struct {
+	k   int
+	e   []entry
+	bar entry // after a cut: the largest kept; offers not less than it cannot enter
+	cut bool
+}
+
+func (c *candidates) reset(k int) {
+	c.k = k
+	c.e = c.e[:0]
+	c.cut = false
+}
+
+// admits reports whether an entry at distance dist could enter (ties are settled by push).
+func (c *candidates) admits(dist float32) bool {
+	return !c.cut || dist <= c.bar.dist
+}
+
+func (c *candidates) push(x entry) {
+	if c.k <= 0 || (c.cut && !x.less(c.bar)) {
+		return
+	}
+	c.e = append(c.e, x)
+	if len(c.e) >= 2*c.k {
+		c.shrink()
+	}
+}
+
+// shrink cuts the buffer to its k smallest entries and sets the bar.
+func (c *candidates) shrink() {
+	if len(c.e) <= c.k {
+		return
+	}
+	selectSmallest(c.e, c.k)
+	c.e = c.e[:c.k]
+	c.bar = c.e[0]
+	for _, x := range c.e[1:] {
+		if c.bar.less(x) {
+			c.bar = x
+		}
+	}
+	c.cut = true
+}
+
+// top returns the k smallest entries offered, in no order.
+func (c *candidates) top() []entry {
+	c.shrink()
+	return c.e
+}
+
+// sorted returns the k smallest entries offered, closest first.
+func (c *candidates) sorted() []entry {
+	out := slices.Clone(c.top())
+	slices.SortFunc(out, cmpEntry)
+	return out
+}
+
+// cmpEntry orders entries by less, for slices.SortFunc.
+func cmpEntry(a, b entry) int {
+	if a.less(b) {
+		return -1
+	}
+	if b.less(a) {
+		return 1
+	}
+	return 0
+}
+
+// selectSmallest reorders e so that its k smallest entries (by less) come first, in no
+// order (quickselect, median-of-three pivots).
+func selectSmallest(e []entry, k int) {
+	lo, hi := 0, len(e)-1
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		// Median of three to e[mid], then use it as the pivot.
+		if e[mid].less(e[lo]) {
+			e[mid], e[lo] = e[lo], e[mid]
+		}
+		if e[hi].less(e[lo]) {
+			e[hi], e[lo] = e[lo], e[hi]
+		}
+		if e[hi].less(e[mid]) {
+			e[hi], e[mid] = e[mid], e[hi]
+		}
+		p := e[mid]
+		i, j := lo, hi
+		for i <= j {
+			for e[i].less(p) {
+				i++
+			}
+			for p.less(e[j]) {
+				j--
+			}
+			if i <= j {
+				e[i], e[j] = e[j], e[i]
+				i++
+				j--
+			}
+		}
+		// Now e[lo..j] <= p <= e[i..hi], and e[j+1..i-1] equal p.
+		switch {
+		case k-1 <= j:
+			hi = j
+		case k-1 >= i:
+			lo = i
+		default:
+			return
+		}
+	}
 }

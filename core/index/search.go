@@ -174,7 +174,7 @@ type scratch struct {
 	pair   *pq.PairTable
 	out16  []uint16
 	outF   []float32
-	cands  topK
+	cands  candidates
 	final  topK
 	filt   []viewFilter
 	docs   []uint32
@@ -184,9 +184,10 @@ type scratch struct {
 	native nativeKernel
 	calls  []KernelCall // per view, begun by call
 	// seen marks, per view with spilled entries, the episodes pushed in this search
-	// (seenBefore): seen[view][p] == epoch.
-	seen  [][]uint32
-	epoch uint32
+	// (seenBefore): seen[view][p] == epoch; seenDist[view][p] is the best distance pushed.
+	seen     [][]uint32
+	seenDist [][]float32
+	epoch    uint32
 }
 
 func (s *Searcher) getScratch() *scratch {
@@ -202,6 +203,7 @@ func (s *Searcher) getScratch() *scratch {
 	sc.filt = make([]viewFilter, len(s.views))
 	sc.calls = make([]KernelCall, len(s.views))
 	sc.seen = make([][]uint32, len(s.views))
+	sc.seenDist = make([][]float32, len(s.views))
 	return sc
 }
 
@@ -389,10 +391,11 @@ probe:
 		opts.NProbe = min(m.NList, opts.NProbe*4)
 		goto probe
 	}
-	cands := sc.cands.sorted()
 	if !useRerank {
-		return cands, nil
+		return sc.cands.sorted(), nil
 	}
+	// The re-rank needs the candidates, not their order: the final heap orders them.
+	cands := sc.cands.top()
 	sc.final.reset(opts.K)
 	// Re-rank view by view (a kernel is leased per view).
 	for vi := range s.views {
@@ -497,17 +500,24 @@ func (s *Searcher) scanView(ctx context.Context, sc *scratch, vi int, p *scanPas
 			out := sc.out16[pos : pos+seg.listEntries(l)]
 			pos += (sc.ranges[i].End - sc.ranges[i].Start) * pq.BlockSize
 			base := off + bias
-			for j, sum := range out[:b-a] {
-				dist := base + float32(sum)*inv
-				if seg.norms != nil {
-					dist += seg.norms[a+j]
+			if seg.norms == nil {
+				// Most entries cannot enter the heap: check that inline before the call.
+				for j, sum := range out[:b-a] {
+					if d := base + float32(sum)*inv; sc.cands.admits(d) {
+						s.offer(sc, v, vi, f, a+j, d)
+					}
 				}
-				s.offer(sc, v, vi, f, a+j, dist)
+			} else {
+				for j, sum := range out[:b-a] {
+					s.offer(sc, v, vi, f, a+j, base+float32(sum)*inv+seg.norms[a+j])
+				}
 			}
 			if len(out) > b-a { // spilled entries (no L2 norms: spilling refuses L2)
 				spilled := seg.spillDoc[seg.spillStart[l]:seg.spillStart[l+1]]
 				for j, sum := range out[b-a:] {
-					s.offer(sc, v, vi, f, int(spilled[j]), base+float32(sum)*inv)
+					if d := base + float32(sum)*inv; sc.cands.admits(d) {
+						s.offer(sc, v, vi, f, int(spilled[j]), d)
+					}
 				}
 			}
 			continue
@@ -586,26 +596,31 @@ func (s *Searcher) offer(sc *scratch, v *View, vi int, f *viewFilter, p int, dis
 }
 
 // seenBefore keeps an episode of a segment with spilled entries (found in several lists)
-// among the candidates once: when episode p of view vi was pushed before in this search
-// and is still there, it takes the better of the two distances and seenBefore reports
-// true; otherwise p is marked and the caller pushes it.
+// among the candidates once: when episode p of view vi was pushed before in this search, a
+// distance no better is dropped at once (the earlier entry is in the heap, or was evicted
+// by better ones and this one could not enter either); a better one replaces the earlier
+// entry's distance when that is still in the heap, and seenBefore reports true. Otherwise
+// p is marked and the caller pushes it.
 func (sc *scratch) seenBefore(vi, n, p int, dist float32) bool {
 	if len(sc.seen[vi]) != n {
 		sc.seen[vi] = make([]uint32, n)
+		sc.seenDist[vi] = make([]float32, n)
 	}
-	seen := sc.seen[vi]
+	seen, best := sc.seen[vi], sc.seenDist[vi]
 	if seen[p] == sc.epoch {
+		if dist >= best[p] {
+			return true
+		}
+		best[p] = dist
 		for i, e := range sc.cands.e {
 			if int(e.view) == vi && int(e.doc) == p {
-				if dist < e.dist {
-					sc.cands.e[i].dist = dist
-					sc.cands.down(i)
-				}
+				sc.cands.e[i].dist = dist
 				return true
 			}
 		}
+		return false
 	}
-	seen[p] = sc.epoch
+	seen[p], best[p] = sc.epoch, dist
 	return false
 }
 

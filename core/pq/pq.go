@@ -143,6 +143,14 @@ func (q *Quantizer) InnerProductLUT(query []float32, scale float32, lut []float3
 		qs := query[j*dsub : (j+1)*dsub]
 		book := q.Centroids[j*ksub*dsub : (j+1)*ksub*dsub]
 		out := lut[j*ksub : (j+1)*ksub]
+		if dsub == 4 { // the 4-bit fast-scan layout's usual width, written out (same sums)
+			x0, x1, x2, x3 := qs[0], qs[1], qs[2], qs[3]
+			for c := range out {
+				cent := book[c*4 : c*4+4 : c*4+4]
+				out[c] = scale * (x0*cent[0] + x1*cent[1] + x2*cent[2] + x3*cent[3])
+			}
+			continue
+		}
 		for c := range out {
 			cent := book[c*dsub : (c+1)*dsub]
 			var s float32
@@ -190,6 +198,35 @@ func Scan8(codes []byte, m int, lut []float32, out []float32) error {
 	return nil
 }
 
+// tableRange returns the smallest and largest of t (finite values): two running extremes per
+// side over alternate entries, so the comparisons do not wait on each other.
+func tableRange(t []float32) (lo, hi float32) {
+	lo0, hi0 := t[0], t[0]
+	lo1, hi1 := t[len(t)-1], t[len(t)-1]
+	for i := 1; i+1 < len(t); i += 2 {
+		a, b := t[i], t[i+1]
+		if a < lo0 {
+			lo0 = a
+		}
+		if a > hi0 {
+			hi0 = a
+		}
+		if b < lo1 {
+			lo1 = b
+		}
+		if b > hi1 {
+			hi1 = b
+		}
+	}
+	if lo1 < lo0 {
+		lo0 = lo1
+	}
+	if hi1 > hi0 {
+		hi0 = hi1
+	}
+	return lo0, hi0
+}
+
 // QuantizeLUT turns a float LUT of m tables of ksub entries into uint8 tables for the
 // fast-scan: with min_j the smallest entry of table j and range_j its largest minus min_j,
 //
@@ -204,11 +241,7 @@ func QuantizeLUT(lut []float32, m, ksub int, qlut []uint8) (bias, scale float32)
 	mins := make([]float32, m)
 	for j := 0; j < m; j++ {
 		t := lut[j*ksub : (j+1)*ksub]
-		lo, hi := t[0], t[0]
-		for _, v := range t[1:] {
-			lo = min(lo, v)
-			hi = max(hi, v)
-		}
+		lo, hi := tableRange(t)
 		mins[j] = lo
 		bias += lo
 		maxRange = max(maxRange, hi-lo)
@@ -218,10 +251,14 @@ func QuantizeLUT(lut []float32, m, ksub int, qlut []uint8) (bias, scale float32)
 		scale = 255 / maxRange
 	}
 	for j := 0; j < m; j++ {
-		for c := 0; c < ksub; c++ {
-			// v >= 0, so adding 0.5 in float64 and truncating is math.Round, faster.
-			v := float64((lut[j*ksub+c]-mins[j])*scale) + 0.5
-			qlut[j*ksub+c] = uint8(max(0, min(255, v)))
+		t, q := lut[j*ksub:(j+1)*ksub], qlut[j*ksub:(j+1)*ksub]
+		for c, x := range t {
+			// v >= 0.5, so truncating is math.Round, faster; it saturates at 255.
+			v := float64((x-mins[j])*scale) + 0.5
+			if v > 255 {
+				v = 255
+			}
+			q[c] = uint8(v)
 		}
 	}
 	return bias, scale

@@ -1,0 +1,55 @@
+package index
+
+import (
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// TestCandidatesMatchTopK offers the same entries, with many tied distances, to the scan's
+// buffered candidates and to the heap: both keep the same k smallest, in the same order.
+func TestCandidatesMatchTopK(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for trial := range 300 {
+		k := 1 + r.IntN(40)
+		n := r.IntN(20 * k)
+		levels := 1 + r.IntN(50) // few levels: many ties in dist, settled by key
+		var h topK
+		var c candidates
+		h.reset(k)
+		c.reset(k)
+		for i := range n {
+			x := entry{dist: float32(r.IntN(levels)), key: uint64(r.IntN(3 * n)), doc: uint32(i)}
+			if c.admits(x.dist) {
+				c.push(x)
+			}
+			h.push(x)
+		}
+		want := h.sorted()
+		got := c.sorted()
+		if !slices.EqualFunc(got, want, func(a, b entry) bool { return a.dist == b.dist && a.key == b.key }) {
+			t.Fatalf("trial %d (k %d, n %d): candidates %v, heap %v", trial, k, n, got, want)
+		}
+	}
+}
+
+// TestSelectSmallest checks the selection against a sort on random and constant inputs.
+func TestSelectSmallest(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for trial := range 300 {
+		n := 1 + r.IntN(200)
+		e := make([]entry, n)
+		for i := range e {
+			e[i] = entry{dist: float32(r.IntN(1 + trial%7)), key: uint64(r.IntN(n))}
+		}
+		k := 1 + r.IntN(n)
+		sorted := slices.Clone(e)
+		slices.SortFunc(sorted, cmpEntry)
+		selectSmallest(e, k)
+		head := slices.Clone(e[:k])
+		slices.SortFunc(head, cmpEntry)
+		if !slices.Equal(head, sorted[:k]) {
+			t.Fatalf("trial %d: the %d smallest of %d: got %v, want %v", trial, k, n, head, sorted[:k])
+		}
+	}
+}
