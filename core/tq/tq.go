@@ -468,7 +468,7 @@ func (p *Query) nibbleTables() {
 		}
 		nbytes := (g.n*g.bits + 7) / 8
 		a := p.a[g.start : g.start+g.n]
-		k, b := 0, 0 // the lane and bit of the group's next bit, in packing order
+		k, b := 0, 0                // the lane and bit of the group's next bit, in packing order
 		for j := range 2 * nbytes { // half bytes of the group
 			for t := range w {
 				w[t] = 0
