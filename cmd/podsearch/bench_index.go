@@ -229,7 +229,14 @@ func benchIndexTo(w io.Writer, args []string) error {
 		}
 		build := time.Since(start).Seconds()
 		name := model.String()
-		settings := probes
+		type setting struct {
+			nprobe, rerank int
+			def            bool
+		}
+		var settings []setting
+		for _, np := range probes {
+			settings = append(settings, setting{np, *rerank, false})
+		}
 		var chosen index.OperatingPoint
 		if cfg.Default {
 			s, err := index.NewSearcher([]index.View{{Seg: seg}})
@@ -243,7 +250,18 @@ func benchIndexTo(w io.Writer, args []string) error {
 			if chosen, err = index.ChooseOperatingPoint(s, heldOut, ds.base, ids, indexbuild.DefaultTargetRecall, indexbuild.DefaultHardest); err != nil {
 				slog.Warn("default configuration below its target on held-out sample queries", "err", err)
 			}
-			settings = []int{chosen.NProbe}
+			// The chosen setting (the default row), then the --nprobe sweep at --rerank when
+			// the flags ask for one.
+			def := setting{chosen.NProbe, chosen.RerankFactor, true}
+			sweep := settings
+			settings = []setting{def}
+			if flagSet(fs, "nprobe") || flagSet(fs, "rerank") {
+				for _, st := range sweep {
+					if st.nprobe != def.nprobe || st.rerank != def.rerank {
+						settings = append(settings, st)
+					}
+				}
+			}
 			slog.Info("default operating point", "nprobe", chosen.NProbe, "rerank", chosen.RerankFactor, "held_out_recall", chosen.Recall)
 		}
 		if cfg.Spill.MaxLists > 1 {
@@ -265,14 +283,12 @@ func benchIndexTo(w io.Writer, args []string) error {
 				return err
 			}
 			searchers = append(searchers, s)
-			for _, np := range settings {
+			for _, st := range settings {
+				np := st.nprobe
 				if np > model.NList {
 					continue
 				}
-				opts := index.SearchOptions{K: *k, NProbe: np, RerankFactor: *rerank}
-				if cfg.Default {
-					opts.RerankFactor = chosen.RerankFactor
-				}
+				opts := index.SearchOptions{K: *k, NProbe: np, RerankFactor: st.rerank}
 				if bi > 0 {
 					if err := sameHits(ds, searchers[0], s, opts); err != nil {
 						return fmt.Errorf("%s: --scan %s differs from %s: %w", name, scanNames[bi], scanNames[0], err)
@@ -303,7 +319,7 @@ func benchIndexTo(w io.Writer, args []string) error {
 				}
 				out.row(benchRow{Engine: "podsearch", Config: name, Setting: setting, RecallAt1: res.r1,
 					RecallAt10: res.r10, USPerQuery: res.us, WallUSPerQuery: res.wallUS, BytesPerVector: seg.BytesPerVector(), BuildS: build,
-					Default: cfg.Default})
+					Default: st.def})
 			}
 		}
 	}

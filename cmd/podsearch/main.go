@@ -117,3 +117,10 @@ func setupLogging() {
 	}
 	slog.SetDefault(slog.New(h))
 }
+
+// flagSet reports whether the command line set the flag name.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}

@@ -168,7 +168,7 @@ func (s *Searcher) Len() int {
 type scratch struct {
 	q      []float32
 	qc     []float32
-	coarse topK
+	coarse candidates
 	lut    []float32
 	qlut   []uint8
 	pair   *pq.PairTable
@@ -184,9 +184,8 @@ type scratch struct {
 	native nativeKernel
 	calls  []KernelCall // per view, begun by call
 	// seen marks, per view with spilled entries, the episodes pushed in this search
-	// (seenBefore): seen[view][p] == epoch; seenDist[view][p] is the best distance pushed.
-	seen     [][]uint32
-	seenDist [][]float32
+	// (seenBefore): seen[view][p].epoch == epoch, and the best distance pushed.
+	seen [][]seenMark
 	epoch    uint32
 }
 
@@ -202,8 +201,7 @@ func (s *Searcher) getScratch() *scratch {
 	}
 	sc.filt = make([]viewFilter, len(s.views))
 	sc.calls = make([]KernelCall, len(s.views))
-	sc.seen = make([][]uint32, len(s.views))
-	sc.seenDist = make([][]float32, len(s.views))
+	sc.seen = make([][]seenMark, len(s.views))
 	return sc
 }
 
@@ -603,15 +601,14 @@ func (s *Searcher) offer(sc *scratch, v *View, vi int, f *viewFilter, p int, dis
 // p is marked and the caller pushes it.
 func (sc *scratch) seenBefore(vi, n, p int, dist float32) bool {
 	if len(sc.seen[vi]) != n {
-		sc.seen[vi] = make([]uint32, n)
-		sc.seenDist[vi] = make([]float32, n)
+		sc.seen[vi] = make([]seenMark, n)
 	}
-	seen, best := sc.seen[vi], sc.seenDist[vi]
-	if seen[p] == sc.epoch {
-		if dist >= best[p] {
+	mark := &sc.seen[vi][p]
+	if mark.epoch == sc.epoch {
+		if dist >= mark.dist {
 			return true
 		}
-		best[p] = dist
+		mark.dist = dist
 		for i, e := range sc.cands.e {
 			if int(e.view) == vi && int(e.doc) == p {
 				sc.cands.e[i].dist = dist
@@ -620,8 +617,15 @@ func (sc *scratch) seenBefore(vi, n, p int, dist float32) bool {
 		}
 		return false
 	}
-	seen[p], best[p] = sc.epoch, dist
+	*mark = seenMark{epoch: sc.epoch, dist: dist}
 	return false
+}
+
+// seenMark is seenBefore's note of one episode: the search (epoch) that pushed it and its
+// best distance there, side by side so one cache line holds both.
+type seenMark struct {
+	epoch uint32
+	dist  float32
 }
 
 // nextEpoch starts a search's marks for seenBefore.

@@ -198,33 +198,17 @@ func Scan8(codes []byte, m int, lut []float32, out []float32) error {
 	return nil
 }
 
-// tableRange returns the smallest and largest of t (finite values): two running extremes per
-// side over alternate entries, so the comparisons do not wait on each other.
+// tableRange returns the smallest and largest of t (finite values), branch-free (the
+// builtin min and max), in two chains over alternate entries that do not wait on each other.
 func tableRange(t []float32) (lo, hi float32) {
 	lo0, hi0 := t[0], t[0]
 	lo1, hi1 := t[len(t)-1], t[len(t)-1]
 	for i := 1; i+1 < len(t); i += 2 {
 		a, b := t[i], t[i+1]
-		if a < lo0 {
-			lo0 = a
-		}
-		if a > hi0 {
-			hi0 = a
-		}
-		if b < lo1 {
-			lo1 = b
-		}
-		if b > hi1 {
-			hi1 = b
-		}
+		lo0, hi0 = min(lo0, a), max(hi0, a)
+		lo1, hi1 = min(lo1, b), max(hi1, b)
 	}
-	if lo1 < lo0 {
-		lo0 = lo1
-	}
-	if hi1 > hi0 {
-		hi0 = hi1
-	}
-	return lo0, hi0
+	return min(lo0, lo1), max(hi0, hi1)
 }
 
 // QuantizeLUT turns a float LUT of m tables of ksub entries into uint8 tables for the

@@ -532,20 +532,32 @@ func fill16(tab *[16]float32, w0, w1, w2, w3 float32) {
 }
 
 // nibbleSum adds the table entries of code's half bytes: nib holds 16 entries per half
-// byte, low half first.
+// byte, low half first. Eight code bytes are read at once.
 func nibbleSum(nib []float32, code []byte) float32 {
 	nib = nib[:32*len(code)]
 	var s0, s1, s2, s3 float32 // independent sums: no add latency chain
 	j := 0
-	for ; j+2 <= len(code); j += 2 {
-		t := nib[32*j : 32*j+64 : 32*j+64]
-		b0, b1 := code[j], code[j+1]
-		s0 += t[b0&15]
-		s1 += t[16+b0>>4]
-		s2 += t[32+b1&15]
-		s3 += t[48+b1>>4]
+	for ; j+8 <= len(code); j += 8 {
+		v := binary.LittleEndian.Uint64(code[j:])
+		t := nib[32*j : 32*j+256 : 32*j+256]
+		s0 += t[v&15]
+		s1 += t[16+v>>4&15]
+		s2 += t[32+v>>8&15]
+		s3 += t[48+v>>12&15]
+		s0 += t[64+v>>16&15]
+		s1 += t[80+v>>20&15]
+		s2 += t[96+v>>24&15]
+		s3 += t[112+v>>28&15]
+		s0 += t[128+v>>32&15]
+		s1 += t[144+v>>36&15]
+		s2 += t[160+v>>40&15]
+		s3 += t[176+v>>44&15]
+		s0 += t[192+v>>48&15]
+		s1 += t[208+v>>52&15]
+		s2 += t[224+v>>56&15]
+		s3 += t[240+v>>60]
 	}
-	if j < len(code) {
+	for ; j < len(code); j++ {
 		t := nib[32*j : 32*j+32 : 32*j+32]
 		s0 += t[code[j]&15]
 		s1 += t[16+code[j]>>4]
