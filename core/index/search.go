@@ -185,8 +185,8 @@ type scratch struct {
 	calls  []KernelCall // per view, begun by call
 	// seen marks, per view with spilled entries, the episodes pushed in this search
 	// (seenBefore): seen[view][p].epoch == epoch, and the best distance pushed.
-	seen [][]seenMark
-	epoch    uint32
+	seen  [][]seenMark
+	epoch uint32
 }
 
 func (s *Searcher) getScratch() *scratch {
