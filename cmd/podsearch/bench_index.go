@@ -93,8 +93,11 @@ func benchIndexTo(w io.Writer, args []string) error {
 		"our configurations: default (what `podsearch index` builds, at the operating point it chooses on a held-out fifth of --query-sample; its row has default true), "+
 			"a factory string as the rows name them and `podsearch index --config` takes (e.g. IVF,PQ128x4fs,TQ224: components IVF[n], PQ[m][x4fs|x8], SQ8|SQ4|TQ[bytes]|RFlat|none; an item starting with IVF starts the next configuration), "+
 			"or pqB[xM][+sqR|+tqN|+flat][+spillN][+budgetX][+probeP][+soar], B = PQ bits (4 fast-scan, 8), M = sub-quantizers (default d/4 for 4-bit, d/8 for 8-bit), R = scalar re-rank bits, N = transform-quantized re-rank bytes, flat = exact float32 re-rank, spillN = query-guided spilling (needs --query-sample) to at most N lists per episode, budgetX = at most X spilled entries per episode, probeP = lists a sample query counts as probed, hardX = guide with the hardest X of the sample, soar = SOAR secondary lists (the +parts may follow a factory string too)")
-	scale := fs.String("scale", "", "comma-separated sizes (e.g. 10000,100000,1000000): run the benchmark at each size, in a child process, over --index DIR's real vectors plus synthetic ones drawn from their distribution (a real vector plus Gaussian noise sized to the real nearest-neighbour spread), searched with the text queries; rows gain peak_rss_mb")
+	scale := fs.String("scale", "", "comma-separated sizes (e.g. 10000,100000,1000000): run the benchmark at each size, in a child process, over --index DIR's real vectors plus synthetic ones drawn from their distribution (--scale-model), searched with the text queries; rows gain peak_rss_mb")
 	scaleSize := fs.Int("scale-size", 0, "one size of --scale (set by --scale for its child processes)")
+	scaleModel := fs.String("scale-model", scaleMix, "how --scale draws synthetic vectors: mix (a point on the segment between a real vector and one of its 10 nearest real vectors) or iso (a real vector plus isotropic Gaussian noise sized to the real nearest-neighbour cosine)")
+	scaleNoise := fs.Float64("scale-noise", 0, "with --scale-model mix: add isotropic Gaussian noise of this many times the iso model's size to each mixture")
+	scaleSources := fs.Int("scale-sources", 0, "with --scale: draw from only this many real vectors (an even stride of them) instead of all, e.g. to check a scale model by growing a sample of the corpus back to the corpus's size; 0 uses all")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to FILE (read it with go tool pprof)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -140,7 +143,7 @@ func benchIndexTo(w io.Writer, args []string) error {
 			return err
 		}
 	}
-	ds, err := loadBenchData(*base, *queries, *gt, *dir, *holdout, *limit, *metricName, *k, texts, *scaleSize, *seed)
+	ds, err := loadBenchData(*base, *queries, *gt, *dir, *holdout, *limit, *metricName, *k, texts, scaling{*scaleSize, *scaleSources, *scaleModel, *scaleNoise}, *seed)
 	if err != nil {
 		return err
 	}
@@ -350,7 +353,15 @@ type benchData struct {
 	label         string // the query set, for benchRow.Queries
 }
 
-func loadBenchData(base, queries, gt, dir string, holdout, limit int, metricName string, k int, texts *queryTextSet, scaleSize int, seed uint64) (*benchData, error) {
+// scaling says how a --scale child grows the real vectors (size 0: it does not).
+type scaling struct {
+	size    int     // episodes after growing
+	sources int     // real vectors drawn from (an even stride); 0 for all
+	model   string  // scaleMix or scaleIsotropic
+	noise   float64 // scaleMix: isotropic noise, in units of scaleIsotropic's
+}
+
+func loadBenchData(base, queries, gt, dir string, holdout, limit int, metricName string, k int, texts *queryTextSet, sc scaling, seed uint64) (*benchData, error) {
 	ds := &benchData{}
 	var err error
 	if metricName == "" {
@@ -414,13 +425,17 @@ func loadBenchData(base, queries, gt, dir string, holdout, limit int, metricName
 		}
 		ds.files.base, ds.files.queries = "", ""
 	}
-	if scaleSize > 0 {
+	if sc.size > 0 {
 		if ds.metric != index.Cosine {
 			return nil, fmt.Errorf("%w: --scale-size needs the cosine metric", errUsage)
 		}
+		ds.base = strideRows(ds.base, ds.d, sc.sources)
+		real := len(ds.base) / ds.d
 		var c float64
-		ds.base, c = augmentVectors(ds.base, ds.d, scaleSize, seed)
-		slog.Info("scaled", "episodes", scaleSize, "median_nn_cosine", c)
+		if ds.base, c, err = augmentVectors(ds.base, ds.d, sc.size, sc.model, sc.noise, seed); err != nil {
+			return nil, err
+		}
+		slog.Info("scaled", "episodes", sc.size, "real", real, "model", sc.model, "noise", sc.noise, "median_nn_cosine", c)
 		ds.files.base, ds.files.gt, gt = "", "", ""
 	}
 	ds.n, ds.nq = len(ds.base)/ds.d, len(ds.queries)/ds.d

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -109,8 +110,11 @@ func TestAugmentVectors(t *testing.T) {
 	for i := 0; i < n0; i++ {
 		vec.Normalize(vec.Row(base, d, i))
 	}
-	a, c := augmentVectors(base, d, n, 7)
-	b, _ := augmentVectors(base, d, n, 7)
+	a, c, err := augmentVectors(base, d, n, scaleIsotropic, 0, 7)
+	b, _, _ := augmentVectors(base, d, n, scaleIsotropic, 0, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(a) != n*d || !slices.Equal(a, b) || !slices.Equal(a[:n0*d], base) {
 		t.Fatalf("augmented %d values (want %d), reproducible %v, real rows kept %v", len(a), n*d, slices.Equal(a, b), slices.Equal(a[:n0*d], base))
 	}
@@ -129,7 +133,36 @@ func TestAugmentVectors(t *testing.T) {
 	if mean := sum / float64(n-n0); mean < c-0.1 {
 		t.Fatalf("synthetic rows lie at mean cosine %.3f from the real ones, the real nearest-neighbour median is %.3f", mean, c)
 	}
-	if got, _ := augmentVectors(base, d, 50, 7); len(got) != 50*d {
+	// A mixture lies between a real row and one of its nearest real rows, so it is at least
+	// as close to a real row as real rows are to each other, and it is reproducible.
+	m, _, err := augmentVectors(base, d, n, scaleMix, 0, 7)
+	m2, _, _ := augmentVectors(base, d, n, scaleMix, 0, 7)
+	if err != nil || !slices.Equal(m, m2) || !slices.Equal(m[:n0*d], base) {
+		t.Fatalf("mix: err %v, reproducible %v, real rows kept %v", err, slices.Equal(m, m2), slices.Equal(m[:n0*d], base))
+	}
+	nb := nearestRows(base, d, scaleNeighbours)
+	for i := n0; i < n; i++ {
+		x := vec.Row(m, d, i)
+		best := float32(-2)
+		for j := 0; j < n0; j++ {
+			best = max(best, vec.Dot(x, vec.Row(base, d, j)))
+		}
+		if float64(best) < c-1e-3 {
+			t.Fatalf("mix row %d lies at cosine %.3f from every real row, below the real nearest-neighbour median %.3f", i, best, c)
+		}
+	}
+	for i, row := range nb[:5] {
+		if len(row) != scaleNeighbours || slices.Contains(row, int32(i)) {
+			t.Fatalf("row %d: nearest rows %v", i, row)
+		}
+	}
+	if _, _, err := augmentVectors(base, d, n, "gauss", 0, 7); !errors.Is(err, errUsage) {
+		t.Fatalf("an unknown scale model gave %v", err)
+	}
+	if got := strideRows(base, d, 20); len(got) != 20*d || !slices.Equal(got[d:2*d], vec.Row(base, d, 10)) {
+		t.Fatalf("strideRows(20 of %d) took the wrong rows", n0)
+	}
+	if got, _, _ := augmentVectors(base, d, 50, scaleIsotropic, 0, 7); len(got) != 50*d {
 		t.Fatalf("shrinking to 50 rows gave %d values", len(got))
 	}
 }

@@ -66,17 +66,70 @@ func runScale(w io.Writer, args []string, sizes []int, asJSON bool) error {
 	return out.flush()
 }
 
-// augmentVectors returns base (n0 unit rows of d) extended to n rows: each new row is a
-// random real row plus Gaussian noise, renormalised, with the noise sized so that a new row's
-// cosine to its source equals the median cosine between a real row and its nearest other real
-// row (measured on a sample). The new vectors thus cluster where the real ones do, as densely
-// as real neighbours lie; rows beyond n0 are reproducible for a seed.
-func augmentVectors(base []float32, d, n int, seed uint64) ([]float32, float64) {
+// Scale models: how augmentVectors draws the synthetic rows of a --scale run.
+const (
+	// scaleMix draws a new row on the segment between a real row and one of its ten nearest
+	// real rows, at a uniform position: a mixture of two neighbouring episodes.
+	scaleMix = "mix"
+	// scaleIsotropic draws a new row as a real row plus isotropic Gaussian noise sized so
+	// that its cosine to the source equals the median real nearest-neighbour cosine.
+	scaleIsotropic = "iso"
+)
+
+// scaleNeighbours is how many nearest real rows a mixture may pair a source with.
+const scaleNeighbours = 10
+
+// augmentVectors returns base (n0 unit rows of d) extended to n rows of synthetic vectors
+// drawn from the real ones by model (scaleMix or scaleIsotropic), and the median cosine
+// between a real row and its nearest other real row (measured on a sample). Either way the
+// new vectors lie where the real ones do; rows beyond n0 are reproducible for a seed.
+func augmentVectors(base []float32, d, n int, model string, noise float64, seed uint64) ([]float32, float64, error) {
 	n0 := len(base) / d
 	if n <= n0 {
-		return base[:n*d], 0
+		return base[:n*d], 0, nil
+	}
+	if model != scaleMix && model != scaleIsotropic {
+		return nil, 0, fmt.Errorf("%w: scale model %q (want %s or %s)", errUsage, model, scaleMix, scaleIsotropic)
 	}
 	rng := rand.New(rand.NewPCG(seed, 0x7363616c65))
+	c := medianNearestCosine(base, d)
+	var neighbours [][]int32
+	if model == scaleMix {
+		neighbours = nearestRows(base, d, scaleNeighbours)
+	}
+	sigma := math.Sqrt((1/(c*c) - 1) / float64(d))
+	out := slices.Grow(slices.Clone(base), (n-n0)*d)
+	row := make([]float32, d)
+	for i := n0; i < n; i++ {
+		s := rng.IntN(n0)
+		src := vec.Row(base, d, s)
+		if model == scaleMix {
+			nb := vec.Row(base, d, int(neighbours[s][rng.IntN(len(neighbours[s]))]))
+			t := float32(rng.Float64())
+			for j := range row {
+				row[j] = (1-t)*src[j] + t*nb[j]
+			}
+			if noise > 0 {
+				vec.Normalize(row)
+				for j := range row {
+					row[j] += float32(noise * sigma * rng.NormFloat64())
+				}
+			}
+		} else {
+			for j := range row {
+				row[j] = src[j] + float32(sigma*rng.NormFloat64())
+			}
+		}
+		vec.Normalize(row)
+		out = append(out, row...)
+	}
+	return out, c, nil
+}
+
+// medianNearestCosine is the median, over a sample of up to 400 rows, of a row's cosine to
+// its nearest other row (rows are unit vectors), clamped to [0.05, 0.999].
+func medianNearestCosine(base []float32, d int) float64 {
+	n0 := len(base) / d
 	sample := min(n0, 400)
 	cos := make([]float64, sample)
 	vec.ParallelRows(sample, func(s int) {
@@ -91,17 +144,48 @@ func augmentVectors(base []float32, d, n int, seed uint64) ([]float32, float64) 
 		cos[s] = float64(best)
 	})
 	sort.Float64s(cos)
-	c := math.Min(math.Max(cos[sample/2], 0.05), 0.999)
-	sigma := math.Sqrt((1/(c*c) - 1) / float64(d))
-	out := slices.Grow(slices.Clone(base), (n-n0)*d)
-	row := make([]float32, d)
-	for i := n0; i < n; i++ {
-		src := vec.Row(base, d, rng.IntN(n0))
-		for j := range row {
-			row[j] = src[j] + float32(sigma*rng.NormFloat64())
+	return math.Min(math.Max(cos[sample/2], 0.05), 0.999)
+}
+
+// nearestRows returns, for every row of base, its k nearest other rows by inner product
+// (fewer when base has fewer rows).
+func nearestRows(base []float32, d, k int) [][]int32 {
+	n0 := len(base) / d
+	k = min(k, n0-1)
+	out := make([][]int32, n0)
+	vec.ParallelRows(n0, func(i int) {
+		x := vec.Row(base, d, i)
+		best := make([]int32, 0, k+1)
+		score := make([]float32, 0, k+1)
+		for j := 0; j < n0; j++ {
+			if j == i {
+				continue
+			}
+			s := vec.Dot(x, vec.Row(base, d, j))
+			if len(best) == k && s <= score[k-1] {
+				continue
+			}
+			p := sort.Search(len(score), func(m int) bool { return score[m] < s })
+			best = slices.Insert(best, p, int32(j))
+			score = slices.Insert(score, p, s)
+			if len(best) > k {
+				best, score = best[:k], score[:k]
+			}
 		}
-		vec.Normalize(row)
-		out = append(out, row...)
+		out[i] = best
+	})
+	return out
+}
+
+// strideRows returns n rows of base (rows of d) taken at an even stride.
+func strideRows(base []float32, d, n int) []float32 {
+	n0 := len(base) / d
+	if n <= 0 || n >= n0 {
+		return base
 	}
-	return out, c
+	out := make([]float32, 0, n*d)
+	for i := 0; i < n; i++ {
+		out = append(out, vec.Row(base, d, i*n0/n)...)
+	}
+	return out
 }

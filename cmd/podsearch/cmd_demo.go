@@ -84,7 +84,7 @@ func runDemo(args []string) error {
 			return err
 		}
 	}
-	if _, err := os.Stat(filepath.Join(indexDir, index.ManifestName)); err != nil {
+	if demoIndexMissing(indexDir) {
 		slog.Info("demo: building the index (first run only; a few minutes on 2 cores)", "to", indexDir)
 		if err := indexbuild.Build(ctx, demoIndexOptions(corpus, indexDir, *shards)); err != nil {
 			return fmt.Errorf("demo index: %w", err)
@@ -111,7 +111,7 @@ func runDemo(args []string) error {
 			return err
 		}
 		tunedDir := filepath.Join(dir, "index-"+a.Fingerprint()[:16])
-		if _, err := os.Stat(filepath.Join(tunedDir, index.ManifestName)); err != nil {
+		if demoIndexMissing(tunedDir) {
 			o := demoIndexOptions(corpus, tunedDir, *shards)
 			o.Adapter = *adapterPath // with both sides, episode vectors change too: re-encode
 			if !a.BothSides {
@@ -154,6 +154,16 @@ func runDemo(args []string) error {
 	case <-time.After(35 * time.Second):
 	}
 	return edgeErr
+}
+
+// demoIndexMissing reports whether the demo must (re)build the index in dir: there is none,
+// or one this build cannot serve (another format version or keyword analyzer, damage).
+func demoIndexMissing(dir string) bool {
+	err := index.Check(dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		slog.Warn("demo: rebuilding the index", "dir", dir, "reason", err)
+	}
+	return err != nil
 }
 
 // demoIndexOptions are the options the demo builds its indexes with: those of `podsearch

@@ -17,11 +17,12 @@ import (
 
 func TestAnalyze(t *testing.T) {
 	got := Analyze("The Stories of PODCASTS, running wild! 東京 2024-fixes")
-	want := []string{"story", "podcast", "runn", "wild", "東", "京", "2024", "fix"}
+	want := []string{"stori", "podcast", "run", "wild", "東", "京", "2024", "fix"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("Analyze = %q, want %q", got, want)
 	}
-	for in, out := range map[string]string{"classes": "class", "bus": "bus", "analysis": "analysis", "quickly": "quick", "gas": "gas"} {
+	for in, out := range map[string]string{"classes": "class", "bus": "bus", "quickly": "quick", "gas": "gas",
+		"holidays": "holiday", "holiday": "holiday", "eating": "eat", "eats": "eat", "stories": "stori", "story": "stori", "niños": "niño"} {
 		if s := Stem(in); s != out {
 			t.Errorf("Stem(%q) = %q, want %q", in, s, out)
 		}
@@ -98,8 +99,9 @@ func search(s *Scorer, q string, ids [][]string) []hit {
 	return hits
 }
 
-// TestSciFactNDCG measures nDCG@10 on SciFact's 300 test queries: a working BM25 lands near
-// the published 0.665; a broken analyzer or formula falls far below.
+// TestSciFactNDCG measures nDCG@10 on SciFact's 300 test queries: with the Snowball stemmer
+// it gives 0.679 (Pyserini's BM25-flat figure; the BEIR paper's 0.665 used another analyzer);
+// a broken analyzer or formula falls below.
 func TestSciFactNDCG(t *testing.T) {
 	sf := loadSciFact(t)
 	b := NewBuilder()
@@ -124,8 +126,8 @@ func TestSciFactNDCG(t *testing.T) {
 	}
 	ndcg := sum / float64(len(sf.qrels))
 	t.Logf("SciFact nDCG@10 = %.3f over %d queries", ndcg, len(sf.qrels))
-	if ndcg < 0.6 {
-		t.Fatalf("nDCG@10 %.3f is far below BM25's published 0.665", ndcg)
+	if ndcg < 0.67 {
+		t.Fatalf("nDCG@10 %.3f is below BM25's 0.679 with this analyzer", ndcg)
 	}
 }
 

@@ -1,5 +1,5 @@
 // Package bm25 is the keyword side of hybrid retrieval: an analyzer (lower-casing, Unicode
-// word splitting, English stop words, light suffix stemming), an immutable inverted-index
+// word splitting, English stop words, the Snowball English stemmer), an immutable inverted-index
 // segment with a checked binary encoding, and Okapi BM25 scoring (k1 0.9, b 0.4 by default,
 // the setting that measured best on SciFact here) over several segments at once, with
 // corpus statistics (document count, average length, document frequency) taken over all

@@ -3,9 +3,11 @@ package index
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -283,6 +285,37 @@ func TestOpenRefusesWrongModelAndMissingIndex(t *testing.T) {
 	if err := Create(dir, model, 0, docs, vecs); err == nil {
 		t.Fatal("zero shards accepted")
 	}
+
+	// An index whose keyword terms another analyzer made is refused with ErrVersion (its
+	// postings would miss the query's terms), and a new Create over it serves again.
+	if err := Check(dir); err != nil {
+		t.Fatalf("Check of a fresh index: %v", err)
+	}
+	if err := Check(t.TempDir()); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Check of an empty folder: %v", err)
+	}
+	man, err := readManifest(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	man.Analyzer = ""
+	if err := writeManifest(dir, man); err != nil {
+		t.Fatal(err)
+	}
+	if err := Check(dir); !errors.Is(err, ErrVersion) || !strings.Contains(err.Error(), "rebuild") {
+		t.Fatalf("Check of an index of the old analyzer: %v", err)
+	}
+	if _, err := Open(dir, model.Fingerprint, OpenOptions{}); !errors.Is(err, ErrVersion) {
+		t.Fatalf("Open of an index of the old analyzer: %v", err)
+	}
+	if err := Create(dir, model, 1, docs[:100], vecs[:100*testDim]); err != nil {
+		t.Fatal(err)
+	}
+	ix, err := Open(dir, model.Fingerprint, OpenOptions{})
+	if err != nil {
+		t.Fatalf("rebuilt index: %v", err)
+	}
+	_ = ix.Close()
 }
 
 // TestShardSubsetKeywordScores: an Index opened with one shard (OpenOptions.Shards) scores

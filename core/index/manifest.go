@@ -39,6 +39,10 @@ type manifest struct {
 	// Operating is the default search setting chosen at build time (SetOperatingPoint); nil
 	// for nprobe 16 and re-rank factor 4.
 	Operating *OperatingPoint `json:"operating_point,omitempty"`
+	// Analyzer is the keyword analyzer the segments' BM25 terms were made with
+	// (bm25.AnalyzerName); an index made with other rules is refused (ErrVersion) and must be
+	// rebuilt. Indexes written before it have none (a light suffix stemmer).
+	Analyzer string `json:"analyzer,omitempty"`
 
 	sum [sha256.Size]byte // of the manifest's bytes as read or written: the index version
 }
@@ -69,6 +73,13 @@ func readManifest(dir string) (*manifest, error) {
 	if m.Version != formatVersion {
 		return nil, fmt.Errorf("%w: manifest version %d, this build reads %d", ErrVersion, m.Version, formatVersion)
 	}
+	if m.Analyzer != bm25.AnalyzerName {
+		was := m.Analyzer
+		if was == "" {
+			was = "light suffix stemming (before 2026-12-06)"
+		}
+		return nil, fmt.Errorf("%w: keyword terms made by analyzer %q, this build analyzes with %q: rebuild the index (podsearch index)", ErrVersion, was, bm25.AnalyzerName)
+	}
 	if m.Shards <= 0 || len(m.Segments) == 0 {
 		return nil, fmt.Errorf("%w: manifest lists %d shards and %d segments", ErrCorrupt, m.Shards, len(m.Segments))
 	}
@@ -81,6 +92,14 @@ func readManifest(dir string) (*manifest, error) {
 		}
 	}
 	return &m, nil
+}
+
+// Check reports whether dir holds an index this build can open, from its manifest alone
+// (format, version, keyword analyzer, segment list): nil, or an error wrapping
+// fs.ErrNotExist, ErrCorrupt or ErrVersion (an index to rebuild).
+func Check(dir string) error {
+	_, err := readManifest(dir)
+	return err
 }
 
 func writeManifest(dir string, m *manifest) error {

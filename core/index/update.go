@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 
+	"github.com/podsearch/podsearch/core/bm25"
 	"github.com/podsearch/podsearch/core/vec"
 )
 
@@ -39,7 +40,8 @@ func CreateSpill(dir string, model *Model, shards int, docs []Doc, vectors []flo
 	}
 	old, _ := readManifest(dir)
 	man := manifest{Format: manifestFormat, Version: formatVersion, Fingerprint: model.Fingerprint,
-		ModelID: model.ID(), Model: model.String(), Config: model.Config().String(), Shards: shards, NextSeq: 1}
+		ModelID: model.ID(), Model: model.String(), Config: model.Config().String(), Shards: shards, NextSeq: 1,
+		Analyzer: bm25.AnalyzerName}
 	if old != nil {
 		man.NextSeq = old.NextSeq
 	}
