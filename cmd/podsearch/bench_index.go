@@ -96,7 +96,7 @@ func benchIndexTo(w io.Writer, args []string) error {
 	scale := fs.String("scale", "", "comma-separated sizes (e.g. 10000,100000,1000000): run the benchmark at each size, in a child process, over --index DIR's real vectors plus synthetic ones drawn from their distribution (--scale-model), searched with the text queries; rows gain peak_rss_mb")
 	scaleSize := fs.Int("scale-size", 0, "one size of --scale (set by --scale for its child processes)")
 	scaleModel := fs.String("scale-model", scaleMix, "how --scale draws synthetic vectors: mix (a point on the segment between a real vector and one of its 10 nearest real vectors) or iso (a real vector plus isotropic Gaussian noise sized to the real nearest-neighbour cosine)")
-	scaleNoise := fs.Float64("scale-noise", 0, "with --scale-model mix: add isotropic Gaussian noise of this many times the iso model's size to each mixture")
+	scaleNoise := fs.Float64("scale-noise", defaultScaleNoise, "with --scale-model mix: add isotropic Gaussian noise of this many times the iso model's size to each mixture (the default reproduced the real corpus's recall best when grown from a tenth of it: docs/bench/index.md)")
 	scaleSources := fs.Int("scale-sources", 0, "with --scale: draw from only this many real vectors (an even stride of them) instead of all, e.g. to check a scale model by growing a sample of the corpus back to the corpus's size; 0 uses all")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to FILE (read it with go tool pprof)")
 	if err := parseFlags(fs, args); err != nil {
@@ -226,8 +226,33 @@ func benchIndexTo(w io.Writer, args []string) error {
 			}
 			slog.Info("spilled", "config", model.String(), "lists_per_episode", st.ListsPerEpisode(), "guided", st.Guided, "soar", st.SOAR)
 		}
-		seg, err := index.BuildSegmentSpill(model, docs, ds.base, extra)
-		if err != nil {
+		var seg *index.Segment
+		var chosen index.OperatingPoint
+		if cfg.Default {
+			// As `podsearch index` builds: the cheapest operating point that reaches the
+			// target on the held-out sample, with finer re-rank codes when none does.
+			ids := make([]string, ds.n)
+			for i := range ids {
+				ids[i] = strconv.Itoa(i)
+			}
+			choose := func(m *index.Model) (index.OperatingPoint, error) {
+				if seg, err = index.BuildSegmentSpill(m, docs, ds.base, extra); err != nil {
+					return index.OperatingPoint{}, err
+				}
+				s, err := index.NewSearcher([]index.View{{Seg: seg}})
+				if err != nil {
+					return index.OperatingPoint{}, err
+				}
+				return index.ChooseOperatingPoint(s, heldOut, ds.base, ids, indexbuild.DefaultTargetRecall, indexbuild.DefaultHardest)
+			}
+			model, chosen, err = indexbuild.ReachTarget(model, ds.base, cfg.Seed, true, choose)
+			if err != nil && !errors.Is(err, index.ErrBelowTarget) {
+				return err
+			}
+			if err != nil {
+				slog.Warn("default configuration below its target on held-out sample queries", "err", err)
+			}
+		} else if seg, err = index.BuildSegmentSpill(model, docs, ds.base, extra); err != nil {
 			return err
 		}
 		build := time.Since(start).Seconds()
@@ -240,19 +265,7 @@ func benchIndexTo(w io.Writer, args []string) error {
 		for _, np := range probes {
 			settings = append(settings, setting{np, *rerank, false})
 		}
-		var chosen index.OperatingPoint
 		if cfg.Default {
-			s, err := index.NewSearcher([]index.View{{Seg: seg}})
-			if err != nil {
-				return err
-			}
-			ids := make([]string, ds.n)
-			for i := range ids {
-				ids[i] = strconv.Itoa(i)
-			}
-			if chosen, err = index.ChooseOperatingPoint(s, heldOut, ds.base, ids, indexbuild.DefaultTargetRecall, indexbuild.DefaultHardest); err != nil {
-				slog.Warn("default configuration below its target on held-out sample queries", "err", err)
-			}
 			// The chosen setting (the default row), then the --nprobe sweep at --rerank when
 			// the flags ask for one.
 			def := setting{chosen.NProbe, chosen.RerankFactor, true}

@@ -76,6 +76,11 @@ const (
 	scaleIsotropic = "iso"
 )
 
+// defaultScaleNoise is --scale-noise's default: grown from a tenth of the demo's real vectors
+// back to its size, mixtures with this much noise gave the recall the real vectors give at
+// the chosen operating point (0.955 against 0.950; 0.963 without noise, 0.939 with 0.5).
+const defaultScaleNoise = 0.25
+
 // scaleNeighbours is how many nearest real rows a mixture may pair a source with.
 const scaleNeighbours = 10
 

@@ -51,7 +51,7 @@ func runIndex(args []string) error {
 	sampleSize := fs.Int("sample-size", def.SampleSize, "use at most this many sample queries (an even sample); a fifth of them is held out to choose the operating point")
 	spillLists := fs.Int("spill-lists", def.SpillLists, "lists one episode may be stored in, its own included (query-guided spilling; 1: none)")
 	spillBudget := fs.Float64("spill-budget", def.SpillBudget, "spilled entries per episode on average at most (each costs a PQ code and 4 bytes); 0: no spilling")
-	targetRecall := fs.Float64("target-recall", def.TargetRecall, "choose the cheapest nprobe and re-rank factor that reach this recall@10 (against exact search) on held-out sample queries, and record it in the manifest as the index's default; 0: keep nprobe 16, re-rank 4")
+	targetRecall := fs.Float64("target-recall", def.TargetRecall, "choose the cheapest nprobe and re-rank factor that reach this recall@10 (against exact search) on held-out sample queries, and record it in the manifest as the index's default; when none does, rebuild with finer re-rank codes (8-bit, then float32) unless --config, --rerank-bits or --rerank-bytes chose them; 0: keep nprobe 16, re-rank 4")
 	seed := fs.Uint64("seed", def.Seed, "training seed")
 	update := fs.Bool("update", false, "add the corpus to the existing index in -o (delta segments) instead of building a new one")
 	deleteIDs := fs.String("delete", "", "comma-separated episode ids to delete from the existing index in -o")
@@ -78,7 +78,10 @@ func runIndex(args []string) error {
 	o := indexbuild.Options{Corpus: *corpus, Out: *outDir, Shards: *shards, Batch: *batch, Provider: *provider,
 		Adapter: *adapterPath, Vectors: *vectors, Fingerprint: *fingerprint, Config: cfg, Seed: *seed,
 		QuerySample: *querySample, SampleSize: *sampleSize, SpillLists: *spillLists, SpillBudget: *spillBudget,
-		TargetRecall: *targetRecall, Progress: os.Stderr}
+		TargetRecall: *targetRecall, Progress: os.Stderr,
+		// Recall first: finer re-rank codes when the target is out of reach, unless the
+		// command line chose the codes.
+		ClimbRerank: !flagSet(fs, "config") && !flagSet(fs, "rerank-bits") && !flagSet(fs, "rerank-bytes")}
 	return indexbuild.Build(context.Background(), o)
 }
 

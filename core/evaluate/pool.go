@@ -111,7 +111,7 @@ var functionWords = func() map[string]bool {
 }()
 
 // ContentWords returns the distinct content words of a text as core/bm25 analyses them
-// (lower-cased, light stemming, English stop words dropped), without the common function
+// (lower-cased, Snowball English stemming, English stop words dropped), without the common function
 // words of Spanish, Portuguese, French, German and Italian. CJK characters count as words.
 func ContentWords(text string) []string {
 	seen := map[string]bool{}

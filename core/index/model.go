@@ -109,20 +109,7 @@ func Train(vectors []float32, d int, cfg Config) (*Model, error) {
 	if err := checkFinite(vectors); err != nil {
 		return nil, err
 	}
-	train := vectors
-	if n > cfg.TrainSize {
-		rng := rand.New(rand.NewPCG(cfg.Seed, 0x7472616e))
-		perm := rng.Perm(n)[:cfg.TrainSize]
-		train = make([]float32, 0, cfg.TrainSize*d)
-		for _, i := range perm {
-			train = append(train, vec.Row(vectors, d, i)...)
-		}
-	} else {
-		train = append([]float32(nil), vectors...)
-	}
-	if cfg.Metric == Cosine {
-		normalizeRows(train, d)
-	}
+	train := trainingSample(vectors, d, cfg)
 	nt := len(train) / d
 	opts := kmeans.Options{Iters: cfg.Iters, Seed: cfg.Seed}
 	coarse, err := kmeans.Train(train, d, cfg.NList, opts)
@@ -142,10 +129,42 @@ func Train(vectors []float32, d int, cfg Config) (*Model, error) {
 	if m.PQ, err = pq.Train(resid, d, cfg.M, cfg.Bits, opts); err != nil {
 		return nil, fmt.Errorf("index: product quantizer: %w", err)
 	}
+	if err := m.trainRerank(train, cfg); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// trainingSample returns a copy of at most cfg.TrainSize of the rows of vectors (a random
+// sample for cfg.Seed), normalised for the cosine metric.
+func trainingSample(vectors []float32, d int, cfg Config) []float32 {
+	n := len(vectors) / d
+	var train []float32
+	if n > cfg.TrainSize {
+		rng := rand.New(rand.NewPCG(cfg.Seed, 0x7472616e))
+		perm := rng.Perm(n)[:cfg.TrainSize]
+		train = make([]float32, 0, cfg.TrainSize*d)
+		for _, i := range perm {
+			train = append(train, vec.Row(vectors, d, i)...)
+		}
+	} else {
+		train = append([]float32(nil), vectors...)
+	}
+	if cfg.Metric == Cosine {
+		normalizeRows(train, d)
+	}
+	return train
+}
+
+// trainRerank sets m's re-rank codes to cfg.Rerank (cfg.RerankBytes for TQ), trained on
+// train (rows of m.D, normalised as the metric wants), and clears any others.
+func (m *Model) trainRerank(train []float32, cfg Config) error {
+	m.SQ, m.TQ, m.Exact = nil, nil, false
+	var err error
 	switch cfg.Rerank {
 	case RerankTQ:
-		if m.TQ, err = tq.Train(train, d, cfg.RerankBytes); err != nil {
-			return nil, fmt.Errorf("index: re-rank quantizer: %w", err)
+		if m.TQ, err = tq.Train(train, m.D, cfg.RerankBytes); err != nil {
+			return fmt.Errorf("index: re-rank quantizer: %w", err)
 		}
 	case RerankFlat:
 		m.Exact = true
@@ -154,11 +173,32 @@ func Train(vectors []float32, d int, cfg Config) (*Model, error) {
 		if cfg.Rerank == RerankSQ4 {
 			bits = 4
 		}
-		if m.SQ, err = sq.Train(train, d, bits); err != nil {
-			return nil, fmt.Errorf("index: re-rank quantizer: %w", err)
+		if m.SQ, err = sq.Train(train, m.D, bits); err != nil {
+			return fmt.Errorf("index: re-rank quantizer: %w", err)
 		}
 	}
-	return m, nil
+	return nil
+}
+
+// WithRerank returns a copy of m with other re-rank codes (r: RerankSQ8, RerankSQ4,
+// RerankTQ of bytes bytes (0: DefaultRerankBytes), RerankFlat or RerankNone) trained on
+// vectors (rows of m.D; a sample of at most 100,000 for seed); the coarse lists and the PQ
+// stay, so an episode falls in the same lists and spill assignments still hold. A build
+// steps up to finer codes this way when its operating point misses the target recall.
+func (m *Model) WithRerank(vectors []float32, r Rerank, bytes int, seed uint64) (*Model, error) {
+	if len(vectors) == 0 || len(vectors)%m.D != 0 {
+		return nil, fmt.Errorf("index: %d values are not a positive number of %d-d vectors", len(vectors), m.D)
+	}
+	cfg, err := Config{Metric: m.Metric, NList: m.NList, M: m.PQ.M, Bits: m.PQ.Bits, Rerank: r, RerankBytes: bytes,
+		Seed: seed, Fingerprint: m.Fingerprint}.withDefaults(len(vectors)/m.D, m.D)
+	if err != nil {
+		return nil, err
+	}
+	out := &Model{Metric: m.Metric, D: m.D, Coarse: m.Coarse, NList: m.NList, PQ: m.PQ, Fingerprint: m.Fingerprint}
+	if err := out.trainRerank(trainingSample(vectors, m.D, cfg), cfg); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 func checkFinite(v []float32) error {

@@ -43,6 +43,10 @@ var (
 	rerankGrid = []int{4, 8, 12, 16, 20, 24, 32}
 )
 
+// ErrBelowTarget is wrapped by ChooseOperatingPoint's error when no setting reaches the
+// target recall (it then returns the setting of highest recall).
+var ErrBelowTarget = errors.New("index: operating point below the target recall")
+
 // ChooseOperatingPoint measures recall@10 of s for the query vectors (row-major) against
 // exact search over base (the vectors of the episodes named by ids, row-major), over a grid
 // of nprobe and re-rank factors, and returns the cheapest setting that reaches target with
@@ -178,8 +182,8 @@ func ChooseOperatingPoint(s *Searcher, queries, base []float32, ids []string, ta
 		}
 	}
 	if best.NProbe == 0 {
-		return highest, fmt.Errorf("index: no setting reaches recall@10 %.3f on %d sample queries (best %.3f at nprobe %d, re-rank %d)",
-			target, nq, highest.Recall, highest.NProbe, highest.RerankFactor)
+		return highest, fmt.Errorf("%w: no setting reaches recall@10 %.3f on %d sample queries (best %.3f at nprobe %d, re-rank %d)",
+			ErrBelowTarget, target, nq, highest.Recall, highest.NProbe, highest.RerankFactor)
 	}
 	return best, nil
 }

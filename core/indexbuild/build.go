@@ -88,6 +88,10 @@ type Options struct {
 	// TargetRecall is the recall@10 (against exact search, on the held-out sample queries)
 	// the cheapest recorded operating point must reach; 0 keeps nprobe 16, re-rank 4.
 	TargetRecall float64
+	// ClimbRerank, when no operating point reaches TargetRecall, rebuilds with finer re-rank
+	// codes (RerankLadder) until one does: recall first, then bytes. `podsearch index` sets
+	// it unless the re-rank codes were chosen on its command line.
+	ClimbRerank bool
 	// Progress receives the progress bars of embedding and of encoding the query sample; nil
 	// shows none.
 	Progress io.Writer
@@ -101,7 +105,7 @@ func DefaultOptions() Options {
 		panic(err) // a constant that parses
 	}
 	return Options{Shards: 1, Batch: DefaultBatch, Provider: "cpu", Config: cfg, Seed: 1, SampleSize: DefaultSampleSize,
-		SpillLists: DefaultSpillLists, SpillBudget: DefaultSpillBudget, TargetRecall: DefaultTargetRecall}
+		SpillLists: DefaultSpillLists, SpillBudget: DefaultSpillBudget, TargetRecall: DefaultTargetRecall, ClimbRerank: true}
 }
 
 // Build embeds the corpus (or reads o.Vectors), writes the vectors beside the index
@@ -221,33 +225,46 @@ func buildQueryAware(ctx context.Context, model *index.Model, docs []index.Doc, 
 		}
 		slog.Info("spilled", "lists_per_episode", st.ListsPerEpisode(), "entries", st.Guided, "seconds", time.Since(t0).Seconds())
 	}
-	if err := index.CreateSpill(o.Out, model, o.Shards, docs, flat, extra); err != nil {
-		return err
-	}
-	ix, err := index.Open(o.Out, "", index.OpenOptions{})
-	if err != nil {
-		return err
-	}
-	defer ix.Close()
-	slog.Info("index built", "config", ix.Config(), "bytes_per_vector", ix.BytesPerVector())
-	if o.TargetRecall <= 0 {
-		return nil
-	}
 	ids := make([]string, len(docs))
 	for i, doc := range docs {
 		ids[i] = doc.ID
 	}
-	t0 := time.Now()
-	op, err := index.ChooseOperatingPoint(ix.Searcher(), heldOut, flat, ids, o.TargetRecall, DefaultHardest)
+	var ix *index.Index
+	defer func() {
+		if ix != nil {
+			ix.Close()
+		}
+	}()
+	choose := func(m *index.Model) (index.OperatingPoint, error) {
+		if ix != nil {
+			ix.Close()
+			ix = nil
+		}
+		if err := index.CreateSpill(o.Out, m, o.Shards, docs, flat, extra); err != nil {
+			return index.OperatingPoint{}, err
+		}
+		var err error
+		if ix, err = index.Open(o.Out, "", index.OpenOptions{}); err != nil {
+			return index.OperatingPoint{}, err
+		}
+		slog.Info("index built", "config", ix.Config(), "bytes_per_vector", ix.BytesPerVector())
+		if o.TargetRecall <= 0 {
+			return index.OperatingPoint{}, nil
+		}
+		t0 := time.Now()
+		op, err := index.ChooseOperatingPoint(ix.Searcher(), heldOut, flat, ids, o.TargetRecall, DefaultHardest)
+		slog.Info("operating point", "config", ix.Config(), "nprobe", op.NProbe, "rerank_factor", op.RerankFactor,
+			"recall_at_10", op.Recall, "target", op.Target, "queries", op.Queries, "seconds", time.Since(t0).Seconds())
+		return op, err
+	}
+	_, op, err := ReachTarget(model, flat, o.Seed, o.ClimbRerank, choose)
+	if o.TargetRecall <= 0 || (err != nil && !errors.Is(err, index.ErrBelowTarget)) {
+		return err
+	}
 	if err != nil {
 		slog.Warn("operating point below target: recording the best found", "err", err)
 	}
-	if err := ix.SetOperatingPoint(op); err != nil {
-		return err
-	}
-	slog.Info("operating point", "nprobe", op.NProbe, "rerank_factor", op.RerankFactor, "recall_at_10", op.Recall,
-		"target", op.Target, "queries", op.Queries, "seconds", time.Since(t0).Seconds())
-	return nil
+	return ix.SetOperatingPoint(op)
 }
 
 // SplitSample splits sample query vectors (rows of d) into the four fifths that guide
