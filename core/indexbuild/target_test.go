@@ -13,16 +13,8 @@ import (
 // float32) keeping the coarse lists and PQ, stops at the first rung that reaches it, does
 // not climb when told not to or when the codes are already exact, and stops on other errors.
 func TestReachTarget(t *testing.T) {
-	const d, n = 32, 3000
-	rng := rand.New(rand.NewPCG(1, 2))
-	vecs := make([]float32, n*d)
-	for i := range vecs {
-		vecs[i] = float32(rng.NormFloat64())
-	}
-	base, err := index.Train(vecs, d, index.Config{Metric: index.Cosine, NList: 8, M: 8, Bits: 4, Rerank: index.RerankTQ, RerankBytes: 8, Iters: 4, Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	const d = 32
+	vecs, base := gaussianModel(t, 1, 8)
 	// reachesAt says which re-rank bits reach the target; the chooser records what it saw.
 	run := func(climb bool, reachesAt int, other error) (*index.Model, []int, error) {
 		var seen []int
@@ -80,15 +72,7 @@ func TestReachTarget(t *testing.T) {
 // and its exact-neighbour recall is no lower than with the tiny transform-quantized codes.
 func TestWithRerankSearches(t *testing.T) {
 	const d, n = 32, 3000
-	rng := rand.New(rand.NewPCG(3, 4))
-	vecs := make([]float32, n*d)
-	for i := range vecs {
-		vecs[i] = float32(rng.NormFloat64())
-	}
-	base, err := index.Train(vecs, d, index.Config{Metric: index.Cosine, NList: 8, M: 8, Bits: 4, Rerank: index.RerankTQ, RerankBytes: 4, Iters: 4, Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	vecs, base := gaussianModel(t, 3, 4)
 	sq8, err := base.WithRerank(vecs, index.RerankSQ8, 0, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -120,4 +104,21 @@ func TestWithRerankSearches(t *testing.T) {
 	if rs < rt || rs < 0.9 {
 		t.Fatalf("recall@10 with SQ8 codes %.3f, with TQ4 %.3f", rs, rt)
 	}
+}
+
+// gaussianModel returns 3,000 Gaussian 32-d vectors (for seed) and an IVF8,PQ8x4fs model
+// trained on them with transform-quantized re-rank codes of tqBytes bytes.
+func gaussianModel(t *testing.T, seed uint64, tqBytes int) ([]float32, *index.Model) {
+	t.Helper()
+	const d, n = 32, 3000
+	rng := rand.New(rand.NewPCG(seed, seed+1))
+	vecs := make([]float32, n*d)
+	for i := range vecs {
+		vecs[i] = float32(rng.NormFloat64())
+	}
+	m, err := index.Train(vecs, d, index.Config{Metric: index.Cosine, NList: 8, M: 8, Bits: 4, Rerank: index.RerankTQ, RerankBytes: tqBytes, Iters: 4, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vecs, m
 }
