@@ -39,8 +39,11 @@ const (
 )
 
 var (
-	probeGrid  = []int{4, 6, 8, 12, 16, 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 128, 192, 256, 384, 512, 768, 1024}
-	rerankGrid = []int{4, 8, 12, 16, 20, 24, 32}
+	probeGrid = []int{4, 6, 8, 12, 16, 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 128, 192, 256, 384, 512, 768, 1024}
+	// Factors past 32 serve large shards of near-duplicates, where the true top 10 lie
+	// beyond the 320 best PQ candidates (docs/bench/index.md, 1,000,000 episodes); the cost
+	// model makes them the choice only where smaller factors miss the target.
+	rerankGrid = []int{4, 8, 12, 16, 20, 24, 32, 48, 64, 96, 128}
 )
 
 // ErrBelowTarget is wrapped by ChooseOperatingPoint's error when no setting reaches the
