@@ -235,6 +235,11 @@ func benchIndexTo(w io.Writer, args []string) error {
 			for i := range ids {
 				ids[i] = strconv.Itoa(i)
 			}
+			// The held-out queries' exact top 10, computed once for every model tried.
+			truth, err := index.NewOperatingSample(model.Metric, ds.d, heldOut, ds.base, ids, indexbuild.DefaultHardest)
+			if err != nil {
+				return err
+			}
 			choose := func(m *index.Model) (index.OperatingPoint, error) {
 				if seg, err = index.BuildSegmentSpill(m, docs, ds.base, extra); err != nil {
 					return index.OperatingPoint{}, err
@@ -243,7 +248,7 @@ func benchIndexTo(w io.Writer, args []string) error {
 				if err != nil {
 					return index.OperatingPoint{}, err
 				}
-				return index.ChooseOperatingPoint(s, heldOut, ds.base, ids, indexbuild.DefaultTargetRecall, indexbuild.DefaultHardest)
+				return truth.Choose(s, indexbuild.DefaultTargetRecall)
 			}
 			model, chosen, err = indexbuild.ReachTarget(model, ds.base, cfg.Seed, true, choose)
 			if err != nil && !errors.Is(err, index.ErrBelowTarget) {

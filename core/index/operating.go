@@ -65,19 +65,35 @@ var ErrBelowTarget = errors.New("index: operating point below the target recall"
 // 0.75 for synthetic ones on the demo corpus), and a setting chosen on the hardest synthetic
 // queries holds better for them. 0 or 1 keeps all.
 func ChooseOperatingPoint(s *Searcher, queries, base []float32, ids []string, target, hardest float64) (OperatingPoint, error) {
-	m := s.model
-	d := m.D
-	if len(queries) == 0 || len(queries)%d != 0 || len(base) != len(ids)*d || len(ids) == 0 {
-		return OperatingPoint{}, fmt.Errorf("index: operating point needs query and episode vectors of width %d", d)
+	sample, err := NewOperatingSample(s.model.Metric, s.model.D, queries, base, ids, hardest)
+	if err != nil {
+		return OperatingPoint{}, err
 	}
-	if target <= 0 || target > 1 {
-		return OperatingPoint{}, fmt.Errorf("index: target recall %v outside (0, 1]", target)
+	return sample.Choose(s, target)
+}
+
+// OperatingSample is a set of sample queries with their exact top 10 among a build's
+// episodes, computed once (the costly part: every query against every episode) and
+// measured against any index of those episodes, e.g. each model a build tries.
+type OperatingSample struct {
+	metric Metric
+	d      int
+	qs     []float32         // the kept queries, normalised for cosine
+	truth  []map[string]bool // their exact top 10 ids
+}
+
+// NewOperatingSample computes the exact top 10 of queries among base (the vectors of the
+// episodes named by ids, row-major, width d) under metric, keeping the hardest share as
+// ChooseOperatingPoint describes.
+func NewOperatingSample(metric Metric, d int, queries, base []float32, ids []string, hardest float64) (*OperatingSample, error) {
+	if d <= 0 || len(queries) == 0 || len(queries)%d != 0 || len(base) != len(ids)*d || len(ids) == 0 {
+		return nil, fmt.Errorf("index: operating point needs query and episode vectors of width %d", d)
 	}
 	nq := len(queries) / d
 	const k = 10
 	qs := slices.Clone(queries)
 	bs := base
-	if m.Metric == Cosine {
+	if metric == Cosine {
 		normalizeRows(qs, d)
 		bs = slices.Clone(base)
 		normalizeRows(bs, d)
@@ -90,7 +106,7 @@ func ChooseOperatingPoint(s *Searcher, queries, base []float32, ids []string, ta
 		h.reset(k)
 		for i := range ids {
 			var dist float32
-			if m.Metric == L2 {
+			if metric == L2 {
 				dist = vec.L2Sq(q, vec.Row(bs, d, i))
 			} else {
 				dist = -vec.Dot(q, vec.Row(bs, d, i))
@@ -122,8 +138,24 @@ func ChooseOperatingPoint(s *Searcher, queries, base []float32, ids []string, ta
 			hq = append(hq, vec.Row(qs, d, qi)...)
 			ht = append(ht, truth[qi])
 		}
-		qs, truth, nq = hq, ht, len(keep)
+		qs, truth = hq, ht
 	}
+	return &OperatingSample{metric: metric, d: d, qs: qs, truth: truth}, nil
+}
+
+// Choose returns the cheapest setting of s that reaches target on the sample
+// (ChooseOperatingPoint's rule); s must index the sample's episodes with its metric and width.
+func (p *OperatingSample) Choose(s *Searcher, target float64) (OperatingPoint, error) {
+	m := s.model
+	d := m.D
+	if m.Metric != p.metric || d != p.d {
+		return OperatingPoint{}, fmt.Errorf("index: operating sample of %v, width %d, for an index of %v, width %d", p.metric, p.d, m.Metric, d)
+	}
+	if target <= 0 || target > 1 {
+		return OperatingPoint{}, fmt.Errorf("index: target recall %v outside (0, 1]", target)
+	}
+	const k = 10
+	qs, truth, nq := p.qs, p.truth, len(p.truth)
 	rerankWeight := float64(m.rerankCodeSize()) / 32
 	if m.TQ != nil {
 		// Transform-quantized codes are read at random and unpacked lane by lane: measured

@@ -229,6 +229,13 @@ func buildQueryAware(ctx context.Context, model *index.Model, docs []index.Doc, 
 	for i, doc := range docs {
 		ids[i] = doc.ID
 	}
+	// The held-out queries' exact top 10 is computed once, for every model ReachTarget tries.
+	var truth *index.OperatingSample
+	if o.TargetRecall > 0 {
+		if truth, err = index.NewOperatingSample(model.Metric, d, heldOut, flat, ids, DefaultHardest); err != nil {
+			return err
+		}
+	}
 	var ix *index.Index
 	defer func() {
 		if ix != nil {
@@ -252,7 +259,7 @@ func buildQueryAware(ctx context.Context, model *index.Model, docs []index.Doc, 
 			return index.OperatingPoint{}, nil
 		}
 		t0 := time.Now()
-		op, err := index.ChooseOperatingPoint(ix.Searcher(), heldOut, flat, ids, o.TargetRecall, DefaultHardest)
+		op, err := truth.Choose(ix.Searcher(), o.TargetRecall)
 		slog.Info("operating point", "config", ix.Config(), "nprobe", op.NProbe, "rerank_factor", op.RerankFactor,
 			"recall_at_10", op.Recall, "target", op.Target, "queries", op.Queries, "seconds", time.Since(t0).Seconds())
 		return op, err

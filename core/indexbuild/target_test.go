@@ -87,6 +87,11 @@ func TestWithRerankSearches(t *testing.T) {
 		ids[i] = docs[i].ID
 	}
 	queries := vecs[:200*d]
+	// One sample's exact top 10 serves every model, as ReachTarget's callers use it.
+	truth, err := index.NewOperatingSample(index.Cosine, d, queries, vecs, ids, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	recall := func(m *index.Model) float64 {
 		seg, err := index.BuildSegmentSpill(m, docs, vecs, nil)
 		if err != nil {
@@ -97,6 +102,9 @@ func TestWithRerankSearches(t *testing.T) {
 			t.Fatal(err)
 		}
 		op, _ := index.ChooseOperatingPoint(s, queries, vecs, ids, 0.99, 0)
+		if again, _ := truth.Choose(s, 0.99); again != op {
+			t.Fatalf("shared sample chose %+v, ChooseOperatingPoint %+v", again, op)
+		}
 		return op.Recall
 	}
 	rt, rs := recall(base), recall(sq8)
