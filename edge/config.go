@@ -40,9 +40,10 @@ type Config struct {
 	// only, since anyone who reaches the port can then search the shards with any vector.
 	// A node with Peers needs PeerToken or PeerOpen.
 	PeerOpen bool
-	// Fusion ("zscore", "convex" or "rrf", default zscore) and DenseWeight (default 0.5;
-	// 0.3 for convex) fuse the dense and keyword rankings of a hybrid query gathered from this node and
-	// its peers (with peers only; alone, the node's Searcher fuses). Set them as the index's.
+	// Fusion ("zscore", "convex" or "rrf") and DenseWeight fuse the dense and keyword rankings
+	// of a hybrid query gathered from this node and its peers (with peers only; alone, the
+	// node's Searcher fuses). Zero values take the fusion the local index records (its
+	// calibrated one, else zscore 0.4; 0.3 for convex).
 	Fusion      string
 	DenseWeight float64
 
@@ -93,9 +94,24 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// hybrid is the fusion of hybrid rankings gathered from peers.
-func (c *Config) hybrid() index.HybridOptions {
-	return index.HybridOptions{Fusion: index.Fusion(c.Fusion), DenseWeight: c.DenseWeight}
+// hybrid is the fusion of hybrid rankings gathered from peers: the configured one, or,
+// where the configuration leaves it zero, the one local's index records (fusionRecorder).
+func (c *Config) hybrid(local Searcher) index.HybridOptions {
+	o := index.HybridOptions{Fusion: index.Fusion(c.Fusion), DenseWeight: c.DenseWeight}
+	if r, ok := local.(fusionRecorder); ok && o.Fusion == "" {
+		f := r.Fusion()
+		o.Fusion = f.Fusion
+		if o.DenseWeight == 0 {
+			o.DenseWeight = f.DenseWeight
+		}
+	}
+	return o
+}
+
+// fusionRecorder is a Searcher over an index that records its hybrid fusion
+// (index.Searcher.Fusion).
+type fusionRecorder interface {
+	Fusion() index.FusionSetting
 }
 
 func (c *Config) setDefaults() error {
@@ -114,7 +130,7 @@ func (c *Config) setDefaults() error {
 	if c.RateLimit < 0 {
 		return errors.New("edge: Config.RateLimit must not be negative")
 	}
-	if _, err := index.Fuse[string](nil, nil, 1, c.hybrid()); err != nil {
+	if _, err := index.Fuse[string](nil, nil, 1, c.hybrid(nil)); err != nil {
 		return fmt.Errorf("edge: Config.Fusion/DenseWeight: %w", err)
 	}
 	def := func(d *time.Duration, v time.Duration) {

@@ -22,7 +22,7 @@ type IndexOptions struct {
 	// NProbe and RerankFactor tune dense search (index defaults when 0).
 	NProbe, RerankFactor int
 	// Fusion ("zscore", "convex" or "rrf") and DenseWeight tune hybrid search (index defaults
-	// when zero: zscore, 0.5).
+	// when zero: the fusion recorded in the manifest, else zscore, 0.4).
 	Fusion      string
 	DenseWeight float64
 	// Shards lists the shards this node serves; empty serves them all. A corpus split over
@@ -66,9 +66,15 @@ func IndexOpener(opts IndexOptions) Opener {
 		if opts.RerankFactor > 0 {
 			rerank = opts.RerankFactor
 		}
+		fusion := ix.Searcher().Fusion()
+		fusionFrom := fusion.Source
+		if fusionFrom == "" {
+			fusionFrom = "default"
+		}
 		slog.Info("index opened", "version", version, "config", ix.Config(), "episodes", ix.Len(),
 			"bytes_per_vector", ix.BytesPerVector(), "nprobe", nprobe, "rerank_factor", rerank,
-			"operating_point_recall", op.Recall, "operating_point_target", op.Target)
+			"operating_point_recall", op.Recall, "operating_point_target", op.Target,
+			"fusion", fusion.Fusion, "dense_weight", fusion.DenseWeight, "fusion_chosen_on", fusionFrom)
 		return &indexSearcher{ix: ix, opts: opts, version: version, fp: ix.Model().Fingerprint}, nil
 	}
 }
@@ -139,6 +145,10 @@ func (s *indexSearcher) search(ctx context.Context, q ShardQuery) ([]Hit, error)
 	}
 	return out, nil
 }
+
+// Fusion is the hybrid fusion the index records (index.Searcher.Fusion): what a node that
+// fans out fuses its peers' rankings with unless its Config says otherwise.
+func (s *indexSearcher) Fusion() index.FusionSetting { return s.ix.Searcher().Fusion() }
 
 func (s *indexSearcher) IndexVersion() string { return s.version }
 func (s *indexSearcher) Fingerprint() string  { return s.fp }

@@ -196,7 +196,7 @@ func (s *Server) run(ctx context.Context, sh *shards, qs []query, timer *stageTi
 			results[i].Results = merged[p[0]]
 			continue
 		}
-		fused, err := fuseHybrid(merged[p[0]], merged[p[1]], qs[i].K, s.cfg.hybrid())
+		fused, err := fuseHybrid(merged[p[0]], merged[p[1]], qs[i].K, s.cfg.hybrid(sh.s))
 		if err != nil {
 			return nil, "", &apiError{fasthttp.StatusInternalServerError, "fusion failed: " + err.Error()}
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -201,7 +202,20 @@ func Run(ctx context.Context, enc Encoder, in Inputs, o Options) (*Report, error
 		if err := r.adapt(ctx, Subsample(docs, qs, o.MaxDocs)); err != nil {
 			return nil, err
 		}
-		if err := r.section(ctx, set); err != nil {
+		if in.Split != "train" {
+			// The folder's train split, when it has one, chooses the default fusion's
+			// weight for this corpus, as `podsearch index --calibrate` would.
+			if _, err := os.Stat(filepath.Join(in.BEIR, "qrels", "train.tsv")); err == nil {
+				tb, err := ReadBEIRFolder(in.BEIR, "train")
+				if err != nil {
+					return nil, fmt.Errorf("train split (to calibrate the default fusion): %w", err)
+				}
+				r.calib = &Calibration{Name: "train", Queries: tb.Queries}
+			}
+		}
+		err = r.section(ctx, set)
+		r.calib = nil
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -235,6 +249,8 @@ type run struct {
 	report  *Report
 	ad      *adapter.Adapter
 	ixNotes map[string]bool // index notes already in the report
+	// calib, when set, chooses the default fusion's dense weight (defaultFusionRows).
+	calib *Calibration
 }
 
 // adapt, when Options.Adapt is set, trains an adapter on pseudo-queries made from docs and
@@ -347,6 +363,10 @@ func (r *run) section(ctx context.Context, s Set) error {
 	if ad != nil {
 		variants = append(variants, variant{Tuned, tq, td})
 	}
+	cv, err := r.encodeCalibration(ctx, s)
+	if err != nil {
+		return err
+	}
 	for _, v := range variants {
 		ranked, err := Hybrid(v.qv, v.dv, kw, o.HybridWeight, k)
 		if err != nil {
@@ -357,6 +377,9 @@ func (r *run) section(ctx context.Context, s Set) error {
 			return err
 		}
 		report.Rows = append(report.Rows, rows...)
+		if err := r.defaultFusionRows(s, v.model, v.qv, v.dv, kw, cv); err != nil {
+			return err
+		}
 		if err := r.fusionRows(s, v.model, v.qv, v.dv, kw); err != nil {
 			return err
 		}

@@ -2,10 +2,14 @@ package evaluate
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/podsearch/podsearch/core/index"
 	"github.com/podsearch/podsearch/internal/testmodel"
 )
 
@@ -37,6 +41,10 @@ func TestRunBEIREmptyDocuments(t *testing.T) {
 	if !kinds["dense base"] || !kinds["bm25 -"] || !kinds["hybrid w0.3 base"] || kinds["dense tuned"] {
 		t.Errorf("rows %v: want dense, bm25 and hybrid, base only", kinds)
 	}
+	// No train split: the default fusion's row is at the index's default weight.
+	if def := fmt.Sprintf("hybrid default zscore w%.2f base", index.DefaultDenseWeight); !kinds[def] {
+		t.Errorf("rows %v: want %q", kinds, def)
+	}
 	if len(r.Curves) != 2 || len(r.Curves[0].Recall) != 5 {
 		t.Errorf("curves %+v: want dense base and bm25 up to k=5", r.Curves)
 	}
@@ -67,5 +75,50 @@ func TestRunPassages(t *testing.T) {
 	}
 	if !slices.ContainsFunc(r.Notes, func(n string) bool { return strings.Contains(n, "passages for") }) {
 		t.Errorf("notes %q do not count the passages", r.Notes)
+	}
+}
+
+// TestRunBEIRCalibratesOnTrain: a BEIR folder with a train split chooses the default
+// fusion's dense weight on the train queries (index.PickFusion over
+// index.CalibrationWeights) and reports the test split at that weight, saying so in the row
+// name and the notes.
+func TestRunBEIRCalibratesOnTrain(t *testing.T) {
+	enc := testmodel.NewEncoder(t)
+	dir := t.TempDir()
+	for _, f := range []string{"corpus.jsonl", "queries.jsonl", filepath.Join("qrels", "test.tsv")} {
+		b, err := os.ReadFile(filepath.Join("testdata", "beir-empty", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	train := "query-id\tcorpus-id\tscore\n1\t1\t2\n3\t4\t2\n"
+	if err := os.WriteFile(filepath.Join(dir, "qrels", "train.tsv"), []byte(train), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Run(context.Background(), enc, Inputs{BEIR: dir, Split: "test"}, Options{Keyword: true, HybridWeight: 0.3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var def []string
+	for _, row := range r.Rows {
+		if strings.HasPrefix(row.Retrieval, "hybrid default") && row.Subset == "all" {
+			def = append(def, row.Retrieval)
+		}
+	}
+	if len(def) != 1 || !strings.HasSuffix(def[0], " (chosen on train)") {
+		t.Fatalf("default fusion rows %q: want one chosen on train", def)
+	}
+	var w float64
+	if _, err := fmt.Sscanf(def[0], "hybrid default zscore w%f", &w); err != nil || !slices.Contains(index.CalibrationWeights, w) {
+		t.Fatalf("row %q: weight %v not one of %v (%v)", def[0], w, index.CalibrationWeights, err)
+	}
+	if !slices.ContainsFunc(r.Notes, func(n string) bool { return strings.Contains(n, "chosen on 2 train queries") }) {
+		t.Errorf("notes %q do not say where the weight was chosen", r.Notes)
 	}
 }

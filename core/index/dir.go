@@ -180,6 +180,9 @@ func (ix *Index) refresh() error {
 	if op := ix.man.Operating; op != nil && op.NProbe > 0 && op.RerankFactor > 0 {
 		s.op = *op
 	}
+	if f := ix.man.Fusion; f != nil {
+		s.fusion = *f
+	}
 	ix.rmu.Lock()
 	ix.searcher = s
 	ix.rmu.Unlock()

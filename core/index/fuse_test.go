@@ -41,18 +41,27 @@ func TestFuseHandComputed(t *testing.T) {
 	if !same(got, []Ranked[string]{{"a", ac, 1}, {"c", ac, 3}, {"b", bd, 2}, {"d", bd, 4}}) {
 		t.Fatalf("rrf: %v", got)
 	}
-	// ZScore (the default), w = 0.5. Dense: mean 0.7, std sqrt(0.08/3) = 0.163299, so
+	// ZScore (the default fusion), w = 0.5. Dense: mean 0.7, std sqrt(0.08/3) = 0.163299, so
 	// z(a) = 1.224745, z(b) = 0, z(c) = -1.224745 (lowest). Keyword: mean 22/3, std
 	// sqrt(152/9) = 4.109609, z(c) = 1.135550, z(d) = 0.162221, z(a) = -1.297771 (lowest).
 	// a = 0.5*1.224745 - 0.5*1.297771 = -0.036513; c = 0.5*(-1.224745 + 1.135550) =
 	// -0.044598; d = 0.5*(-1.224745 + 0.162221) = -0.531262 (missing from dense: lowest);
 	// b = 0.5*0 - 0.5*1.297771 = -0.648886 (missing from keyword).
-	got, err = Fuse(dense, kw, 4, HybridOptions{})
+	got, err = Fuse(dense, kw, 4, HybridOptions{DenseWeight: 0.5})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !same(got, []Ranked[string]{{"a", -0.036513, 1}, {"c", -0.044598, 3}, {"d", -0.531262, 4}, {"b", -0.648886, 2}}) {
 		t.Fatalf("zscore: %v", got)
+	}
+	// Zero options are ZScore at DefaultDenseWeight.
+	got, err = Fuse(dense, kw, 4, HybridOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	explicit, err := Fuse(dense, kw, 4, HybridOptions{Fusion: ZScore, DenseWeight: DefaultDenseWeight})
+	if err != nil || !same(got, explicit) {
+		t.Fatalf("default fusion %v, ZScore at DefaultDenseWeight %v (%v)", got, explicit, err)
 	}
 	for _, bad := range []HybridOptions{{Fusion: "max"}, {DenseWeight: 1.5}, {DenseWeight: -0.1}} {
 		if _, err := Fuse(dense, kw, 3, bad); err == nil {

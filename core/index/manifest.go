@@ -43,6 +43,9 @@ type manifest struct {
 	// (bm25.AnalyzerName); an index made with other rules is refused (ErrVersion) and must be
 	// rebuilt. Indexes written before it have none (a light suffix stemmer).
 	Analyzer string `json:"analyzer,omitempty"`
+	// Fusion is the hybrid fusion chosen on the corpus's judged queries (SetFusion); nil for
+	// DefaultFusion and DefaultDenseWeight.
+	Fusion *FusionSetting `json:"fusion,omitempty"`
 
 	sum [sha256.Size]byte // of the manifest's bytes as read or written: the index version
 }
@@ -85,6 +88,11 @@ func readManifest(dir string) (*manifest, error) {
 	}
 	if op := m.Operating; op != nil && (op.NProbe < 0 || op.NProbe > 1<<20 || op.RerankFactor < 0 || op.RerankFactor > maxRerankFactor) {
 		return nil, fmt.Errorf("%w: manifest operating point %+v is out of range", ErrCorrupt, *op)
+	}
+	if f := m.Fusion; f != nil {
+		if err := f.validate(); err != nil {
+			return nil, fmt.Errorf("%w: manifest fusion: %v", ErrCorrupt, err)
+		}
 	}
 	for _, s := range m.Segments {
 		if s.Shard < 0 || s.Shard >= m.Shards || s.Seq <= 0 || s.Seq >= m.NextSeq || filepath.Base(s.File) != s.File {

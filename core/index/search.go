@@ -90,6 +90,8 @@ type Searcher struct {
 	model *Model
 	views []View
 	op    OperatingPoint // defaults of searches (OperatingPoint)
+	// fusion is the hybrid default recorded in the manifest (Fusion); zero for none.
+	fusion FusionSetting
 	// nativeScan / nativeRerank: some view scans / re-ranks with the native kernel (which
 	// then needs the pair table / the prepared re-rank query).
 	nativeScan, nativeRerank bool
@@ -673,6 +675,13 @@ func (s *Searcher) SearchHybrid(ctx context.Context, query []float32, text strin
 	k := opts.Dense.K
 	if k <= 0 {
 		k = 10
+	}
+	if f := s.fusion; f.Fusion != "" && opts.Fusion == "" {
+		// The fusion recorded for the index; a weight given alone still applies to it.
+		opts.Fusion = f.Fusion
+		if opts.DenseWeight == 0 {
+			opts.DenseWeight = f.DenseWeight
+		}
 	}
 	opts, err := opts.withDefaults(k)
 	if err != nil {

@@ -202,7 +202,7 @@ func (ix *Index) Delete(ids []string) (int, error) {
 	cur := ix.Searcher()
 	n := 0
 	for _, id := range ids {
-		if ix.liveIn(cur, id) {
+		if cur.Contains(id) {
 			n++
 			man.Deleted[id] = top
 		}
@@ -222,7 +222,8 @@ func (ix *Index) Delete(ids []string) (int, error) {
 	return n, ix.refresh()
 }
 
-func (ix *Index) liveIn(s *Searcher, id string) bool {
+// Contains reports whether the episode id is live in the searcher's snapshot.
+func (s *Searcher) Contains(id string) bool {
 	for _, v := range s.views {
 		if p, ok := v.Seg.byID[id]; ok && (v.Deleted == nil || !v.Deleted[p]) {
 			return true

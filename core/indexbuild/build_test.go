@@ -2,9 +2,11 @@ package indexbuild
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/podsearch/podsearch/core/index"
@@ -73,6 +75,54 @@ func TestBuildQueryAware(t *testing.T) {
 		if len(hits) != min(10, n) {
 			t.Errorf("language %q (%d episodes): %d hits with one list probed", lang, n, len(hits))
 		}
+	}
+	ix.Close()
+	checkCalibrate(t, out, eps)
+}
+
+// checkCalibrate chooses the fusion of the index in out on judged queries (each a real
+// episode's title, that episode graded 2) encoded by the real encoder, and checks what the
+// manifest records; judged queries of another corpus are refused.
+func checkCalibrate(t *testing.T, out string, eps []ingest.Episode) {
+	t.Helper()
+	ctx := context.Background()
+	var lines []string
+	n := 0
+	for i := 0; i < len(eps); i += 17 {
+		q := map[string]any{"qid": eps[i].ID, "query": eps[i].Title, "relevant": map[string]int{eps[i].ID: 2}}
+		b, err := json.Marshal(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, string(b))
+		n++
+	}
+	file := filepath.Join(t.TempDir(), "judged.jsonl")
+	if err := os.WriteFile(file, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Calibrate(ctx, out, file, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Fusion != index.ZScore || !slices.Contains(index.CalibrationWeights, f.DenseWeight) || f.Queries != n ||
+		f.Source != "judged.jsonl" || f.RecallK != CalibrationRecallK || f.NDCG10 < 0.5 {
+		t.Fatalf("calibrated fusion %+v for %d title queries", f, n)
+	}
+	ix, err := index.Open(out, "", index.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	if got := ix.Searcher().Fusion(); got != f {
+		t.Fatalf("manifest records %+v, calibration returned %+v", got, f)
+	}
+	other := filepath.Join(t.TempDir(), "other.jsonl")
+	if err := os.WriteFile(other, []byte(`{"qid":"q1","query":"news","relevant":{"not-an-episode":2}}`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Calibrate(ctx, out, other, "", nil); err == nil || !strings.Contains(err.Error(), "another corpus") {
+		t.Fatalf("queries of another corpus: %v", err)
 	}
 }
 
