@@ -83,16 +83,7 @@ func (r *run) defaultFusionRows(s Set, model string, qv, dv [][]float32, kw []Sp
 	if err != nil {
 		return err
 	}
-	ranked, err := lists.Fuse(FuseOptions{Norm: NormZScore, DenseWeight: w}, k)
-	if err != nil {
-		return err
-	}
-	rows, err := s.Score(fmt.Sprintf("hybrid default zscore w%.2f%s", w, label), model, ranked)
-	if err != nil {
-		return err
-	}
-	r.report.Rows = append(r.report.Rows, rows...)
-	return nil
+	return r.fusedRows(s, lists, FuseOptions{Norm: NormZScore, DenseWeight: w}, k, fmt.Sprintf("hybrid default zscore w%.2f%s", w, label), model)
 }
 
 // chooseWeight fuses the calibration set's candidate lists at each of

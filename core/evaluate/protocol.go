@@ -453,15 +453,9 @@ func (r *run) passageRows(ctx context.Context, s Set, qv, tq [][]float32, kw []S
 		lists := SideLists{Dense: dense, Keyword: keywordLists(kw, depth)}
 		for _, n := range o.Fusions {
 			for _, w := range o.FusionWeights {
-				ranked, err := lists.Fuse(FuseOptions{Norm: n, DenseWeight: w}, k)
-				if err != nil {
+				if err := r.fusedRows(s, lists, FuseOptions{Norm: n, DenseWeight: w}, k, fmt.Sprintf("fuse %s w%.2f passages", n, w), v.model); err != nil {
 					return err
 				}
-				rows, err := s.Score(fmt.Sprintf("fuse %s w%.2f passages", n, w), v.model, ranked)
-				if err != nil {
-					return err
-				}
-				r.report.Rows = append(r.report.Rows, rows...)
 			}
 		}
 	}
@@ -483,17 +477,25 @@ func (r *run) fusionRows(s Set, model string, qv, dv [][]float32, kw []Sparse) e
 	}
 	for _, n := range o.Fusions {
 		for _, w := range o.FusionWeights {
-			ranked, err := lists.Fuse(FuseOptions{Norm: n, DenseWeight: w}, k)
-			if err != nil {
+			if err := r.fusedRows(s, lists, FuseOptions{Norm: n, DenseWeight: w}, k, fmt.Sprintf("fuse %s w%.2f", n, w), model); err != nil {
 				return err
 			}
-			rows, err := s.Score(fmt.Sprintf("fuse %s w%.2f", n, w), model, ranked)
-			if err != nil {
-				return err
-			}
-			r.report.Rows = append(r.report.Rows, rows...)
 		}
 	}
+	return nil
+}
+
+// fusedRows adds the rows, named retrieval, of lists fused as o says, k hits a query.
+func (r *run) fusedRows(s Set, lists SideLists, o FuseOptions, k int, retrieval, model string) error {
+	ranked, err := lists.Fuse(o, k)
+	if err != nil {
+		return err
+	}
+	rows, err := s.Score(retrieval, model, ranked)
+	if err != nil {
+		return err
+	}
+	r.report.Rows = append(r.report.Rows, rows...)
 	return nil
 }
 

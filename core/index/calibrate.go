@@ -145,16 +145,5 @@ func (ix *Index) SetFusion(f FusionSetting) error {
 	if err := f.validate(); err != nil {
 		return err
 	}
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	if ix.subset {
-		return errSubset
-	}
-	man := ix.man
-	man.Fusion = &f
-	if err := writeManifest(ix.dir, &man); err != nil {
-		return err
-	}
-	ix.man = man
-	return ix.refresh()
+	return ix.rewriteManifest(func(man *manifest) { man.Fusion = &f })
 }

@@ -258,13 +258,19 @@ func (ix *Index) SetOperatingPoint(op OperatingPoint) error {
 	if op.NProbe <= 0 || op.RerankFactor <= 0 || op.RerankFactor > maxRerankFactor {
 		return errors.New("index: an operating point needs nprobe >= 1 and a re-rank factor in 1..1024")
 	}
+	return ix.rewriteManifest(func(man *manifest) { man.Operating = &op })
+}
+
+// rewriteManifest applies change to a copy of the manifest, writes it (atomically) and
+// serves the new state; an index opened for some shards only (a subset) refuses.
+func (ix *Index) rewriteManifest(change func(*manifest)) error {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	if ix.subset {
 		return errSubset
 	}
 	man := ix.man
-	man.Operating = &op
+	change(&man)
 	if err := writeManifest(ix.dir, &man); err != nil {
 		return err
 	}
