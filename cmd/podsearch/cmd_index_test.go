@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"fmt"
 	"hash/fnv"
 	"os"
 	"path/filepath"
@@ -96,7 +97,28 @@ func TestIndexCommandWithVectors(t *testing.T) {
 	if err := runIndex([]string{"--corpus", corpus}); err == nil {
 		t.Fatal("missing -o accepted")
 	}
+	// --calibrate on the index alone: judged queries of this corpus, but the index's vectors
+	// are hashed ones (model "test"), which no encoder makes: a clear error, nothing recorded.
+	judged := filepath.Join(dir, "judged.jsonl")
+	line := fmt.Sprintf(`{"qid":"q1","query":%q,"relevant":{%q:2}}`+"\n", ep.Title, ep.ID)
+	if err := os.WriteFile(judged, []byte(line), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := runIndex([]string{"-o", out, "--calibrate", judged}); err == nil || !strings.Contains(err.Error(), "calibration queries") {
+		t.Fatalf("calibrating an index of hashed vectors: %v", err)
+	}
+	if err := runIndex([]string{"-o", out, "--calibrate", filepath.Join(dir, "missing.jsonl")}); err == nil {
+		t.Fatal("calibrating on a missing queries file: no error")
+	}
 	ix.Close()
+	if re, err := index.Open(out, "test", index.OpenOptions{}); err != nil {
+		t.Fatal(err)
+	} else if f := re.Searcher().Fusion(); f.Queries != 0 || f.Source != "" {
+		re.Close()
+		t.Fatalf("a failed calibration recorded %+v", f)
+	} else {
+		re.Close()
+	}
 
 	// Daily update: delete two episodes, add five new ones, compact.
 	fresh := make([]ingest.Episode, 5)
