@@ -105,6 +105,14 @@ func TestCalibrateFusion(t *testing.T) {
 		}
 	}
 	check(ix)
+	// Updates keep the recorded fusion: a deletion, then a compaction.
+	if n, err := ix.Delete([]string{gradedTwo(qs[0])}); err != nil || n != 1 {
+		t.Fatalf("delete: %d, %v", n, err)
+	}
+	if err := ix.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	check(ix)
 	ix.Close()
 	re, err := Open(dir, "", OpenOptions{})
 	if err != nil {
@@ -155,4 +163,14 @@ func TestCalibrateFusionErrors(t *testing.T) {
 	if _, err := Open(dir, "", OpenOptions{}); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("manifest with dense weight 7: %v, want ErrCorrupt", err)
 	}
+}
+
+// gradedTwo is the id of q's episode graded 2 (calibrationIndex judges one).
+func gradedTwo(q JudgedQuery) string {
+	for id, g := range q.Relevant {
+		if g == 2 {
+			return id
+		}
+	}
+	return ""
 }
