@@ -43,7 +43,8 @@ type Config struct {
 	// Fusion ("zscore", "convex" or "rrf") and DenseWeight fuse the dense and keyword rankings
 	// of a hybrid query gathered from this node and its peers (with peers only; alone, the
 	// node's Searcher fuses). Zero values take the fusion the local index records (its
-	// calibrated one, else zscore 0.4; 0.3 for convex).
+	// calibrated one, else zscore 0.4), and naming that fusion keeps its recorded weight;
+	// another fusion takes its own default weight (0.3 for convex).
 	Fusion      string
 	DenseWeight float64
 
@@ -98,8 +99,11 @@ type Config struct {
 // where the configuration leaves it zero, the one local's index records (fusionRecorder).
 func (c *Config) hybrid(local Searcher) index.HybridOptions {
 	o := index.HybridOptions{Fusion: index.Fusion(c.Fusion), DenseWeight: c.DenseWeight}
-	if r, ok := local.(fusionRecorder); ok && o.Fusion == "" {
+	if r, ok := local.(fusionRecorder); ok {
 		f := r.Fusion()
+		if o.Fusion != "" && o.Fusion != f.Fusion {
+			return o // another fusion than the recorded one: its own default weight
+		}
 		o.Fusion = f.Fusion
 		if o.DenseWeight == 0 {
 			o.DenseWeight = f.DenseWeight

@@ -15,8 +15,8 @@ type recordingSearcher struct {
 func (r recordingSearcher) Fusion() index.FusionSetting { return r.f }
 
 // TestHybridTakesTheIndexFusion: a node that fans out fuses its peers' rankings with the
-// fusion its local index records unless its Config names one; a weight given alone applies
-// to the recorded fusion.
+// fusion its local index records unless its Config names another; a weight given alone
+// applies to the recorded fusion.
 func TestHybridTakesTheIndexFusion(t *testing.T) {
 	local := recordingSearcher{f: index.FusionSetting{Fusion: index.ZScore, DenseWeight: 0.7}}
 	cases := []struct {
@@ -25,6 +25,7 @@ func TestHybridTakesTheIndexFusion(t *testing.T) {
 	}{
 		{Config{}, index.HybridOptions{Fusion: index.ZScore, DenseWeight: 0.7}},
 		{Config{DenseWeight: 0.2}, index.HybridOptions{Fusion: index.ZScore, DenseWeight: 0.2}},
+		{Config{Fusion: "zscore"}, index.HybridOptions{Fusion: index.ZScore, DenseWeight: 0.7}},
 		{Config{Fusion: "rrf"}, index.HybridOptions{Fusion: index.RRF}},
 	}
 	for i, c := range cases {

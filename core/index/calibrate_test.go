@@ -99,8 +99,12 @@ func TestCalibrateFusion(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !slices.Equal(implicit, explicit) {
-				t.Fatalf("query %q: default hybrid %v, recorded fusion %v", q.Text, implicit, explicit)
+			named, err := ix.SearchHybrid(ctx, q.Vector, q.Text, HybridOptions{Dense: SearchOptions{K: 10}, Fusion: ZScore})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(implicit, explicit) || !slices.Equal(named, explicit) {
+				t.Fatalf("query %q: default hybrid %v, fusion named %v, recorded fusion %v", q.Text, implicit, named, explicit)
 			}
 		}
 	}

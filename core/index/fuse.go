@@ -35,11 +35,12 @@ const (
 type HybridOptions struct {
 	// Dense configures the dense side (its K is the final number of hits).
 	Dense SearchOptions
-	// Fusion is ZScore (default), Convex or RRF.
+	// Fusion is ZScore, Convex or RRF (default: the index's recorded fusion, else ZScore).
 	Fusion Fusion
-	// DenseWeight is w of the combination (default: the index's calibrated fusion, else
-	// DefaultDenseWeight for ZScore, 0.3 for Convex); for RRF it weights the dense list's
-	// terms (and 1-w the keyword's) when set, equal weights otherwise.
+	// DenseWeight is w of the combination (default: the weight the index records for its
+	// fusion, Index.SetFusion, when Fusion is that one or empty; else DefaultDenseWeight for
+	// ZScore, 0.3 for Convex); for RRF it weights the dense list's terms (and 1-w the
+	// keyword's) when set, equal weights otherwise.
 	DenseWeight float64
 	// RRFK is RRF's rank offset (default 60).
 	RRFK float64

@@ -676,8 +676,8 @@ func (s *Searcher) SearchHybrid(ctx context.Context, query []float32, text strin
 	if k <= 0 {
 		k = 10
 	}
-	if f := s.fusion; f.Fusion != "" && opts.Fusion == "" {
-		// The fusion recorded for the index; a weight given alone still applies to it.
+	if f := s.fusion; f.Fusion != "" && (opts.Fusion == "" || opts.Fusion == f.Fusion) {
+		// The fusion recorded for the index (also when named): its weight unless one is given.
 		opts.Fusion = f.Fusion
 		if opts.DenseWeight == 0 {
 			opts.DenseWeight = f.DenseWeight
