@@ -59,6 +59,37 @@ func TestBenchQualityScoresWhatTheEdgeAnswers(t *testing.T) {
 	if err := benchQualityTo(&out, []string{"--edge", srv.URL + "/nowhere", "--queries", file}); err == nil {
 		t.Fatal("an edge answering 404 was scored")
 	}
+
+	// --compare default,dense: the same answers in both modes, so every query ties; each mode
+	// is asked once even when --modes names it too.
+	modes = nil
+	out.Reset()
+	if err := benchQualityTo(&out, []string{"--edge", srv.URL, "--queries", file, "--modes", "default", "--compare", "default,dense", "--json"}); err != nil {
+		t.Fatal(err)
+	}
+	rows = strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(rows) != 2 || strings.Join(modes, ",") != ",,dense,dense" {
+		t.Fatalf("rows %q, modes sent %q", rows, modes)
+	}
+	var c qualityComparison
+	if err := json.Unmarshal([]byte(rows[1]), &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.Compare != "default,dense" || c.Ties != 2 || c.Wins+c.Losses != 0 || len(c.PerQuery) != 2 || c.PerQuery[0].A != c.PerQuery[0].B {
+		t.Fatalf("comparison %+v", c)
+	}
+	out.Reset()
+	if err := benchQualityTo(&out, []string{"--edge", srv.URL, "--queries", file, "--modes", "keyword", "--compare", "default,dense"}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "q: default against dense, ndcg@10 per query: 0 wins, 2 ties, 0 losses") {
+		t.Fatalf("text comparison:\n%s", out.String())
+	}
+	for _, bad := range []string{"default", "default,default", "a,b,c"} {
+		if err := benchQualityTo(&out, []string{"--edge", srv.URL, "--queries", file, "--compare", bad}); err == nil {
+			t.Errorf("--compare %q accepted", bad)
+		}
+	}
 }
 
 // TestEdgeSearchWaitsOutRateLimit: serve-edge rate-limits clients by default; a 429 with

@@ -2,34 +2,57 @@ package evaluate
 
 import (
 	"errors"
+	"math"
 	"strings"
 	"testing"
 
 	"github.com/podsearch/podsearch/core/metrics"
 )
 
-// TestScoreSearch: a search that returns the relevant document first for one query and
-// nothing relevant for the other scores Recall@30 and MRR@30 of 0.5; a failing search stops
-// the scoring and names the query.
-func TestScoreSearch(t *testing.T) {
+// TestScoreQueries: a search that returns the relevant document first for one query and
+// nothing relevant for the other scores each query (1 and 0) and, averaged, Recall@30 and
+// MRR@30 of 0.5; a failing search stops the scoring and names the query.
+func TestScoreQueries(t *testing.T) {
 	qs := []Query{
 		{ID: "1", Text: "first query", Relevant: metrics.Qrels{"a": 2}},
 		{ID: "2", Text: "second query", Relevant: metrics.Qrels{"b": 1}},
 	}
 	ms := metrics.MustParseAll("recall@30", "ndcg@10", "mrr@30")
-	n, v, err := ScoreSearch(qs, ms, func(text string) ([]string, error) {
+	per, err := ScoreQueries(qs, ms, func(text string) ([]string, error) {
 		if text == "first query" {
 			return []string{"a", "x"}, nil
 		}
 		return []string{"x", "y"}, nil
 	})
-	if err != nil || n != 2 || v["recall@30"] != 0.5 || v["mrr@30"] != 0.5 {
-		t.Fatalf("n %d, metrics %v, err %v", n, v, err)
+	if err != nil || len(per) != 2 || per[0]["ndcg@10"] != 1 || per[1]["ndcg@10"] != 0 {
+		t.Fatalf("per query %v, err %v", per, err)
+	}
+	if v := MeanScores(per, ms); v["recall@30"] != 0.5 || v["mrr@30"] != 0.5 || v["ndcg@10"] != 0.5 {
+		t.Fatalf("means %v", v)
 	}
 	boom := errors.New("boom")
-	_, _, err = ScoreSearch(qs, ms, func(string) ([]string, error) { return nil, boom })
+	_, err = ScoreQueries(qs, ms, func(string) ([]string, error) { return nil, boom })
 	if !errors.Is(err, boom) || !strings.Contains(err.Error(), "query 1") {
 		t.Fatalf("err %v", err)
+	}
+}
+
+// TestComparePaired counts wins, ties and losses beyond the tie margin and gives the mean
+// difference with its standard error; unequal or empty inputs are refused.
+func TestComparePaired(t *testing.T) {
+	p, err := ComparePaired([]float64{1, 0.5, 0.2, 0}, []float64{0, 0.5, 0.4, 0.0005}, 0.001)
+	if err != nil || p.Wins != 1 || p.Ties != 2 || p.Losses != 1 {
+		t.Fatalf("%+v, %v", p, err)
+	}
+	// Differences 1, 0, -0.2, -0.0005: mean 0.199875; sample sd over 4, divided by 2.
+	if math.Abs(p.Mean-0.199875) > 1e-9 || math.Abs(p.StdErr-0.27083) > 1e-4 {
+		t.Fatalf("mean %v, standard error %v", p.Mean, p.StdErr)
+	}
+	if _, err := ComparePaired([]float64{1}, nil, 0); err == nil {
+		t.Fatal("unequal lengths accepted")
+	}
+	if _, err := ComparePaired(nil, nil, 0); err == nil {
+		t.Fatal("no values accepted")
 	}
 }
 
