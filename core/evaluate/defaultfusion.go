@@ -90,25 +90,25 @@ func (r *run) defaultFusionRows(s Set, model string, qv, dv [][]float32, kw []Sp
 // index.CalibrationWeights (z-score) and returns index.PickFusion's choice, recall taken at
 // the set's deepest Recall cutoff.
 func chooseWeight(calib Set, lists SideLists, k int) (index.FusionTrial, error) {
-	rk := recallDepth(calib.Metrics)
-	trials := make([]index.FusionTrial, 0, len(index.CalibrationWeights))
-	for _, w := range index.CalibrationWeights {
+	rel := make([]map[string]int, len(calib.Queries))
+	for i, q := range calib.Queries {
+		rel[i] = q.Relevant
+	}
+	trials, err := index.FusionTrials(index.ZScore, rel, recallDepth(calib.Metrics), func(w float64) ([][]string, error) {
 		ranked, err := lists.Fuse(FuseOptions{Norm: NormZScore, DenseWeight: w}, k)
 		if err != nil {
-			return index.FusionTrial{}, err
+			return nil, err
 		}
-		t := index.FusionTrial{Fusion: index.ZScore, DenseWeight: w}
-		for qi, q := range calib.Queries {
-			ids := make([]string, len(ranked[qi]))
-			for i, d := range ranked[qi] {
-				ids[i] = calib.Docs[d].ID
+		ids := make([][]string, len(ranked))
+		for qi, r := range ranked {
+			for _, d := range r {
+				ids[qi] = append(ids[qi], calib.Docs[d].ID)
 			}
-			t.NDCG10 += metrics.NDCG(ids, q.Relevant, 10)
-			t.Recall += metrics.Recall(ids, q.Relevant, rk)
 		}
-		t.NDCG10 /= float64(len(calib.Queries))
-		t.Recall /= float64(len(calib.Queries))
-		trials = append(trials, t)
+		return ids, nil
+	})
+	if err != nil {
+		return index.FusionTrial{}, err
 	}
 	return index.PickFusion(trials)
 }

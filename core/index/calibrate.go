@@ -92,25 +92,25 @@ func CalibrateFusion(ctx context.Context, s *Searcher, qs []JudgedQuery, fusion 
 			return FusionSetting{}, nil, fmt.Errorf("index: judged query %d has no relevant episode", i)
 		}
 	}
-	trials := make([]FusionTrial, 0, len(CalibrationWeights))
-	ranked := make([]string, 0, recallK)
-	for _, w := range CalibrationWeights {
-		t := FusionTrial{Fusion: fusion, DenseWeight: w}
-		for _, q := range qs {
+	rel := make([]map[string]int, len(qs))
+	for i, q := range qs {
+		rel[i] = q.Relevant
+	}
+	trials, err := FusionTrials(fusion, rel, recallK, func(w float64) ([][]string, error) {
+		ranked := make([][]string, len(qs))
+		for i, q := range qs {
 			hits, err := s.SearchHybrid(ctx, q.Vector, q.Text, HybridOptions{Dense: SearchOptions{K: recallK}, Fusion: fusion, DenseWeight: w})
 			if err != nil {
-				return FusionSetting{}, nil, err
+				return nil, err
 			}
-			ranked = ranked[:0]
 			for _, h := range hits {
-				ranked = append(ranked, h.Doc.ID)
+				ranked[i] = append(ranked[i], h.Doc.ID)
 			}
-			t.NDCG10 += metrics.NDCG(ranked, q.Relevant, 10)
-			t.Recall += metrics.Recall(ranked, q.Relevant, recallK)
 		}
-		t.NDCG10 /= float64(len(qs))
-		t.Recall /= float64(len(qs))
-		trials = append(trials, t)
+		return ranked, nil
+	})
+	if err != nil {
+		return FusionSetting{}, nil, err
 	}
 	best, err := PickFusion(trials)
 	if err != nil {
@@ -118,6 +118,34 @@ func CalibrateFusion(ctx context.Context, s *Searcher, qs []JudgedQuery, fusion 
 	}
 	return FusionSetting{Fusion: best.Fusion, DenseWeight: best.DenseWeight, Queries: len(qs),
 		NDCG10: best.NDCG10, RecallK: recallK, Recall: best.Recall}, trials, nil
+}
+
+// FusionTrials scores fusion at each of CalibrationWeights: rank(w) returns every judged
+// query's ranked episode ids at dense weight w (in the order of relevant, which holds each
+// query's judgements), and a trial is their mean nDCG@10 and Recall@recallK.
+func FusionTrials(fusion Fusion, relevant []map[string]int, recallK int, rank func(w float64) ([][]string, error)) ([]FusionTrial, error) {
+	if len(relevant) == 0 {
+		return nil, errors.New("index: no judged queries to score fusions on")
+	}
+	trials := make([]FusionTrial, 0, len(CalibrationWeights))
+	for _, w := range CalibrationWeights {
+		ranked, err := rank(w)
+		if err != nil {
+			return nil, err
+		}
+		if len(ranked) != len(relevant) {
+			return nil, fmt.Errorf("index: %d rankings for %d judged queries", len(ranked), len(relevant))
+		}
+		t := FusionTrial{Fusion: fusion, DenseWeight: w}
+		for i, ids := range ranked {
+			t.NDCG10 += metrics.NDCG(ids, relevant[i], 10)
+			t.Recall += metrics.Recall(ids, relevant[i], recallK)
+		}
+		t.NDCG10 /= float64(len(relevant))
+		t.Recall /= float64(len(relevant))
+		trials = append(trials, t)
+	}
+	return trials, nil
 }
 
 // validate checks a setting before it is recorded or served.

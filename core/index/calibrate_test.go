@@ -178,3 +178,37 @@ func gradedTwo(q JudgedQuery) string {
 	}
 	return ""
 }
+
+// TestFusionTrials scores each calibration weight from the rankings it is given: a ranking
+// that puts the judged episode first at weights above 0.5 and last otherwise; rankings for
+// the wrong number of queries and no queries are refused.
+func TestFusionTrials(t *testing.T) {
+	rel := []map[string]int{{"a": 2}, {"b": 1}}
+	trials, err := FusionTrials(ZScore, rel, 30, func(w float64) ([][]string, error) {
+		if w > 0.5 {
+			return [][]string{{"a", "x"}, {"b"}}, nil
+		}
+		return [][]string{{"x"}, {"y"}}, nil
+	})
+	if err != nil || len(trials) != len(CalibrationWeights) {
+		t.Fatalf("%d trials, %v", len(trials), err)
+	}
+	for _, tr := range trials {
+		want := 0.0
+		if tr.DenseWeight > 0.5 {
+			want = 1
+		}
+		if tr.NDCG10 != want || tr.Recall != want || tr.Fusion != ZScore {
+			t.Fatalf("trial %+v, want nDCG@10 and recall %v", tr, want)
+		}
+	}
+	if best, _ := PickFusion(trials); best.DenseWeight != 0.6 {
+		t.Fatalf("picked %+v, want the lowest of the tied best weights, 0.6", best)
+	}
+	if _, err := FusionTrials(ZScore, rel, 30, func(float64) ([][]string, error) { return [][]string{{"a"}}, nil }); err == nil {
+		t.Error("one ranking for two queries accepted")
+	}
+	if _, err := FusionTrials(ZScore, nil, 30, func(float64) ([][]string, error) { return nil, nil }); err == nil {
+		t.Error("no judged queries accepted")
+	}
+}
