@@ -121,4 +121,26 @@ func TestRunBEIRCalibratesOnTrain(t *testing.T) {
 	if !slices.ContainsFunc(r.Notes, func(n string) bool { return strings.Contains(n, "chosen on 2 train queries") }) {
 		t.Errorf("notes %q do not say where the weight was chosen", r.Notes)
 	}
+
+	// A damaged train split: the test split still evaluates, at the default weight, and the
+	// notes say why.
+	if err := os.WriteFile(filepath.Join(dir, "qrels", "train.tsv"), []byte("query-id\tcorpus-id\tscore\n1\t1\tmany\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, err = Run(context.Background(), enc, Inputs{BEIR: dir, Split: "test"}, Options{Keyword: true, HybridWeight: 0.3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	def = def[:0]
+	for _, row := range r.Rows {
+		if strings.HasPrefix(row.Retrieval, "hybrid default") && row.Subset == "all" {
+			def = append(def, row.Retrieval)
+		}
+	}
+	if want := fmt.Sprintf("hybrid default zscore w%.2f", index.DefaultDenseWeight); len(def) != 1 || def[0] != want {
+		t.Fatalf("default fusion rows %q with a damaged train split, want %q", def, want)
+	}
+	if !slices.ContainsFunc(r.Notes, func(n string) bool { return strings.Contains(n, "train split unreadable") }) {
+		t.Errorf("notes %q do not say the train split was unreadable", r.Notes)
+	}
 }
