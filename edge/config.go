@@ -100,14 +100,7 @@ type Config struct {
 func (c *Config) hybrid(local Searcher) index.HybridOptions {
 	o := index.HybridOptions{Fusion: index.Fusion(c.Fusion), DenseWeight: c.DenseWeight}
 	if r, ok := local.(fusionRecorder); ok {
-		f := r.Fusion()
-		if o.Fusion != "" && o.Fusion != f.Fusion {
-			return o // another fusion than the recorded one: its own default weight
-		}
-		o.Fusion = f.Fusion
-		if o.DenseWeight == 0 {
-			o.DenseWeight = f.DenseWeight
-		}
+		return r.Fusion().Apply(o)
 	}
 	return o
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -811,12 +810,7 @@ func (p *rowPrinter) row(r benchRow) {
 	r.WallUSPerQuery = round(r.WallUSPerQuery, 1)
 	r.USPerQuery, r.BuildS, r.BytesPerVector = round(r.USPerQuery, 1), round(r.BuildS, 3), round(r.BytesPerVector, 1)
 	if p.json {
-		b, err := json.Marshal(r)
-		if err != nil {
-			p.err = err
-			return
-		}
-		_, p.err = fmt.Fprintln(p.w, string(b))
+		p.err = writeJSONLine(p.w, r)
 		return
 	}
 	_, p.err = fmt.Fprintf(p.w, "%-10s %-32s %-22s %8.3f %9.3f %12.1f %12.1f %9.1f %8.2f\n", r.Engine, r.Config, r.Setting,

@@ -84,7 +84,7 @@ func benchQualityTo(w io.Writer, args []string) error {
 			}
 			row := qualityRow{Queries: name, Mode: mode, N: len(values), Metrics: evaluate.MeanScores(values, ms)}
 			if *asJSON {
-				if err := printJSON(w, row); err != nil {
+				if err := writeJSONLine(w, row); err != nil {
 					return err
 				}
 				continue
@@ -110,7 +110,7 @@ func benchQualityTo(w io.Writer, args []string) error {
 		// After every file's table rows.
 		comparisons = append(comparisons, func() error {
 			if *asJSON {
-				return printJSON(w, c)
+				return writeJSONLine(w, c)
 			}
 			c.print(w)
 			return nil
@@ -124,7 +124,8 @@ func benchQualityTo(w io.Writer, args []string) error {
 	return nil
 }
 
-func printJSON(w io.Writer, v any) error {
+// writeJSONLine writes v as one line of JSON (the --json output of the commands).
+func writeJSONLine(w io.Writer, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -144,11 +143,9 @@ func runWarmup(args []string) error {
 		Retries: retryCount,
 	})
 	if *asJSON {
-		b, err := json.Marshal(rep)
-		if err != nil {
+		if err := writeJSONLine(os.Stdout, rep); err != nil {
 			return err
 		}
-		fmt.Println(string(b))
 	} else {
 		fmt.Printf("queries %d (requests %d): already cached %d, encoded %d (%d encoder sequences), skipped %d\n"+
 			"hit ratio %.3f -> %.3f (weighted by count %.3f -> %.3f); %.2f s (%.2f s encoding)\n",

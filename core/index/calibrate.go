@@ -87,13 +87,11 @@ func CalibrateFusion(ctx context.Context, s *Searcher, qs []JudgedQuery, fusion 
 	if recallK < 10 {
 		return FusionSetting{}, nil, fmt.Errorf("index: calibration recall depth %d, want >= 10", recallK)
 	}
+	rel := make([]map[string]int, len(qs))
 	for i, q := range qs {
 		if metrics.Qrels(q.Relevant).Count() == 0 {
 			return FusionSetting{}, nil, fmt.Errorf("index: judged query %d has no relevant episode", i)
 		}
-	}
-	rel := make([]map[string]int, len(qs))
-	for i, q := range qs {
 		rel[i] = q.Relevant
 	}
 	trials, err := FusionTrials(fusion, rel, recallK, func(w float64) ([][]string, error) {
@@ -146,6 +144,21 @@ func FusionTrials(fusion Fusion, relevant []map[string]int, recallK int, rank fu
 		trials = append(trials, t)
 	}
 	return trials, nil
+}
+
+// Apply gives o the recorded fusion where o leaves it to the index: when o names no fusion
+// or this one, o takes it, with its weight unless o gives one; another fusion keeps o's
+// choices (and that fusion's own default weight). A zero setting (none recorded) changes
+// nothing.
+func (f FusionSetting) Apply(o HybridOptions) HybridOptions {
+	if f.Fusion == "" || (o.Fusion != "" && o.Fusion != f.Fusion) {
+		return o
+	}
+	o.Fusion = f.Fusion
+	if o.DenseWeight == 0 {
+		o.DenseWeight = f.DenseWeight
+	}
+	return o
 }
 
 // validate checks a setting before it is recorded or served.

@@ -676,14 +676,7 @@ func (s *Searcher) SearchHybrid(ctx context.Context, query []float32, text strin
 	if k <= 0 {
 		k = 10
 	}
-	if f := s.fusion; f.Fusion != "" && (opts.Fusion == "" || opts.Fusion == f.Fusion) {
-		// The fusion recorded for the index (also when named): its weight unless one is given.
-		opts.Fusion = f.Fusion
-		if opts.DenseWeight == 0 {
-			opts.DenseWeight = f.DenseWeight
-		}
-	}
-	opts, err := opts.withDefaults(k)
+	opts, err := s.fusion.Apply(opts).withDefaults(k)
 	if err != nil {
 		return nil, err
 	}
