@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/x448/float16"
 )
 
 func naiveDot(a, b []float32) float64 {
@@ -101,4 +103,65 @@ func TestDotBytes4(t *testing.T) {
 	if s0 != 1+10+27+30 || s1 != 2+12 || s2 != 3+14 || s3 != 4+16 {
 		t.Fatalf("DotBytes4 = %v %v %v %v", s0, s1, s2, s3)
 	}
+}
+
+// TestDotHalf checks the half-precision inner product against float32 arithmetic over the
+// rounded values, for lengths around the kernel's steps of 8 and 32, and the rounding
+// itself (relative error at most 2^-11).
+func TestDotHalf(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{0, 1, 7, 8, 9, 31, 32, 33, 40, 63, 64, 100, 512, 515} {
+		a := make([]float32, n)
+		b := make([]float32, n)
+		for i := range a {
+			a[i] = float32(rng.NormFloat64())
+			b[i] = float32(rng.NormFloat64()) * 0.1
+		}
+		h := ToHalf(b)
+		var want, abs float64
+		for i := range a {
+			r := float64(float16.Frombits(h[i]).Float32())
+			if e := math.Abs(r-float64(b[i])) / math.Abs(float64(b[i])); math.Abs(float64(b[i])) > 1e-4 && e > 1.0/2048 {
+				t.Fatalf("n=%d: %v rounds to %v (relative error %g)", n, b[i], r, e)
+			}
+			want += float64(a[i]) * r
+			abs += math.Abs(float64(a[i]) * r)
+		}
+		got := float64(DotHalf(a, h))
+		if math.Abs(got-want) > 1e-5*(abs+1) {
+			t.Errorf("n=%d: DotHalf = %v, want %v", n, got, want)
+		}
+	}
+}
+
+// BenchmarkMatVec512 multiplies a 512 x 512 matrix by a vector, as the query rotation of a
+// transform-quantized re-rank does, with float32 rows (Dot) and half-precision rows
+// (DotHalf); the matrix is 1 MB or 512 KB.
+func BenchmarkMatVec512(b *testing.B) {
+	const d = 512
+	rng := rand.New(rand.NewPCG(1, 2))
+	m := make([]float32, d*d)
+	for i := range m {
+		m[i] = float32(rng.NormFloat64()) / 22
+	}
+	x := make([]float32, d)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	h := ToHalf(m)
+	y := make([]float32, d)
+	b.Run("rows=float32", func(b *testing.B) {
+		for b.Loop() {
+			for i := range y {
+				y[i] = Dot(Row(m, d, i), x)
+			}
+		}
+	})
+	b.Run("rows=half", func(b *testing.B) {
+		for b.Loop() {
+			for i := range y {
+				y[i] = DotHalf(x, h[i*d:(i+1)*d])
+			}
+		}
+	})
 }

@@ -1,0 +1,35 @@
+package vec
+
+import "github.com/x448/float16"
+
+// Half is a slice of IEEE 754 half-precision (binary16) values: half the bytes of float32,
+// with 11 significant bits (relative error at most 2^-11 for values of normal size).
+type Half []uint16
+
+// ToHalf rounds each value of x to the nearest half-precision value.
+func ToHalf(x []float32) Half {
+	h := make(Half, len(x))
+	for i, v := range x {
+		h[i] = uint16(float16.Fromfloat32(v))
+	}
+	return h
+}
+
+// DotHalf returns the inner product of a and the half-precision values b (same length), in
+// float32. Where the CPU converts half precision in hardware (amd64 with F16C, AVX2 and
+// FMA) an assembly kernel reads eight values at a time; elsewhere a Go loop converts each.
+// A matrix-vector product over half-precision rows reads half the bytes of float32 rows,
+// which is what counts when the matrix does not stay in the cache.
+func DotHalf(a []float32, b Half) float32 {
+	b = b[:len(a)]
+	n := 0
+	var s float32
+	if HalfKernel && len(a) >= 8 {
+		n = len(a) &^ 7
+		s = dotHalfKernel(a[:n], b[:n])
+	}
+	for i := n; i < len(a); i++ {
+		s += a[i] * float16.Frombits(b[i]).Float32()
+	}
+	return s
+}

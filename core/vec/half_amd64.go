@@ -1,0 +1,14 @@
+package vec
+
+import "golang.org/x/sys/cpu"
+
+// HalfKernel reports whether DotHalf runs an assembly kernel here: VCVTPH2PS (F16C) and VFMADD231PS
+// (FMA) on YMM registers (AVX2, which x/sys/cpu sets only when the OS saves them).
+var HalfKernel = cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasF16C
+
+// dotHalfAVX2 returns sum_i a[i]*float32(b[i]) for n = len(a), a multiple of 8.
+//
+//go:noescape
+func dotHalfAVX2(a *float32, b *uint16, n int) float32
+
+func dotHalfKernel(a []float32, b Half) float32 { return dotHalfAVX2(&a[0], &b[0], len(a)) }
