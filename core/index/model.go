@@ -79,20 +79,49 @@ type Model struct {
 	// Fingerprint names the encoder model the vectors come from.
 	Fingerprint string
 
-	normsOnce   sync.Once
+	coarseOnce  sync.Once
 	coarseNorms []float32 // |centroid|^2, for L2 probing
+	coarseHalf  vec.Half  // Coarse in half precision where vec.HalfKernel (nil elsewhere)
 }
 
-// centroidNorms returns |c|^2 of every coarse centroid (computed once).
-func (m *Model) centroidNorms() []float32 {
-	m.normsOnce.Do(func() {
+// coarseTables computes, once, |c|^2 of every coarse centroid and the half-precision copy
+// of the centroids that queries are compared with where the CPU converts half precision in
+// hardware (the centroids are read once per query and half the bytes is most of their
+// cost, as for the transform quantizer's rotation).
+func (m *Model) coarseTables() {
+	m.coarseOnce.Do(func() {
 		m.coarseNorms = make([]float32, m.NList)
 		for l := range m.coarseNorms {
 			c := vec.Row(m.Coarse, m.D, l)
 			m.coarseNorms[l] = vec.Dot(c, c)
 		}
+		if vec.HalfKernel {
+			m.coarseHalf = vec.ToHalf(m.Coarse)
+		}
 	})
-	return m.coarseNorms
+}
+
+// centroidProducts writes <q, centroid l> of every list l into qc (length NList).
+func (m *Model) centroidProducts(q, qc []float32) {
+	m.coarseTables()
+	d := m.D
+	for l := range qc[:m.NList] {
+		if m.coarseHalf != nil {
+			qc[l] = vec.DotHalf(q, m.coarseHalf[l*d:(l+1)*d])
+		} else {
+			qc[l] = vec.Dot(q, vec.Row(m.Coarse, d, l))
+		}
+	}
+}
+
+// listDistance is list l's coarse distance to a query with <q, centroid l> = qcl (after
+// centroidProducts): -<q, c> for inner products, |c|^2 - 2<q, c> (|q - c|^2 less |q|^2)
+// for L2.
+func (m *Model) listDistance(l int, qcl float32) float32 {
+	if m.Metric == L2 {
+		return m.coarseNorms[l] - 2*qcl
+	}
+	return -qcl
 }
 
 // Train learns a Model from the n = len(vectors)/d row vectors (a sample of at most

@@ -229,12 +229,10 @@ func (s *Searcher) probedEntries(q []float32, nprobe int) int {
 	m := s.model
 	var h topK
 	h.reset(nprobe)
-	norms := m.centroidNorms()
+	qc := make([]float32, m.NList)
+	m.centroidProducts(q, qc)
 	for l := 0; l < m.NList; l++ {
-		dist := -vec.Dot(q, vec.Row(m.Coarse, m.D, l))
-		if m.Metric == L2 {
-			dist = norms[l] + 2*dist
-		}
+		dist := m.listDistance(l, qc[l])
 		if h.admits(dist) {
 			h.push(entry{dist: dist, key: uint64(l)})
 		}

@@ -317,17 +317,13 @@ func (s *Searcher) search(ctx context.Context, sc *scratch, query []float32, opt
 		sc.qc = make([]float32, m.NList)
 	}
 	qc := sc.qc[:m.NList]
-	norms := m.centroidNorms()
 	filtered := !opts.Filter.empty()
 	defer sc.endCalls()
+	m.centroidProducts(q, qc)
 probe:
 	sc.coarse.reset(opts.NProbe)
 	for l := 0; l < m.NList; l++ {
-		qc[l] = vec.Dot(q, vec.Row(m.Coarse, m.D, l))
-		d := -qc[l]
-		if m.Metric == L2 {
-			d = norms[l] - 2*qc[l]
-		}
+		d := m.listDistance(l, qc[l])
 		if sc.coarse.admits(d) {
 			sc.coarse.push(entry{dist: d, key: uint64(l)})
 		}
