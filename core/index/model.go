@@ -42,8 +42,9 @@ func (m *Model) encodeRerank(x []float32, code []byte) {
 	m.TQ.Encode(x, code)
 }
 
-// prepareRerank prepares q (as searched) for the model's re-rank codes.
-func (m *Model) prepareRerank(q []float32) rerankQuery {
+// prepareRerank prepares q (as searched) for the model's re-rank codes, reusing the
+// buffers of prev (the searcher's previous query for this model, or nil) where it can.
+func (m *Model) prepareRerank(q []float32, prev rerankQuery) rerankQuery {
 	switch {
 	case m.SQ != nil && m.Metric == L2:
 		return m.SQ.PrepareL2(q)
@@ -52,7 +53,8 @@ func (m *Model) prepareRerank(q []float32) rerankQuery {
 	case m.Metric == L2:
 		return m.TQ.PrepareL2(q)
 	}
-	return m.TQ.PrepareIP(q)
+	p, _ := prev.(*tq.Query)
+	return m.TQ.PrepareIPTo(p, q)
 }
 
 // Model is what training learns and every segment of an index shares: the coarse

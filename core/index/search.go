@@ -367,9 +367,10 @@ probe:
 	} else {
 		tables.LUT = sc.lut
 	}
+	rq := sc.native.rq
 	sc.native = nativeKernel{sc: sc, usePair: usePair, q: q}
 	if useRerank && !m.Exact && s.nativeRerank {
-		sc.native.rq = m.prepareRerank(q)
+		sc.native.rq = m.prepareRerank(q, rq)
 	}
 	sc.cands.reset(nc)
 	sc.nextEpoch()

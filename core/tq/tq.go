@@ -451,22 +451,43 @@ type Query struct {
 	// byte (low half first), the weights of the bits set in that nibble value.
 	wide int
 	nib  []float32
+	r    []float32 // IP: the query's coordinates along the kept axes (PrepareIPTo's buffer)
 }
 
 // PrepareIP prepares query for Distance = -<query, decoded vector> (smaller is closer).
-func (q *Quantizer) PrepareIP(query []float32) *Query {
-	r := make([]float32, q.R)
-	q.queryAxes(query, r)
-	c := vec.Dot(query[:q.D], q.Mean)
-	for i := range r {
-		c += r[i] * q.Min[i]
+func (q *Quantizer) PrepareIP(query []float32) *Query { return q.PrepareIPTo(nil, query) }
+
+// PrepareIPTo is PrepareIP that reuses the buffers of p, a Query this Quantizer prepared
+// before (nil, or one of another Quantizer, allocates a new one), and returns it: a searcher
+// that prepares one query after another allocates nothing (the lookup tables of a 224-byte
+// code are about 20 KB a query).
+func (q *Quantizer) PrepareIPTo(p *Query, query []float32) *Query {
+	if p == nil || p.q != q {
+		p = &Query{q: q}
 	}
-	p := &Query{q: q, a: make([]float32, len(q.lanes)), c: c}
+	p.l2, p.lv = false, nil
+	p.r = grow(p.r, q.R)
+	q.queryAxes(query, p.r)
+	c := vec.Dot(query[:q.D], q.Mean)
+	for i, v := range p.r {
+		c += v * q.Min[i]
+	}
+	p.c = c
+	p.a = grow(p.a, len(q.lanes))
 	for k, l := range q.lanes {
-		p.a[k] = r[l.dim] * q.Scale[l.dim] * float32(uint32(1)<<l.shift)
+		p.a[k] = p.r[l.dim] * q.Scale[l.dim] * float32(uint32(1)<<l.shift)
 	}
 	p.nibbleTables()
 	return p
+}
+
+// grow returns b resliced to length n, reallocated when its capacity is short (the
+// contents are not kept).
+func grow(b []float32, n int) []float32 {
+	if cap(b) < n {
+		return make([]float32, n)
+	}
+	return b[:n]
 }
 
 // nibbleTables fills p.nib for the bytes of the groups narrower than 8 bits. A packed
@@ -484,7 +505,7 @@ func (p *Query) nibbleTables() {
 			break
 		}
 	}
-	p.nib = make([]float32, 32*(q.codeSize-p.wide))
+	p.nib = grow(p.nib, 32*(q.codeSize-p.wide)) // every entry is written below
 	var w [4]float32
 	for _, g := range q.groups {
 		if g.bits == 8 {

@@ -232,3 +232,39 @@ func FuzzUnmarshalBinary(f *testing.F) {
 		}
 	})
 }
+
+// TestPrepareIPToReuses checks that a Query prepared again for another query scores exactly
+// as a fresh one, and that preparing it again allocates nothing.
+func TestPrepareIPToReuses(t *testing.T) {
+	const n, d = 400, 64
+	data := synthetic(2, n, d)
+	q, err := Train(data, d, 24)
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes := q.EncodeAll(data)
+	cs := q.CodeSize()
+	p := q.PrepareIP(vec.Row(data, d, 1))
+	for _, qi := range []int{5, 9} {
+		query := vec.Row(data, d, qi)
+		p = q.PrepareIPTo(p, query)
+		fresh := q.PrepareIP(query)
+		for i := 0; i < n; i++ {
+			code := codes[i*cs : (i+1)*cs]
+			if got, want := p.Distance(code), fresh.Distance(code); got != want {
+				t.Fatalf("query %d row %d: reused %v, fresh %v", qi, i, got, want)
+			}
+		}
+	}
+	if a := testing.AllocsPerRun(10, func() { p = q.PrepareIPTo(p, vec.Row(data, d, 7)) }); a != 0 {
+		t.Errorf("PrepareIPTo allocates %v times a call, want 0", a)
+	}
+	other, err := Train(data, d, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A Query of another Quantizer is not reused.
+	if o := other.PrepareIPTo(p, vec.Row(data, d, 7)); o == p || o.Distance(codes[:other.CodeSize()]) != other.PrepareIP(vec.Row(data, d, 7)).Distance(codes[:other.CodeSize()]) {
+		t.Error("PrepareIPTo reused a Query of another Quantizer")
+	}
+}
