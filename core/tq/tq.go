@@ -615,8 +615,7 @@ func nibbleSum(nib []float32, code []byte) float32 {
 func dotGroup(a []float32, code []byte, bits int) float32 {
 	switch bits {
 	case 8:
-		s0, s1, s2, s3 := vec.DotBytes4(a, code)
-		return (s0 + s1) + (s2 + s3)
+		return vec.DotBytes(a, code)
 	case 4:
 		code = code[:(len(a)+1)/2]
 		var s0, s1 float32

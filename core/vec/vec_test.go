@@ -165,3 +165,23 @@ func BenchmarkMatVec512(b *testing.B) {
 		}
 	})
 }
+
+// TestDotBytes checks DotBytes against float64 arithmetic for lengths around the kernel's
+// steps of 8 and 32.
+func TestDotBytes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, n := range []int{0, 1, 7, 8, 9, 31, 32, 33, 61, 64, 100, 512} {
+		a := make([]float32, n)
+		code := make([]byte, n)
+		var want, abs float64
+		for i := range a {
+			a[i] = float32(rng.NormFloat64())
+			code[i] = byte(rng.IntN(256))
+			want += float64(a[i]) * float64(code[i])
+			abs += math.Abs(float64(a[i]) * float64(code[i]))
+		}
+		if got := float64(DotBytes(a, code)); math.Abs(got-want) > 1e-6*(abs+1) {
+			t.Errorf("n=%d: DotBytes = %v, want %v", n, got, want)
+		}
+	}
+}
