@@ -99,6 +99,10 @@ type candidates struct {
 	e   []entry
 	bar entry // after a cut: the largest kept; offers not less than it cannot enter
 	cut bool
+	// dists and ties are shrink's buffers: the distances it selects among, and the entries
+	// at the cut's distance.
+	dists []float32
+	ties  []entry
 }
 
 func (c *candidates) reset(k int) {
@@ -122,20 +126,85 @@ func (c *candidates) push(x entry) {
 	}
 }
 
-// shrink cuts the buffer to its k smallest entries and sets the bar.
+// shrink cuts the buffer to its k smallest entries and sets the bar. The k-th smallest
+// distance is selected among the distances alone (4-byte floats, cheaper to compare and
+// move than 24-byte entries); the entries closer than it are kept, and of those at that
+// distance the ones with the smallest keys, so the kept set is the k smallest by less.
 func (c *candidates) shrink() {
 	if len(c.e) <= c.k {
 		return
 	}
-	selectSmallest(c.e, c.k)
-	c.e = c.e[:c.k]
-	c.bar = c.e[0]
-	for _, x := range c.e[1:] {
+	d := c.dists[:0]
+	for _, x := range c.e {
+		d = append(d, x.dist)
+	}
+	c.dists = d
+	t := kthSmallest(d, c.k-1)
+	n := 0
+	ties := c.ties[:0]
+	for _, x := range c.e {
+		if x.dist < t {
+			c.e[n] = x // n never passes the read position
+			n++
+		} else if x.dist == t {
+			ties = append(ties, x)
+		}
+	}
+	c.ties = ties
+	need := c.k - n // 1 <= need <= len(ties)
+	if len(ties) > need {
+		selectSmallest(ties, need)
+	}
+	c.e = append(c.e[:n], ties[:need]...)
+	c.bar = ties[0]
+	for _, x := range ties[1:need] {
 		if c.bar.less(x) {
 			c.bar = x
 		}
 	}
 	c.cut = true
+}
+
+// kthSmallest returns the value that would be d[k] were d sorted (0 <= k < len(d)),
+// reordering d (quickselect, median-of-three pivots). d holds no NaN.
+func kthSmallest(d []float32, k int) float32 {
+	lo, hi := 0, len(d)-1
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if d[mid] < d[lo] {
+			d[mid], d[lo] = d[lo], d[mid]
+		}
+		if d[hi] < d[lo] {
+			d[hi], d[lo] = d[lo], d[hi]
+		}
+		if d[hi] < d[mid] {
+			d[hi], d[mid] = d[mid], d[hi]
+		}
+		p := d[mid]
+		i, j := lo, hi
+		for i <= j {
+			for d[i] < p {
+				i++
+			}
+			for p < d[j] {
+				j--
+			}
+			if i <= j {
+				d[i], d[j] = d[j], d[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case k <= j:
+			hi = j
+		case k >= i:
+			lo = i
+		default:
+			return d[k]
+		}
+	}
+	return d[k]
 }
 
 // top returns the k smallest entries offered, in no order.

@@ -53,3 +53,21 @@ func TestSelectSmallest(t *testing.T) {
 		}
 	}
 }
+
+// TestKthSmallest checks the float selection against a sort, with and without ties.
+func TestKthSmallest(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for trial := range 300 {
+		n := 1 + r.IntN(300)
+		d := make([]float32, n)
+		for i := range d {
+			d[i] = float32(r.IntN(1+trial%9)) + float32(r.NormFloat64())*float32(trial%2)
+		}
+		k := r.IntN(n)
+		sorted := slices.Clone(d)
+		slices.Sort(sorted)
+		if got := kthSmallest(d, k); got != sorted[k] {
+			t.Fatalf("trial %d: element %d of %d sorted: got %v, want %v", trial, k, n, got, sorted[k])
+		}
+	}
+}
