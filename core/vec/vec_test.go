@@ -135,8 +135,9 @@ func TestDotHalf(t *testing.T) {
 }
 
 // BenchmarkMatVec512 multiplies a 512 x 512 matrix by a vector, as the query rotation of a
-// transform-quantized re-rank does, with float32 rows (Dot) and half-precision rows
-// (DotHalf); the matrix is 1 MB or 512 KB.
+// transform-quantized re-rank does, with float32 rows (Dot, 1 MB) and half-precision rows
+// (DotHalf, 512 KB): hot (the matrix stays cached between products) and cold (a 32 MB
+// buffer is read between products, untimed, as a search's scan does between queries).
 func BenchmarkMatVec512(b *testing.B) {
 	const d = 512
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -150,38 +151,29 @@ func BenchmarkMatVec512(b *testing.B) {
 	}
 	h := ToHalf(m)
 	y := make([]float32, d)
-	b.Run("rows=float32", func(b *testing.B) {
-		for b.Loop() {
-			for i := range y {
-				y[i] = Dot(Row(m, d, i), x)
-			}
-		}
-	})
-	b.Run("rows=half", func(b *testing.B) {
-		for b.Loop() {
-			for i := range y {
-				y[i] = DotHalf(x, h[i*d:(i+1)*d])
-			}
-		}
-	})
-}
-
-// TestDotBytes checks DotBytes against float64 arithmetic for lengths around the kernel's
-// steps of 8 and 32.
-func TestDotBytes(t *testing.T) {
-	rng := rand.New(rand.NewPCG(5, 6))
-	for _, n := range []int{0, 1, 7, 8, 9, 31, 32, 33, 61, 64, 100, 512} {
-		a := make([]float32, n)
-		code := make([]byte, n)
-		var want, abs float64
-		for i := range a {
-			a[i] = float32(rng.NormFloat64())
-			code[i] = byte(rng.IntN(256))
-			want += float64(a[i]) * float64(code[i])
-			abs += math.Abs(float64(a[i]) * float64(code[i]))
-		}
-		if got := float64(DotBytes(a, code)); math.Abs(got-want) > 1e-6*(abs+1) {
-			t.Errorf("n=%d: DotBytes = %v, want %v", n, got, want)
+	flush := make([]byte, 32<<20)
+	var sink byte
+	for _, cache := range []string{"hot", "cold"} {
+		for _, rows := range []string{"float32", "half"} {
+			b.Run("cache="+cache+"/rows="+rows, func(b *testing.B) {
+				for b.Loop() {
+					if cache == "cold" {
+						b.StopTimer()
+						for i := 0; i < len(flush); i += 64 {
+							sink += flush[i]
+						}
+						b.StartTimer()
+					}
+					for i := range y {
+						if rows == "half" {
+							y[i] = DotHalf(x, h[i*d:(i+1)*d])
+						} else {
+							y[i] = Dot(Row(m, d, i), x)
+						}
+					}
+				}
+			})
 		}
 	}
+	_ = sink
 }
