@@ -1,6 +1,9 @@
 package index
 
-import "slices"
+import (
+	"cmp"
+	"slices"
+)
 
 // entry is a candidate: its distance (smaller is closer), the hash of its id (the
 // tie-breaker, so results do not depend on where an episode is stored), and where it is.
@@ -99,10 +102,11 @@ type candidates struct {
 	e   []entry
 	bar entry // after a cut: the largest kept; offers not less than it cannot enter
 	cut bool
-	// dists and ties are shrink's buffers: the distances it selects among, and the entries
-	// at the cut's distance.
+	// dists, ties and keys are shrink's buffers: the distances it selects among, the
+	// entries at the cut's distance and their keys.
 	dists []float32
 	ties  []entry
+	keys  []uint64
 }
 
 func (c *candidates) reset(k int) {
@@ -151,15 +155,34 @@ func (c *candidates) shrink() {
 		}
 	}
 	c.ties = ties
+	c.e = c.e[:n]
 	need := c.k - n // 1 <= need <= len(ties)
-	if len(ties) > need {
-		selectSmallest(ties, need)
-	}
-	c.e = append(c.e[:n], ties[:need]...)
-	c.bar = ties[0]
-	for _, x := range ties[1:need] {
-		if c.bar.less(x) {
-			c.bar = x
+	if len(ties) == need {
+		c.e = append(c.e, ties...)
+		c.bar = ties[0]
+		for _, x := range ties[1:] {
+			if c.bar.less(x) {
+				c.bar = x
+			}
+		}
+	} else {
+		// Every tie has distance t: keep the need smallest keys, selected the same way.
+		keys := c.keys[:0]
+		for _, x := range ties {
+			keys = append(keys, x.key)
+		}
+		c.keys = keys
+		kt := kthSmallest(keys, need-1)
+		for _, x := range ties {
+			if x.key < kt {
+				c.e = append(c.e, x)
+			}
+		}
+		for _, x := range ties {
+			if x.key == kt && len(c.e) < c.k {
+				c.e = append(c.e, x)
+				c.bar = x
+			}
 		}
 	}
 	c.cut = true
@@ -167,7 +190,7 @@ func (c *candidates) shrink() {
 
 // kthSmallest returns the value that would be d[k] were d sorted (0 <= k < len(d)),
 // reordering d (quickselect, median-of-three pivots). d holds no NaN.
-func kthSmallest(d []float32, k int) float32 {
+func kthSmallest[T cmp.Ordered](d []T, k int) T {
 	lo, hi := 0, len(d)-1
 	for lo < hi {
 		mid := lo + (hi-lo)/2
@@ -229,47 +252,4 @@ func cmpEntry(a, b entry) int {
 		return 1
 	}
 	return 0
-}
-
-// selectSmallest reorders e so that its k smallest entries (by less) come first, in no
-// order (quickselect, median-of-three pivots).
-func selectSmallest(e []entry, k int) {
-	lo, hi := 0, len(e)-1
-	for lo < hi {
-		mid := lo + (hi-lo)/2
-		// Median of three to e[mid], then use it as the pivot.
-		if e[mid].less(e[lo]) {
-			e[mid], e[lo] = e[lo], e[mid]
-		}
-		if e[hi].less(e[lo]) {
-			e[hi], e[lo] = e[lo], e[hi]
-		}
-		if e[hi].less(e[mid]) {
-			e[hi], e[mid] = e[mid], e[hi]
-		}
-		p := e[mid]
-		i, j := lo, hi
-		for i <= j {
-			for e[i].less(p) {
-				i++
-			}
-			for p.less(e[j]) {
-				j--
-			}
-			if i <= j {
-				e[i], e[j] = e[j], e[i]
-				i++
-				j--
-			}
-		}
-		// Now e[lo..j] <= p <= e[i..hi], and e[j+1..i-1] equal p.
-		switch {
-		case k-1 <= j:
-			hi = j
-		case k-1 >= i:
-			lo = i
-		default:
-			return
-		}
-	}
 }

@@ -33,27 +33,6 @@ func TestCandidatesMatchTopK(t *testing.T) {
 	}
 }
 
-// TestSelectSmallest checks the selection against a sort on random and constant inputs.
-func TestSelectSmallest(t *testing.T) {
-	r := rand.New(rand.NewPCG(3, 4))
-	for trial := range 300 {
-		n := 1 + r.IntN(200)
-		e := make([]entry, n)
-		for i := range e {
-			e[i] = entry{dist: float32(r.IntN(1 + trial%7)), key: uint64(r.IntN(n))}
-		}
-		k := 1 + r.IntN(n)
-		sorted := slices.Clone(e)
-		slices.SortFunc(sorted, cmpEntry)
-		selectSmallest(e, k)
-		head := slices.Clone(e[:k])
-		slices.SortFunc(head, cmpEntry)
-		if !slices.Equal(head, sorted[:k]) {
-			t.Fatalf("trial %d: the %d smallest of %d: got %v, want %v", trial, k, n, head, sorted[:k])
-		}
-	}
-}
-
 // TestKthSmallest checks the float selection against a sort, with and without ties.
 func TestKthSmallest(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
@@ -68,6 +47,15 @@ func TestKthSmallest(t *testing.T) {
 		slices.Sort(sorted)
 		if got := kthSmallest(d, k); got != sorted[k] {
 			t.Fatalf("trial %d: element %d of %d sorted: got %v, want %v", trial, k, n, got, sorted[k])
+		}
+		keys := make([]uint64, n) // the keys of tied entries, with repeats
+		for i := range keys {
+			keys[i] = uint64(r.IntN(1 + n/2))
+		}
+		sortedKeys := slices.Clone(keys)
+		slices.Sort(sortedKeys)
+		if got := kthSmallest(keys, k); got != sortedKeys[k] {
+			t.Fatalf("trial %d: key %d of %d sorted: got %v, want %v", trial, k, n, got, sortedKeys[k])
 		}
 	}
 }

@@ -21,15 +21,23 @@ func ToHalf(x []float32) Half {
 // A matrix-vector product over half-precision rows reads half the bytes of float32 rows,
 // which is what counts when the matrix does not stay in the cache.
 func DotHalf(a []float32, b Half) float32 {
+	return dotWith(a, []uint16(b), HalfKernel, dotHalfKernel, halfToFloat)
+}
+
+func halfToFloat(h uint16) float32 { return float16.Frombits(h).Float32() }
+
+// dotWith returns sum_i a[i]*conv(b[i]) over len(a) values of b: the longest prefix of a
+// multiple of 8 through kernel where use is true, the rest in Go.
+func dotWith[T byte | uint16](a []float32, b []T, use bool, kernel func([]float32, []T) float32, conv func(T) float32) float32 {
 	b = b[:len(a)]
 	n := 0
 	var s float32
-	if HalfKernel && len(a) >= 8 {
+	if use && len(a) >= 8 {
 		n = len(a) &^ 7
-		s = dotHalfKernel(a[:n], b[:n])
+		s = kernel(a[:n], b[:n])
 	}
 	for i := n; i < len(a); i++ {
-		s += a[i] * float16.Frombits(b[i]).Float32()
+		s += a[i] * conv(b[i])
 	}
 	return s
 }

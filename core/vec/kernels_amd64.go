@@ -20,7 +20,7 @@ func dotHalfAVX2(a *float32, b *uint16, n int) float32
 //go:noescape
 func dotBytesAVX2(a *float32, code *byte, n int) float32
 
-func dotHalfKernel(a []float32, b Half) float32 { return dotHalfAVX2(&a[0], &b[0], len(a)) }
+func dotHalfKernel(a []float32, b []uint16) float32 { return dotHalfAVX2(&a[0], &b[0], len(a)) }
 
 func dotBytesKernel(a []float32, code []byte) float32 {
 	return dotBytesAVX2(&a[0], &code[0], len(a))

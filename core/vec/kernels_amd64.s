@@ -1,19 +1,34 @@
 #include "textflag.h"
 
+// Both kernels keep four YMM accumulators (Y0-Y3) over 32 values a step, then 8 at a time,
+// and return their sum in X0. n is a multiple of 8.
+
+#define ZERO_ACC \
+	VXORPS Y0, Y0, Y0; \
+	VXORPS Y1, Y1, Y1; \
+	VXORPS Y2, Y2, Y2; \
+	VXORPS Y3, Y3, Y3
+
+#define SUM_ACC \
+	VADDPS Y1, Y0, Y0; \
+	VADDPS Y3, Y2, Y2; \
+	VADDPS Y2, Y0, Y0; \
+	VEXTRACTF128 $1, Y0, X1; \
+	VADDPS X1, X0, X0; \
+	VHADDPS X0, X0, X0; \
+	VHADDPS X0, X0, X0; \
+	VZEROUPPER
+
 // func dotHalfAVX2(a *float32, b *uint16, n int) float32
-// n is a multiple of 8. Four accumulators over 32 values a step, then 8 at a time.
 TEXT ·dotHalfAVX2(SB), NOSPLIT, $0-28
 	MOVQ a+0(FP), SI
 	MOVQ b+8(FP), DI
 	MOVQ n+16(FP), CX
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
+	ZERO_ACC
 
-loop32:
+hloop32:
 	CMPQ CX, $32
-	JL   loop8
+	JL   hloop8
 	VCVTPH2PS (DI), Y4
 	VCVTPH2PS 16(DI), Y5
 	VCVTPH2PS 32(DI), Y6
@@ -25,40 +40,29 @@ loop32:
 	ADDQ $128, SI
 	ADDQ $64, DI
 	SUBQ $32, CX
-	JMP  loop32
+	JMP  hloop32
 
-loop8:
+hloop8:
 	CMPQ CX, $8
-	JL   reduce
+	JL   hdone
 	VCVTPH2PS (DI), Y4
 	VFMADD231PS (SI), Y4, Y0
 	ADDQ $32, SI
 	ADDQ $16, DI
 	SUBQ $8, CX
-	JMP  loop8
+	JMP  hloop8
 
-reduce:
-	VADDPS Y1, Y0, Y0
-	VADDPS Y3, Y2, Y2
-	VADDPS Y2, Y0, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VADDPS X1, X0, X0
-	VHADDPS X0, X0, X0
-	VHADDPS X0, X0, X0
-	VZEROUPPER
+hdone:
+	SUM_ACC
 	MOVSS X0, ret+24(FP)
 	RET
 
 // func dotBytesAVX2(a *float32, code *byte, n int) float32
-// n is a multiple of 8. Four accumulators over 32 bytes a step, then 8 at a time.
 TEXT ·dotBytesAVX2(SB), NOSPLIT, $0-28
 	MOVQ a+0(FP), SI
 	MOVQ code+8(FP), DI
 	MOVQ n+16(FP), CX
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
+	ZERO_ACC
 
 bloop32:
 	CMPQ CX, $32
@@ -82,7 +86,7 @@ bloop32:
 
 bloop8:
 	CMPQ CX, $8
-	JL   breduce
+	JL   bdone
 	VPMOVZXBD (DI), Y4
 	VCVTDQ2PS Y4, Y4
 	VFMADD231PS (SI), Y4, Y0
@@ -91,14 +95,7 @@ bloop8:
 	SUBQ $8, CX
 	JMP  bloop8
 
-breduce:
-	VADDPS Y1, Y0, Y0
-	VADDPS Y3, Y2, Y2
-	VADDPS Y2, Y0, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VADDPS X1, X0, X0
-	VHADDPS X0, X0, X0
-	VHADDPS X0, X0, X0
-	VZEROUPPER
+bdone:
+	SUM_ACC
 	MOVSS X0, ret+24(FP)
 	RET

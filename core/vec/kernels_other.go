@@ -8,6 +8,6 @@ const HalfKernel = false
 // bytesKernel is false off amd64: DotBytes is a Go loop.
 const bytesKernel = false
 
-func dotHalfKernel([]float32, Half) float32 { panic("vec: no half-precision kernel") }
+func dotHalfKernel([]float32, []uint16) float32 { panic("vec: no half-precision kernel") }
 
 func dotBytesKernel([]float32, []byte) float32 { panic("vec: no byte kernel") }

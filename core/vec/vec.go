@@ -151,18 +151,10 @@ func ParallelRows(n int, f func(i int)) {
 // summation order is its own, so use DotBytes4 where another kernel must reproduce the
 // result bit for bit.
 func DotBytes(a []float32, code []byte) float32 {
-	code = code[:len(a)]
-	n := 0
-	var s float32
-	if bytesKernel && len(a) >= 8 {
-		n = len(a) &^ 7
-		s = dotBytesKernel(a[:n], code[:n])
-	}
-	for j := n; j < len(a); j++ {
-		s += a[j] * float32(code[j])
-	}
-	return s
+	return dotWith(a, code, bytesKernel, dotBytesKernel, byteToFloat)
 }
+
+func byteToFloat(b byte) float32 { return float32(b) }
 
 // DotBytes4 returns the four partial sums of sum_j a[j]*float32(code[j]) over j < len(a):
 // sum r adds the terms j = r mod 4 in ascending j, and the tail past the last multiple of 4
