@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/podsearch/podsearch/core/index"
+	"github.com/podsearch/podsearch/core/vec"
 )
 
 // IndexOptions configures a Searcher over a core/index folder (IVF-PQ + re-rank, BM25 and
@@ -74,7 +75,8 @@ func IndexOpener(opts IndexOptions) Opener {
 		slog.Info("index opened", "version", version, "config", ix.Config(), "episodes", ix.Len(),
 			"bytes_per_vector", ix.BytesPerVector(), "nprobe", nprobe, "rerank_factor", rerank,
 			"operating_point_recall", op.Recall, "operating_point_target", op.Target,
-			"fusion", fusion.Fusion, "dense_weight", fusion.DenseWeight, "fusion_chosen_on", fusionFrom)
+			"fusion", fusion.Fusion, "dense_weight", fusion.DenseWeight, "fusion_chosen_on", fusionFrom,
+			"half_precision_query_matrices", vec.HalfKernel)
 		return &indexSearcher{ix: ix, opts: opts, version: version, fp: ix.Model().Fingerprint}, nil
 	}
 }
