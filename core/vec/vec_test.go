@@ -131,6 +131,11 @@ func TestDotHalf(t *testing.T) {
 		if math.Abs(got-want) > 1e-5*(abs+1) {
 			t.Errorf("n=%d: DotHalf = %v, want %v", n, got, want)
 		}
+		// The Go loop alone (what machines without the kernel run) agrees too.
+		goOnly := float64(dotWith(a, []uint16(h), false, dotHalfKernel, halfToFloat))
+		if math.Abs(goOnly-want) > 1e-5*(abs+1) {
+			t.Errorf("n=%d: Go loop = %v, want %v", n, goOnly, want)
+		}
 	}
 }
 
@@ -176,4 +181,27 @@ func BenchmarkMatVec512(b *testing.B) {
 		}
 	}
 	_ = sink
+}
+
+// TestDotBytes checks DotBytes, and its Go loop alone, against float64 arithmetic for
+// lengths around the kernel's steps of 8 and 32.
+func TestDotBytes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, n := range []int{0, 1, 7, 8, 9, 31, 32, 33, 61, 64, 100, 512} {
+		a := make([]float32, n)
+		code := make([]byte, n)
+		var want, abs float64
+		for i := range a {
+			a[i] = float32(rng.NormFloat64())
+			code[i] = byte(rng.IntN(256))
+			want += float64(a[i]) * float64(code[i])
+			abs += math.Abs(float64(a[i]) * float64(code[i]))
+		}
+		if got := float64(DotBytes(a, code)); math.Abs(got-want) > 1e-6*(abs+1) {
+			t.Errorf("n=%d: DotBytes = %v, want %v", n, got, want)
+		}
+		if got := float64(dotWith(a, code, false, dotBytesKernel, byteToFloat)); math.Abs(got-want) > 1e-6*(abs+1) {
+			t.Errorf("n=%d: Go loop = %v, want %v", n, got, want)
+		}
+	}
 }
