@@ -157,32 +157,22 @@ func (c *candidates) shrink() {
 	c.ties = ties
 	c.e = c.e[:n]
 	need := c.k - n // 1 <= need <= len(ties)
-	if len(ties) == need {
-		c.e = append(c.e, ties...)
-		c.bar = ties[0]
-		for _, x := range ties[1:] {
-			if c.bar.less(x) {
-				c.bar = x
-			}
+	// Every tie has distance t: keep the need smallest keys, selected the same way.
+	keys := c.keys[:0]
+	for _, x := range ties {
+		keys = append(keys, x.key)
+	}
+	c.keys = keys
+	kt := kthSmallest(keys, need-1)
+	for _, x := range ties {
+		if x.key < kt {
+			c.e = append(c.e, x)
 		}
-	} else {
-		// Every tie has distance t: keep the need smallest keys, selected the same way.
-		keys := c.keys[:0]
-		for _, x := range ties {
-			keys = append(keys, x.key)
-		}
-		c.keys = keys
-		kt := kthSmallest(keys, need-1)
-		for _, x := range ties {
-			if x.key < kt {
-				c.e = append(c.e, x)
-			}
-		}
-		for _, x := range ties {
-			if x.key == kt && len(c.e) < c.k {
-				c.e = append(c.e, x)
-				c.bar = x
-			}
+	}
+	for _, x := range ties {
+		if x.key == kt && len(c.e) < c.k {
+			c.e = append(c.e, x) // the largest kept
+			c.bar = x
 		}
 	}
 	c.cut = true
