@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"io"
 	"math"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -178,22 +180,13 @@ func sendAll(ctx context.Context, base string, out []BadInput, tokens ...string)
 		if b.Raw != "" {
 			b.Status, b.Answer = sendRaw(ctx, strings.TrimPrefix(base, "http://"), b.Raw)
 		} else {
-			var body io.Reader
-			if b.Body != "" {
-				body = strings.NewReader(b.Body)
+			resp, err := sendHTTP(ctx, client, base, b)
+			// An oversized header is answered (431) while the client is still writing it; the
+			// server then closes with the rest unread, and TCP may reset the connection before
+			// the answer is read. That refusal is retried, so the 431 itself is checked.
+			for try := 1; err != nil && b.Want == http.StatusRequestHeaderFieldsTooLarge && resetBeforeAnswer(err) && try < 5; try++ {
+				resp, err = sendHTTP(ctx, client, base, b)
 			}
-			req, err := http.NewRequestWithContext(ctx, b.Method, base+b.Path, body)
-			if err != nil {
-				b.Answer = err.Error()
-				continue
-			}
-			if body != nil {
-				req.Header.Set("Content-Type", "application/json")
-			}
-			for j := 0; j+1 < len(b.Header); j += 2 {
-				req.Header.Set(b.Header[j], b.Header[j+1])
-			}
-			resp, err := client.Do(req)
 			if err != nil {
 				b.Answer = err.Error()
 				continue
@@ -216,6 +209,32 @@ func sendAll(ctx context.Context, base string, out []BadInput, tokens ...string)
 		b.Answer = truncate(b.Answer, 300)
 	}
 	return out
+}
+
+// sendHTTP sends b (not Raw) to base with client.
+func sendHTTP(ctx context.Context, client *http.Client, base string, b *BadInput) (*http.Response, error) {
+	var body io.Reader
+	if b.Body != "" {
+		body = strings.NewReader(b.Body)
+	}
+	req, err := http.NewRequestWithContext(ctx, b.Method, base+b.Path, body)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for j := 0; j+1 < len(b.Header); j += 2 {
+		req.Header.Set(b.Header[j], b.Header[j+1])
+	}
+	return client.Do(req)
+}
+
+// resetBeforeAnswer reports whether err is the connection being reset or broken while the
+// request was still being written.
+func resetBeforeAnswer(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		strings.Contains(err.Error(), "connection reset") || strings.Contains(err.Error(), "broken pipe")
 }
 
 // sendRaw writes req on a new connection to addr and returns the answer's status and body.
