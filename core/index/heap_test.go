@@ -3,6 +3,7 @@ package index
 import (
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"testing"
 )
 
@@ -57,5 +58,29 @@ func TestKthSmallest(t *testing.T) {
 		if got := kthSmallest(keys, k); got != sortedKeys[k] {
 			t.Fatalf("trial %d: key %d of %d sorted: got %v, want %v", trial, k, n, got, sortedKeys[k])
 		}
+	}
+}
+
+// BenchmarkKthSmallest selects the 200th of 400 distances, as a cut of the candidate buffer
+// does at k = 200: distinct values, and quantized ones with many ties.
+func BenchmarkKthSmallest(b *testing.B) {
+	for _, levels := range []int{5000, 60} {
+		b.Run("levels="+strconv.Itoa(levels), func(b *testing.B) {
+			r := rand.New(rand.NewPCG(3, 4))
+			src := make([][]float32, 64)
+			for i := range src {
+				src[i] = make([]float32, 400)
+				for j := range src[i] {
+					src[i][j] = float32(r.IntN(levels)) * 0.013
+				}
+			}
+			buf := make([]float32, 400)
+			i := 0
+			for b.Loop() {
+				copy(buf, src[i%len(src)])
+				kthSmallest(buf, 199)
+				i++
+			}
+		})
 	}
 }
