@@ -82,14 +82,13 @@ type Model struct {
 	Fingerprint string
 
 	coarseOnce  sync.Once
-	coarseNorms []float32 // |centroid|^2, for L2 probing
-	coarseHalf  vec.Half  // Coarse in half precision where vec.HalfKernel (nil elsewhere)
+	coarseNorms []float32     // |centroid|^2, for L2 probing
+	coarseRows  vec.QueryRows // Coarse as queries read it (half precision where the CPU converts it)
 }
 
-// coarseTables computes, once, |c|^2 of every coarse centroid and the half-precision copy
-// of the centroids that queries are compared with where the CPU converts half precision in
-// hardware (the centroids are read once per query and half the bytes is most of their
-// cost, as for the transform quantizer's rotation).
+// coarseTables computes, once, |c|^2 of every coarse centroid and the centroids as queries
+// read them (vec.QueryRows: half precision where the CPU converts it, as for the transform
+// quantizer's rotation).
 func (m *Model) coarseTables() {
 	m.coarseOnce.Do(func() {
 		m.coarseNorms = make([]float32, m.NList)
@@ -97,23 +96,14 @@ func (m *Model) coarseTables() {
 			c := vec.Row(m.Coarse, m.D, l)
 			m.coarseNorms[l] = vec.Dot(c, c)
 		}
-		if vec.HalfKernel {
-			m.coarseHalf = vec.ToHalf(m.Coarse)
-		}
+		m.coarseRows = vec.NewQueryRows(m.Coarse, m.D)
 	})
 }
 
 // centroidProducts writes <q, centroid l> of every list l into qc (length NList).
 func (m *Model) centroidProducts(q, qc []float32) {
 	m.coarseTables()
-	d := m.D
-	for l := range qc[:m.NList] {
-		if m.coarseHalf != nil {
-			qc[l] = vec.DotHalf(q, m.coarseHalf[l*d:(l+1)*d])
-		} else {
-			qc[l] = vec.Dot(q, vec.Row(m.Coarse, d, l))
-		}
-	}
+	m.coarseRows.MulVec(q, qc[:m.NList])
 }
 
 // listDistance is list l's coarse distance to a query with <q, centroid l> = qcl (after

@@ -30,9 +30,8 @@ type Quantizer struct {
 	lanes    []lane
 	groups   []group
 	codeSize int
-	// rotHalf is Rot in half precision where vec.HalfKernel is true: preparing a query reads
-	// half the bytes (see queryAxes).
-	rotHalf vec.Half
+	// rot is Rot as queries read it (half precision where the CPU converts it: queryAxes).
+	rot vec.QueryRows
 }
 
 // clipping lists the candidate ranges of an axis, mean +- k standard deviations (0 means
@@ -321,10 +320,7 @@ type group struct {
 // layout orders the lanes by decreasing width (axis order within a width), groups them and
 // computes the code size.
 func (q *Quantizer) layout() {
-	q.rotHalf = nil
-	if vec.HalfKernel {
-		q.rotHalf = vec.ToHalf(q.Rot)
-	}
+	q.rot = vec.NewQueryRows(q.Rot, q.D)
 	q.lanes = q.lanes[:0]
 	q.groups = q.groups[:0]
 	off := 0
@@ -357,22 +353,12 @@ func (q *Quantizer) rotate(x []float32, y []float32) {
 	}
 }
 
-// queryAxes writes the query's R coordinates along the kept axes (not centred) into r.
-// Queries are rotated with half-precision rows where the CPU converts them in hardware:
-// the R x D matrix (1 MB at 512 x 512 in float32) is read once per query and does not stay
-// in the cache between searches, so half the bytes is most of the cost saved (docs/bench/
-// index.md). The rows' rounding (relative error <= 2^-11) is far below the codes' own.
-// Codes are always encoded with the float32 rows.
-func (q *Quantizer) queryAxes(query, r []float32) {
-	query = query[:q.D]
-	for i := range r[:q.R] {
-		if q.rotHalf != nil {
-			r[i] = vec.DotHalf(query, q.rotHalf[i*q.D:(i+1)*q.D])
-		} else {
-			r[i] = vec.Dot(vec.Row(q.Rot, q.D, i), query)
-		}
-	}
-}
+// queryAxes writes the query's R coordinates along the kept axes (not centred) into r, for
+// inner-product queries. The rotation is read through vec.QueryRows: in half precision
+// where the CPU converts it (the R x D matrix, 1 MB at 512 x 512 in float32, is read once
+// per query; docs/bench/index.md), whose rounding (relative error <= 2^-11) is far below
+// the codes' own. Codes, and L2 queries (rotate), use the float32 rows.
+func (q *Quantizer) queryAxes(query, r []float32) { q.rot.MulVec(query, r[:q.R]) }
 
 // Encode writes the CodeSize() bytes of x (length D) into code.
 func (q *Quantizer) Encode(x []float32, code []byte) {

@@ -66,7 +66,7 @@ func TestRoundTripAndDistances(t *testing.T) {
 			want := -vec.Dot(query, rec)
 			// Half-precision rotation rows (queryAxes) add at most about 2^-11 of |query||rec|.
 			tol := 1e-4 * (1 + math.Abs(float64(want)))
-			if q.rotHalf != nil {
+			if q.rot.Half() {
 				tol += float64(vec.Norm(query)*vec.Norm(rec)) / 2048
 			}
 			if got := ip.Distance(code); math.Abs(float64(got-want)) > tol {

@@ -41,3 +41,38 @@ func dotWith[T byte | uint16](a []float32, b []T, use bool, kernel func([]float3
 	}
 	return s
 }
+
+// QueryRows is a row-major matrix that each query is multiplied with once (the IVF
+// centroids, a quantizer's rotation). Where HalfKernel is true it keeps a half-precision
+// copy and the products read that: such a matrix has left the cache by the next query, so
+// its bytes, not the arithmetic, set the cost. Elsewhere the float32 rows are read. Build
+// it with NewQueryRows; the zero value has no rows.
+type QueryRows struct {
+	rows []float32
+	half Half
+	d    int
+}
+
+// NewQueryRows wraps the len(rows)/d rows of width d (not copied; they must not change).
+func NewQueryRows(rows []float32, d int) QueryRows {
+	m := QueryRows{rows: rows, d: d}
+	if HalfKernel {
+		m.half = ToHalf(rows)
+	}
+	return m
+}
+
+// Half reports whether products read the half-precision copy.
+func (m QueryRows) Half() bool { return m.half != nil }
+
+// MulVec writes <row i, x> of each row i < len(out) into out; x has the rows' width.
+func (m QueryRows) MulVec(x, out []float32) {
+	x = x[:m.d]
+	for i := range out {
+		if m.half != nil {
+			out[i] = DotHalf(x, m.half[i*m.d:(i+1)*m.d])
+		} else {
+			out[i] = Dot(Row(m.rows, m.d, i), x)
+		}
+	}
+}

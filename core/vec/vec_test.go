@@ -205,3 +205,31 @@ func TestDotBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestQueryRows checks MulVec against float32 products of the rows, and that the zero
+// value multiplies nothing.
+func TestQueryRows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	const n, d = 37, 100
+	rows := make([]float32, n*d)
+	for i := range rows {
+		rows[i] = float32(rng.NormFloat64()) / 10
+	}
+	x := make([]float32, d)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	m := NewQueryRows(rows, d)
+	if m.Half() != HalfKernel {
+		t.Fatalf("Half() = %v on a machine where HalfKernel = %v", m.Half(), HalfKernel)
+	}
+	out := make([]float32, n)
+	m.MulVec(x, out)
+	for i, got := range out {
+		want := Dot(Row(rows, d, i), x)
+		if math.Abs(float64(got-want)) > float64(Norm(Row(rows, d, i))*Norm(x))/1024 {
+			t.Errorf("row %d: MulVec %v, float32 %v", i, got, want)
+		}
+	}
+	QueryRows{}.MulVec(nil, nil)
+}
