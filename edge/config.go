@@ -43,7 +43,7 @@ type Config struct {
 	// Fusion ("zscore", "convex" or "rrf") and DenseWeight fuse the dense and keyword rankings
 	// of a hybrid query gathered from this node and its peers (with peers only; alone, the
 	// node's Searcher fuses). Zero values take the fusion the local index records (its
-	// calibrated one, else zscore 0.4), and naming that fusion keeps its recorded weight;
+	// calibrated one, else zscore 0.5), and naming that fusion keeps its recorded weight;
 	// another fusion takes its own default weight (0.3 for convex).
 	Fusion      string
 	DenseWeight float64

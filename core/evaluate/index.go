@@ -27,8 +27,8 @@ type IndexOptions struct {
 	NProbe int
 	// RerankFactor: the K*RerankFactor best PQ candidates are re-ranked.
 	RerankFactor int
-	// HybridWeight is the dense weight of the index's default fusion (0: its default, z-score
-	// with dense weight 0.5).
+	// HybridWeight is the dense weight of the index's default fusion (0: the index's own, its
+	// calibrated one or else index.DefaultDenseWeight).
 	HybridWeight float64
 }
 

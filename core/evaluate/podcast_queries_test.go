@@ -13,7 +13,8 @@ import (
 // both halves parse, every judged id is an episode of the ingested demo corpus (the bundled
 // corpus, built as `podsearch ingest --demo` does), every query carries a lang and a kind and
 // the title_overlap the recorded relevant titles give, and the halves are exactly the
-// stratified split (SplitStratified) of their union, so the split can be reproduced.
+// stratified split (SplitStratified) of their union, batch by batch, so the split can be
+// reproduced.
 func TestPodcastQuerySets(t *testing.T) {
 	root := testenv.Root(t)
 	dev, err := ReadQueries(filepath.Join(root, "testdata", "podcast_queries_dev.jsonl"))
@@ -80,9 +81,28 @@ func TestPodcastQuerySets(t *testing.T) {
 	if 2*noOverlap <= len(all) {
 		t.Errorf("%d of %d queries share no content word with their relevant titles, want most", noOverlap, len(all))
 	}
-	first, second := SplitStratified(all)
-	if !sameIDs(first, dev) || !sameIDs(second, test) {
-		t.Errorf("the files are not the stratified split of their union: dev %d/%d, test %d/%d queries", len(dev), len(first), len(test), len(second))
+	// Each batch of queries was split on its own, so that adding a batch left every earlier
+	// query in its half: p001-p199 (written 2026-12-05), p200-p299 (2026-12-07).
+	for _, b := range []struct{ from, to string }{{"p000", "p200"}, {"p200", "p300"}} {
+		inBatch := func(qs []Query) []Query {
+			var out []Query
+			for _, q := range qs {
+				if q.ID >= b.from && q.ID < b.to {
+					out = append(out, q)
+				}
+			}
+			return out
+		}
+		d, te := inBatch(dev), inBatch(test)
+		first, second := SplitStratified(append(append([]Query{}, d...), te...))
+		if !sameIDs(first, d) || !sameIDs(second, te) {
+			t.Errorf("queries %s-%s: the files are not the stratified split of their union: dev %d/%d, test %d/%d queries", b.from, b.to, len(d), len(first), len(te), len(second))
+		}
+	}
+	for _, q := range all {
+		if q.ID < "p000" || q.ID >= "p300" {
+			t.Errorf("qid %s is in no batch", q.ID)
+		}
 	}
 }
 
