@@ -38,8 +38,9 @@ type FusionTrial struct {
 }
 
 // FusionTie is how close two trials' nDCG@10 must be to count as tied (PickFusion): what one
-// query's nDCG@10 moving by 0.3 changes in the mean of 57 (the podcast dev half). It is the
-// margin the defaults were chosen with, kept so that the rule stays the one recorded.
+// query's nDCG@10 moving by 0.3 changes in the mean of 57 (the podcast dev half when the rule
+// was set). It is the margin the defaults were chosen with, kept so that the rule stays the
+// one recorded.
 const FusionTie = 0.005
 
 // CalibrationWeights are the dense weights CalibrateFusion tries.
