@@ -179,7 +179,7 @@ func compareQueries(name string, pair []string, qs []evaluate.Query, a, b []map[
 // print writes the comparison as text: a summary line, then one line per query.
 func (c qualityComparison) print(w io.Writer) {
 	ab := strings.SplitN(c.Compare, ",", 2)
-	fmt.Fprintf(w, "\n%s: %s against %s, %s per query: %d wins, %d ties, %d losses; mean difference %+.3f (standard error %.3f)\n",
+	fmt.Fprintf(w, "\n%s: %s against %s, %s per query: %d wins, %d ties, %d losses; mean difference %+.4f (standard error %.4f)\n",
 		c.Queries, ab[0], ab[1], c.Metric, c.Wins, c.Ties, c.Losses, c.MeanDiff, c.StdErr)
 	fmt.Fprintf(w, "%-10s %8s %8s %7s  %s\n", "qid", ab[0], ab[1], "diff", "query")
 	for _, q := range c.PerQuery {
