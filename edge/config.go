@@ -43,8 +43,9 @@ type Config struct {
 	// Fusion ("zscore", "convex" or "rrf") and DenseWeight fuse the dense and keyword rankings
 	// of a hybrid query gathered from this node and its peers (with peers only; alone, the
 	// node's Searcher fuses). Zero values take the fusion the local index records (its
-	// calibrated one, else zscore 0.5), and naming that fusion keeps its recorded weight;
-	// another fusion takes its own default weight (0.3 for convex).
+	// calibrated one, else index.DefaultFusion at index.DefaultDenseWeight), and naming that
+	// fusion keeps its recorded weight; another fusion takes its own default weight (0.3 for
+	// convex).
 	Fusion      string
 	DenseWeight float64
 

@@ -23,7 +23,8 @@ type IndexOptions struct {
 	// NProbe and RerankFactor tune dense search (index defaults when 0).
 	NProbe, RerankFactor int
 	// Fusion ("zscore", "convex" or "rrf") and DenseWeight tune hybrid search (index defaults
-	// when zero: the fusion recorded in the manifest, else zscore, 0.5).
+	// when zero: the fusion recorded in the manifest, else index.DefaultFusion at
+	// index.DefaultDenseWeight).
 	Fusion      string
 	DenseWeight float64
 	// Shards lists the shards this node serves; empty serves them all. A corpus split over

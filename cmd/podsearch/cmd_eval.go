@@ -56,7 +56,7 @@ func runEval(args []string) error {
 	opts := evaluate.Options{}
 	fs.StringVar(&adapterPath, "adapter", "", "adapter file (from `podsearch train`) for the tuned rows")
 	fs.BoolVar(&opts.Keyword, "keyword", true, "add BM25 and hybrid rows")
-	fs.Float64Var(&opts.HybridWeight, "hybrid-weight", 0.3, "dense weight of the exact-search hybrid row (min-max normalised convex combination); index rows (--index) fuse as the edge does by default (the index's calibrated fusion, else z-score with dense weight 0.5)")
+	fs.Float64Var(&opts.HybridWeight, "hybrid-weight", 0.3, fmt.Sprintf("dense weight of the exact-search hybrid row (min-max normalised convex combination); index rows (--index) fuse as the edge does by default (the index's calibrated fusion, else z-score with dense weight %g)", index.DefaultDenseWeight))
 	fs.IntVar(&opts.MaxDocs, "max-docs", 0, "keep at most this many documents (judged ones first; optimistic scores, for cheap runs); 0: all")
 	fs.IntVar(&opts.MaxQueries, "max-queries", 0, "keep at most this many queries per section (the first ones); 0: all")
 	fs.IntVar(&opts.CurveK, "curve-k", 100, "largest k of the Recall@k plot")

@@ -130,7 +130,7 @@ func addEdgeFlags(fs *flag.FlagSet) *edgeConfig {
 	fs.IntVar(&c.nprobe, "nprobe", 0, "inverted lists scanned per dense query (0: index default)")
 	fs.IntVar(&c.rerank, "rerank", 0, "re-rank factor for PQ candidates (0: index default)")
 	fs.StringVar(&c.fusion, "fusion", "", "hybrid fusion: zscore, convex or rrf (default: the one the index records, else zscore)")
-	fs.Float64Var(&c.denseWeight, "dense-weight", 0, "dense weight of hybrid fusion (0: the one the index records, chosen by podsearch index --calibrate; else 0.5 for zscore and rrf, 0.3 for convex)")
+	fs.Float64Var(&c.denseWeight, "dense-weight", 0, fmt.Sprintf("dense weight of hybrid fusion (0: the one the index records, chosen by podsearch index --calibrate; else %g for zscore, 0.5 for rrf, 0.3 for convex)", index.DefaultDenseWeight))
 	fs.StringVar(&c.mode, "mode", "", "default mode: dense, keyword or hybrid (default hybrid, keyword without -encoder)")
 	fs.IntVar(&c.maxK, "max-k", 100, "largest k accepted")
 	return c
